@@ -1,0 +1,52 @@
+"""Input checks shared by the analyses: every bad array gets a sentence naming the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .exceptions import DataError
+
+__all__ = ["as_matrix"]
+
+
+def as_matrix(
+    W: torch.Tensor | np.ndarray,
+    *,
+    what: str = "matrix",
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Return ``W`` as a finite, non-empty, real 2-D floating tensor, or raise ``DataError``.
+
+    ``dtype`` defaults to float32 for integer/half inputs and keeps float32/float64 as they are.
+    """
+    if isinstance(W, np.ndarray):
+        if W.dtype == object or not np.issubdtype(W.dtype, np.number):
+            raise DataError(f"{what} must be numeric, got an array of dtype {W.dtype}.")
+        W = torch.from_numpy(np.ascontiguousarray(W))
+    elif not isinstance(W, torch.Tensor):
+        raise DataError(f"{what} must be a torch.Tensor or numpy array, got {type(W).__name__}.")
+    if W.is_complex():
+        raise DataError(f"{what} is complex ({W.dtype}); svdscope analyses real weights only.")
+    if W.ndim != 2:
+        raise DataError(
+            f"{what} must be 2-D, got shape {tuple(W.shape)}; "
+            "pick a matrix view of the layer (e.g. 'unfolded' or 'kernels' for convolutions)."
+        )
+    if W.numel() == 0:
+        raise DataError(f"{what} is empty (shape {tuple(W.shape)}); there is nothing to analyse.")
+    if dtype is None:
+        dtype = W.dtype if W.dtype in (torch.float32, torch.float64) else torch.float32
+    W = W.to(dtype=dtype, device=device) if device is not None else W.to(dtype=dtype)
+    finite = torch.isfinite(W)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero()
+        n_nan = int(torch.isnan(W).sum())
+        n_inf = int(bad.shape[0]) - n_nan
+        first = tuple(int(i) for i in bad[0])
+        raise DataError(
+            f"{what} of shape {tuple(W.shape)} contains {n_nan} NaN and {n_inf} infinite "
+            f"value(s), the first at index {first}; clean or re-export the weights."
+        )
+    return W

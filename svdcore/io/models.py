@@ -1,0 +1,218 @@
+"""Model readers: safetensors (single, sharded, folder), PyTorch state_dicts, torch.export.
+
+Security: nothing here unpickles code. State dicts go through
+``torch.load(..., weights_only=True)``; safetensors holds tensors only; ``.pt2`` archives go
+through ``torch.export.load``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..exceptions import LoadError
+from ..network import Network
+from ..sources import DictSource, SafetensorsSource
+from .chain import build_chain
+
+__all__ = ["FORMATS", "ModelFormat", "detect_format", "load_model"]
+
+ModelFormat = Literal["safetensors", "state_dict", "torch_export"]
+FORMATS: tuple[str, ...] = ("safetensors", "state_dict", "torch_export")
+_SUFFIXES: dict[str, ModelFormat] = {
+    ".safetensors": "safetensors",
+    ".pt": "state_dict",
+    ".pth": "state_dict",
+    ".bin": "state_dict",
+    ".ckpt": "state_dict",
+    ".pt2": "torch_export",
+}
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
+
+
+def _sniff(path: Path) -> ModelFormat | None:
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except zipfile.BadZipFile:
+            return None
+        if any(n.endswith("archive_format") or "/models/" in n for n in names):
+            return "torch_export"
+        return "state_dict"
+    return None
+
+
+def detect_format(path: Path) -> ModelFormat:
+    """Format of ``path`` from its suffix (folders and ``.index.json`` are safetensors)."""
+    if path.is_dir() or path.name.endswith(".index.json"):
+        return "safetensors"
+    fmt = _SUFFIXES.get(path.suffix.lower()) or _sniff(path)
+    if fmt is None:
+        raise LoadError(
+            f"{path.name}: unsupported model file; svdscope reads .safetensors (or a folder / "
+            ".index.json of shards), state_dict files .pt/.pth/.bin and torch.export .pt2."
+        )
+    return fmt
+
+
+def _safetensors_source(path: Path) -> SafetensorsSource:
+    if path.is_dir():
+        indexes = sorted(path.glob("*.safetensors.index.json"))
+        if indexes:
+            return _safetensors_source(indexes[0])
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise LoadError(f"folder {path.name} holds no .safetensors files.")
+        return SafetensorsSource(files)
+    if path.name.endswith(".index.json"):
+        try:
+            index = json.loads(path.read_text())
+            weight_map: dict[str, str] = index["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LoadError(
+                f"{path.name} is not a safetensors index (a JSON object with 'weight_map')."
+            ) from exc
+        shard_names = sorted(set(weight_map.values()))
+        shards = []
+        for shard in shard_names:
+            if Path(shard).name != shard:
+                raise LoadError(f"{path.name} names a shard outside its folder: {shard!r}.")
+            f = path.parent / shard
+            if not f.is_file():
+                raise LoadError(f"{path.name} lists shard {shard!r}, which is missing.")
+            shards.append(f)
+        key_to_file = {k: path.parent / v for k, v in weight_map.items()}
+        return SafetensorsSource(shards, key_to_file=key_to_file)
+    return SafetensorsSource([path])
+
+
+def _flatten(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
+    if isinstance(obj, torch.Tensor):
+        out[prefix] = obj
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            _flatten(v, f"{prefix}.{i}" if prefix else str(i), out)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise LoadError(
+            f"{path.name} contains Python objects other than tensors (a pickled model or "
+            "code). svdscope never unpickles code: save `model.state_dict()` with torch.save, "
+            "or use safetensors."
+        ) from exc
+    except Exception as exc:
+        raise LoadError(
+            f"{path.name} is not a readable PyTorch file ({type(exc).__name__}: {exc})."
+        ) from exc
+    if isinstance(obj, Mapping):
+        tensor_vals = [v for v in obj.values() if isinstance(v, torch.Tensor)]
+        if not tensor_vals:
+            for key in _WRAPPER_KEYS:
+                if isinstance(obj.get(key), Mapping):
+                    obj = obj[key]
+                    break
+    tensors: dict[str, torch.Tensor] = {}
+    _flatten(obj, "", tensors)
+    if not tensors:
+        raise LoadError(f"{path.name} holds no tensors; expected a state_dict.")
+    return tensors
+
+
+def _load_export(
+    path: Path,
+) -> tuple[nn.Module, dict[str, torch.Tensor], tuple[int, ...], int | None]:
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:
+        raise LoadError(
+            f"{path.name} is not a readable torch.export archive ({type(exc).__name__}: {exc})."
+        ) from exc
+    tensors = {k: v.detach() for k, v in ep.state_dict.items() if isinstance(v, torch.Tensor)}
+    try:
+        module = torch.export.unflatten(ep)
+    except Exception:
+        module = ep.module()
+    input_shape: tuple[int, ...] = ()
+    static_batch: int | None = None
+    user_inputs = set(ep.graph_signature.user_inputs)
+    for node in ep.graph.nodes:
+        val = node.meta.get("val")
+        if node.op == "placeholder" and node.name in user_inputs and hasattr(val, "shape"):
+            dims = list(val.shape)
+            if dims:
+                input_shape = tuple(int(d) if isinstance(d, int) else -1 for d in dims[1:])
+                static_batch = dims[0] if isinstance(dims[0], int) else None
+            break
+    if -1 in input_shape:
+        input_shape = ()
+    return module, tensors, input_shape, static_batch
+
+
+def load_model(
+    path: str | Path,
+    *,
+    format: ModelFormat | None = None,
+    activation: str | None = None,
+    output_activation: str = "identity",
+    name: str | None = None,
+) -> Network:
+    """Open a model file or folder as a :class:`Network`.
+
+    - ``safetensors``: a file, a folder of shards, or a ``*.safetensors.index.json``
+      (Hugging Face layout); lazy: only headers are read until a layer is viewed.
+    - ``state_dict``: ``.pt/.pth/.bin`` via ``torch.load(weights_only=True)``; nested
+      checkpoint dicts are flattened with dotted keys.
+    - ``torch_export``: ``.pt2`` from ``torch.export.save``: executable.
+
+    Weight-only formats give a Network without forward. With ``activation`` (``"relu"``,
+    ``"tanh"``, ``"selu"`` ...), a chain of Linear layers becomes executable.
+    Raises ``LoadError`` with a sentence naming the problem for any unreadable input.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise LoadError(f"no such model file or folder: {p}")
+    fmt = format or detect_format(p)
+    if fmt not in FORMATS:
+        raise LoadError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    label = name or p.name
+    if fmt == "torch_export":
+        module, _tensors, input_shape, static_batch = _load_export(p)
+        net = Network.from_module(module, input_shape=input_shape or None, name=label)
+        net.origin = str(p)
+        net.static_batch = static_batch
+        return net
+    if fmt == "safetensors":
+        source = _safetensors_source(p)
+        if activation is None:
+            return Network(source, name=label, origin=str(p))
+        tensors = {k: source.load(k) for k in source.keys()}
+    else:
+        tensors = _read_state_dict(p)
+        if activation is None:
+            return Network(DictSource(tensors), name=label, origin=str(p))
+    chain = build_chain(tensors, activation=activation, output_activation=output_activation)
+    first = next(m for m in chain.modules() if isinstance(m, nn.Linear))
+    net = Network.from_module(chain, input_shape=(first.in_features,), name=label)
+    net.origin = str(p)
+    return net

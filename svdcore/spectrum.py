@@ -1,0 +1,248 @@
+"""Singular value decompositions and the numbers read off a spectrum.
+
+Conventions: ``W = U diag(S) Vh`` with ``S`` descending. Signs are made deterministic: each
+left singular vector is flipped so that its entry of largest magnitude is positive (and the
+matching right vector with it), so CPU and GPU runs, and repeated runs, agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from ._validate import as_matrix
+from .exceptions import DataError
+
+__all__ = [
+    "SVDResult",
+    "SpectrumSummary",
+    "condition_number",
+    "default_rtol",
+    "effective_rank",
+    "numerical_rank",
+    "spectrum_summary",
+    "stable_rank",
+    "svd",
+]
+
+SvdMethod = Literal["auto", "full", "randomized"]
+
+# Below this fraction of min(m, n), a requested k uses the randomized truncated SVD.
+_RANDOMIZED_FRACTION = 0.1
+_OVERSAMPLE = 10
+_POWER_ITERATIONS = 4
+
+
+class SVDResult(NamedTuple):
+    """``W = U @ diag(S) @ Vh``.
+
+    Shapes for ``W`` of shape (m, n) and ``r = min(m, n)`` (or ``k`` when truncated):
+    ``U`` (m, r) with orthonormal columns, ``S`` (r,) descending and >= 0, ``Vh`` (r, n)
+    with orthonormal rows. Tensors live on the device they were computed on.
+    """
+
+    U: torch.Tensor
+    S: torch.Tensor
+    Vh: torch.Tensor
+
+    def to_numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(U, S, Vh)`` as CPU numpy arrays."""
+        return tuple(t.detach().cpu().numpy() for t in self)  # type: ignore[return-value]
+
+    def reconstruct(self) -> torch.Tensor:
+        """``U diag(S) Vh`` (the best rank-len(S) approximation of the input)."""
+        return (self.U * self.S) @ self.Vh
+
+
+def _fix_signs(U: torch.Tensor, Vh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = U.abs().argmax(dim=0)
+    signs = torch.sign(U.gather(0, idx[None, :]).squeeze(0))
+    signs[signs == 0] = 1
+    return U * signs, Vh * signs[:, None]
+
+
+def svd(
+    W: torch.Tensor | np.ndarray,
+    *,
+    k: int | None = None,
+    method: SvdMethod = "auto",
+    precision: Literal["float32", "float64"] | None = None,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+) -> SVDResult:
+    """Singular value decomposition of a 2-D matrix ``W`` (m, n).
+
+    ``k=None`` gives the thin SVD (``torch.linalg.svd(full_matrices=False)``, LAPACK gesdd on
+    CPU). With ``k``, only the top ``k`` triplets are returned; ``method="auto"`` then uses the
+    randomized ``torch.svd_lowrank`` (Halko et al., oversampling 10, 4 power iterations,
+    seeded) when ``k < 0.1 * min(m, n)`` and the exact SVD truncated otherwise.
+
+    Invariant (checked in tests): ``U diag(S) Vh == W`` to float precision when ``k`` is None,
+    ``U^T U = I`` and ``S`` is descending.
+
+    Raises ``DataError`` for non-2-D, empty, complex or non-finite input, or a bad ``k``.
+    """
+    dtype = None if precision is None else getattr(torch, precision)
+    A = as_matrix(W, dtype=dtype, device=device)
+    m, n = A.shape
+    r = min(m, n)
+    if method not in ("auto", "full", "randomized"):
+        raise DataError(f"method must be 'auto', 'full' or 'randomized', got {method!r}.")
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise DataError(f"k must be a positive integer, got {k!r}.")
+        k = min(int(k), r)
+    use_random = method == "randomized" or (
+        method == "auto" and k is not None and k < _RANDOMIZED_FRACTION * r
+    )
+    if use_random:
+        kk = k if k is not None else r
+        q = min(kk + _OVERSAMPLE, r)
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            U, S, V = torch.svd_lowrank(A, q=q, niter=_POWER_ITERATIONS)
+        finally:
+            torch.random.set_rng_state(gen_state)
+        U, S, Vh = U[:, :kk], S[:kk], V[:, :kk].mT
+    else:
+        U, S, Vh = torch.linalg.svd(A, full_matrices=False)
+        if k is not None:
+            U, S, Vh = U[:, :k], S[:k], Vh[:k]
+    U, Vh = _fix_signs(U.contiguous(), Vh.contiguous())
+    return SVDResult(U, S, Vh)
+
+
+def _singular_values(W: torch.Tensor | np.ndarray) -> torch.Tensor:
+    A = as_matrix(W)
+    return torch.linalg.svdvals(A)
+
+
+def default_rtol(shape: tuple[int, int], dtype: torch.dtype = torch.float32) -> float:
+    """Tolerance for the numerical rank: ``max(m, n) * eps(dtype)`` (numpy's matrix_rank rule)."""
+    return max(shape) * torch.finfo(dtype).eps
+
+
+def _rank_from(S: torch.Tensor, rtol: float) -> int:
+    if S.numel() == 0 or float(S[0]) == 0.0:
+        return 0
+    return int((S > rtol * S[0]).sum())
+
+
+def numerical_rank(W: torch.Tensor | np.ndarray, *, rtol: float | None = None) -> int:
+    """Number of singular values above ``rtol * sigma_1`` (default :func:`default_rtol`)."""
+    A = as_matrix(W)
+    tol = default_rtol(tuple(A.shape), A.dtype) if rtol is None else rtol
+    return _rank_from(torch.linalg.svdvals(A), tol)
+
+
+def condition_number(W: torch.Tensor | np.ndarray, *, rtol: float | None = None) -> float:
+    """``sigma_1 / sigma_r`` over the ``r`` numerically non-zero singular values.
+
+    This is the condition number of the map restricted to its row space (Pattichis &
+    Pattichis); a rank-deficient matrix is therefore not reported as infinite. The zero
+    matrix has no non-zero singular value and gives ``nan``. Invariant: >= 1.
+    """
+    A = as_matrix(W)
+    S = torch.linalg.svdvals(A)
+    tol = default_rtol(tuple(A.shape), A.dtype) if rtol is None else rtol
+    r = _rank_from(S, tol)
+    if r == 0:
+        return math.nan
+    return float(S[0] / S[r - 1])
+
+
+def _entropy_rank(S: np.ndarray) -> float:
+    total = S.sum()
+    if total <= 0:
+        return 0.0
+    p = S[S > 0] / total
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def effective_rank(W: torch.Tensor | np.ndarray) -> float:
+    """Entropy effective rank (Roy & Vetterli 2007): ``exp(H(p))`` with ``p_i = s_i / sum s``.
+
+    Lies in [1, rank] for a non-zero matrix (0 for the zero matrix); equals the rank when all
+    non-zero singular values are equal.
+    """
+    return _entropy_rank(_singular_values(W).double().cpu().numpy())
+
+
+def stable_rank(W: torch.Tensor | np.ndarray) -> float:
+    """``||W||_F^2 / ||W||_2^2 = sum s_i^2 / s_1^2``; in [1, rank] (0 for the zero matrix)."""
+    S = _singular_values(W).double()
+    if float(S[0]) == 0.0:
+        return 0.0
+    return float((S**2).sum() / S[0] ** 2)
+
+
+@dataclass(frozen=True)
+class SpectrumSummary:
+    """What the Spectrum view shows for one matrix of shape ``shape``.
+
+    ``singular_values`` descending (float64); ``cumulative_energy[i] = sum_{j<=i} s_j^2 /
+    sum s^2`` (ends at 1); ``numerical_rank`` counts ``s > rtol * s_1``;
+    ``condition_number = s_1 / s_r`` over those (nan for the zero matrix).
+    """
+
+    shape: tuple[int, int]
+    singular_values: np.ndarray
+    cumulative_energy: np.ndarray
+    condition_number: float
+    numerical_rank: int
+    effective_rank: float
+    stable_rank: float
+    rtol: float
+    frobenius_norm: float
+    spectral_norm: float
+
+
+def spectrum_summary(
+    W_or_S: torch.Tensor | np.ndarray,
+    *,
+    shape: tuple[int, int] | None = None,
+    rtol: float | None = None,
+) -> SpectrumSummary:
+    """Summarise a spectrum from a matrix ``W`` (2-D) or from its singular values (1-D).
+
+    When singular values are given, ``shape`` (the matrix shape) is needed for the default
+    rank tolerance. Invariant: ``frobenius_norm**2 == sum(singular_values**2)``.
+    """
+    if isinstance(W_or_S, np.ndarray):
+        W_or_S = torch.from_numpy(np.ascontiguousarray(W_or_S))
+    if isinstance(W_or_S, torch.Tensor) and W_or_S.ndim == 1:
+        if shape is None:
+            raise DataError("spectrum_summary needs shape=(m, n) when given singular values.")
+        S = W_or_S.detach().double().cpu()
+        if S.numel() == 0 or not bool(torch.isfinite(S).all()) or bool((S < 0).any()):
+            raise DataError("singular values must be a non-empty, finite, non-negative vector.")
+        S = torch.sort(S, descending=True).values
+        eps_dtype = torch.float32
+    else:
+        A = as_matrix(W_or_S)
+        shape = (int(A.shape[0]), int(A.shape[1]))
+        eps_dtype = A.dtype
+        S = torch.linalg.svdvals(A).double().cpu()
+    s = S.numpy()
+    tol = default_rtol(shape, eps_dtype) if rtol is None else float(rtol)
+    r = _rank_from(S, tol)
+    energy = s**2
+    total = energy.sum()
+    cumulative = np.cumsum(energy) / total if total > 0 else np.zeros_like(energy)
+    return SpectrumSummary(
+        shape=(int(shape[0]), int(shape[1])),
+        singular_values=s,
+        cumulative_energy=cumulative,
+        condition_number=float(s[0] / s[r - 1]) if r > 0 else math.nan,
+        numerical_rank=r,
+        effective_rank=_entropy_rank(s),
+        stable_rank=float(total / energy[0]) if energy[0] > 0 else 0.0,
+        rtol=tol,
+        frobenius_norm=float(np.sqrt(total)),
+        spectral_norm=float(s[0]),
+    )
