@@ -94,7 +94,8 @@ class ViewInfo:
 def _heuristic_kind(key: str, shape: tuple[int, ...]) -> str:
     base = key.rsplit(".", 1)[-1]
     lowered = key.lower()
-    if len(shape) == 2 and ("embed" in lowered or "wte" in base or "wpe" in base):
+    embedding_names = ("embed", ".wte.", ".wpe.")
+    if len(shape) == 2 and base == "weight" and any(e in f".{lowered}" for e in embedding_names):
         return "embedding"
     if base == "weight" or key.endswith("_weight"):
         if len(shape) == 2:

@@ -6,6 +6,7 @@ shapes and dtypes. ``load(key)`` reads one tensor (for safetensors: just that te
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,12 @@ import torch
 
 from .exceptions import LoadError
 
-__all__ = ["DictSource", "SafetensorsSource", "TensorMeta", "TensorSource"]
+__all__ = ["DictSource", "SafetensorsSource", "TensorMeta", "TensorSource", "natural_key"]
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders digit runs numerically: ``fc2`` < ``fc10``."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", name)]
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,9 @@ class SafetensorsSource:
                 )
 
     def keys(self) -> list[str]:
-        return list(self._where)
+        """Tensor names in natural order (``layer.2`` before ``layer.10``): files store them
+        sorted as strings, which is no order a reader expects."""
+        return sorted(self._where, key=natural_key)
 
     def meta(self, key: str) -> TensorMeta:
         return self._meta[key]

@@ -31,10 +31,13 @@ __all__ = [
 
 SvdMethod = Literal["auto", "full", "randomized"]
 
-# Below this fraction of min(m, n), a requested k uses the randomized truncated SVD.
+# method="auto" uses the randomized truncated SVD only when k is below this fraction of
+# min(m, n) AND min(m, n) is at least _RANDOMIZED_MIN_DIM: below that the exact SVD costs
+# well under a second here, and the randomized one is inaccurate on the flat spectra of
+# trained weights (measured on MiniLM: top-8 errors 1e-2 with q = k + 10, 4 iterations).
 _RANDOMIZED_FRACTION = 0.1
-_OVERSAMPLE = 10
-_POWER_ITERATIONS = 4
+_RANDOMIZED_MIN_DIM = 2048
+_POWER_ITERATIONS = 6
 
 
 class SVDResult(NamedTuple):
@@ -78,8 +81,11 @@ def svd(
 
     ``k=None`` gives the thin SVD (``torch.linalg.svd(full_matrices=False)``, LAPACK gesdd on
     CPU). With ``k``, only the top ``k`` triplets are returned; ``method="auto"`` then uses the
-    randomized ``torch.svd_lowrank`` (Halko et al., oversampling 10, 4 power iterations,
-    seeded) when ``k < 0.1 * min(m, n)`` and the exact SVD truncated otherwise.
+    randomized ``torch.svd_lowrank`` (Halko et al.: 2k + 20 samples, 6 power iterations,
+    seeded) when ``k < 0.1 * min(m, n)`` and ``min(m, n) >= 2048``, and the exact SVD
+    truncated otherwise. The randomized result is approximate: its error depends on how fast
+    the spectrum decays (exact to float precision for a decaying spectrum, about 1e-4
+    relative on the flat spectra of trained transformer weights).
 
     Invariant (checked in tests): ``U diag(S) Vh == W`` to float precision when ``k`` is None,
     ``U^T U = I`` and ``S`` is descending.
@@ -97,11 +103,14 @@ def svd(
             raise DataError(f"k must be a positive integer, got {k!r}.")
         k = min(int(k), r)
     use_random = method == "randomized" or (
-        method == "auto" and k is not None and k < _RANDOMIZED_FRACTION * r
+        method == "auto"
+        and k is not None
+        and k < _RANDOMIZED_FRACTION * r
+        and r >= _RANDOMIZED_MIN_DIM
     )
     if use_random:
         kk = k if k is not None else r
-        q = min(kk + _OVERSAMPLE, r)
+        q = min(2 * kk + 20, r)
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         try:

@@ -8,13 +8,14 @@ with the original module names, so layer names and hooks stay the same.
 
 from __future__ import annotations
 
-import re
+import itertools
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from ..exceptions import LoadError
+from ..sources import natural_key
 
 __all__ = ["ACTIVATIONS", "LinearChain", "build_chain", "chain_order"]
 
@@ -32,10 +33,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def _natural_key(name: str) -> list:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
-
-
 def chain_order(tensors: Mapping[str, tuple[int, ...]]) -> list[str] | None:
     """Module names of a Linear chain in forward order, or None if the weights are no chain.
 
@@ -51,8 +48,8 @@ def chain_order(tensors: Mapping[str, tuple[int, ...]]) -> list[str] | None:
         if key.endswith(".bias") and key[: -len(".bias")] in weights and len(shape) == 1:
             continue
         return None
-    order = sorted(weights, key=_natural_key)
-    for a, b in zip(order, order[1:], strict=False):
+    order = sorted(weights, key=natural_key)
+    for a, b in itertools.pairwise(order):
         if weights[a][0] != weights[b][1]:
             return None
     for name in order:

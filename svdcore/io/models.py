@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -116,10 +117,16 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found is None:
+            raise LoadError(
+                f"{path.name} is not a readable PyTorch file (corrupt, or not written by "
+                "torch.save)."
+            ) from exc
         raise LoadError(
-            f"{path.name} contains Python objects other than tensors (a pickled model or "
-            "code). svdscope never unpickles code: save `model.state_dict()` with torch.save, "
-            "or use safetensors."
+            f"{path.name} contains Python objects other than tensors ({found.group(1)}: a "
+            "pickled model or code). svdscope never unpickles code: save "
+            "`model.state_dict()` with torch.save, or use safetensors."
         ) from exc
     except Exception as exc:
         raise LoadError(
@@ -206,7 +213,7 @@ def load_model(
         source = _safetensors_source(p)
         if activation is None:
             return Network(source, name=label, origin=str(p))
-        tensors = {k: source.load(k) for k in source.keys()}
+        tensors = {k: source.load(k) for k in source.keys()}  # noqa: SIM118
     else:
         tensors = _read_state_dict(p)
         if activation is None:

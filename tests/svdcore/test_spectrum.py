@@ -1,0 +1,146 @@
+"""svdcore.spectrum against numpy float64 references, invariants and edge shapes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import svdcore as sc
+
+
+def _rand(m, n, seed=0):
+    return np.random.default_rng(seed).standard_normal((m, n))
+
+
+@pytest.mark.parametrize("shape", [(1, 7), (7, 1), (1, 1), (40, 25), (25, 40), (64, 64)])
+def test_svd_matches_numpy_and_reconstructs(shape):
+    A = _rand(*shape, seed=sum(shape))
+    U, S, Vh = sc.svd(A, precision="float64")
+    s_ref = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(S.numpy(), s_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(((U * S) @ Vh).numpy(), A, atol=1e-12)
+    r = min(shape)
+    np.testing.assert_allclose(U.mT @ U, np.eye(r), atol=1e-12)
+    np.testing.assert_allclose(Vh @ Vh.mT, np.eye(r), atol=1e-12)
+    assert U.shape == (shape[0], r) and Vh.shape == (r, shape[1])
+
+
+def test_svd_float32_default_and_descending():
+    A = torch.randn(30, 20)
+    res = sc.svd(A)
+    assert res.S.dtype == torch.float32
+    assert bool((res.S[:-1] >= res.S[1:]).all())
+    torch.testing.assert_close(res.reconstruct(), A, atol=1e-5, rtol=1e-5)
+
+
+def test_svd_signs_are_deterministic():
+    A = _rand(20, 12, seed=3)
+    U1, _, V1 = sc.svd(A, precision="float64")
+    U2, _, V2 = sc.svd(-(-A), precision="float64")
+    np.testing.assert_array_equal(U1.numpy(), U2.numpy())
+    idx = U1.abs().argmax(dim=0)
+    assert bool((U1[idx, torch.arange(U1.shape[1])] > 0).all())
+    # flipping the matrix sign flips exactly one factor
+    U3, _, V3 = sc.svd(-A, precision="float64")
+    np.testing.assert_allclose(U3.numpy(), U1.numpy(), atol=1e-12)
+    np.testing.assert_allclose(V3.numpy(), -V1.numpy(), atol=1e-12)
+
+
+def test_truncated_and_randomized_svd_agree_with_exact():
+    rng = np.random.default_rng(1)
+    # a matrix with a decaying spectrum, as trained weights have
+    U, _ = np.linalg.qr(rng.standard_normal((300, 200)))
+    V, _ = np.linalg.qr(rng.standard_normal((200, 200)))
+    s = 0.8 ** np.arange(200)
+    A = (U * s) @ V.T
+    full = sc.svd(A, precision="float64")
+    trunc = sc.svd(A, k=5, method="full", precision="float64")
+    rand = sc.svd(A, k=5, method="randomized", precision="float64")
+    assert trunc.S.shape == (5,) and rand.U.shape == (300, 5) and rand.Vh.shape == (5, 200)
+    np.testing.assert_allclose(trunc.S.numpy(), s[:5], rtol=1e-10)
+    np.testing.assert_allclose(rand.S.numpy(), s[:5], rtol=1e-8)
+    # same subspace and, after sign fixing, the same vectors
+    np.testing.assert_allclose(np.abs(rand.U.numpy()), np.abs(full.U[:, :5].numpy()), atol=1e-6)
+    np.testing.assert_allclose(rand.U.numpy(), full.U[:, :5].numpy(), atol=1e-6)
+
+
+def test_svd_k_larger_than_rank_is_clipped():
+    assert sc.svd(torch.randn(4, 6), k=10).S.shape == (4,)
+
+
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), "NaN"),
+        (torch.tensor([[1.0, float("inf")], [0.0, 1.0]]), "infinite"),
+        (torch.zeros(0, 3), "empty"),
+        (torch.zeros(3), "2-D"),
+        (torch.zeros(2, 3, 4), "2-D"),
+        (np.array([["a", "b"]]), "numeric"),
+        ([[1.0, 2.0]], "torch.Tensor or numpy"),
+        (torch.zeros(2, 2, dtype=torch.complex64), "complex"),
+    ],
+)
+def test_bad_input_raises_data_error(bad, fragment):
+    with pytest.raises(sc.DataError, match=fragment):
+        sc.svd(bad)
+
+
+def test_bad_k():
+    with pytest.raises(sc.DataError, match="positive integer"):
+        sc.svd(torch.randn(3, 3), k=0)
+    with pytest.raises(sc.DataError, match="method"):
+        sc.svd(torch.randn(3, 3), method="magic")
+
+
+def test_rank_deficient_condition_number_and_ranks():
+    rng = np.random.default_rng(5)
+    B = rng.standard_normal((30, 4))
+    C = rng.standard_normal((4, 20))
+    A = B @ C  # rank 4
+    s = np.linalg.svd(A, compute_uv=False)
+    assert sc.numerical_rank(A) == 4 == np.linalg.matrix_rank(A)
+    assert sc.condition_number(A) == pytest.approx(s[0] / s[3], rel=1e-10)
+    # full rank: equals numpy's 2-norm condition number
+    F = rng.standard_normal((12, 9))
+    assert sc.condition_number(F) == pytest.approx(np.linalg.cond(F), rel=1e-10)
+    assert math.isnan(sc.condition_number(np.zeros((3, 3))))
+
+
+def test_effective_and_stable_rank():
+    # equal singular values -> effective rank == rank == stable rank
+    Q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((10, 10)))
+    A = Q[:, :6] @ np.diag([2.0] * 6) @ Q[:6, :]
+    assert sc.effective_rank(A) == pytest.approx(6.0, rel=1e-9)
+    assert sc.stable_rank(A) == pytest.approx(6.0, rel=1e-9)
+    # against the definitions on a random matrix
+    R = _rand(15, 8, seed=9)
+    s = np.linalg.svd(R, compute_uv=False)
+    p = s / s.sum()
+    assert sc.effective_rank(R) == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-10)
+    assert sc.stable_rank(R) == pytest.approx((s**2).sum() / s[0] ** 2, rel=1e-10)
+    assert 1.0 <= sc.effective_rank(R) <= 8.0
+    assert sc.effective_rank(np.zeros((3, 2))) == 0.0
+    assert sc.stable_rank(np.zeros((3, 2))) == 0.0
+
+
+def test_spectrum_summary_from_matrix_and_from_values():
+    A = _rand(40, 16, seed=2)
+    summ = sc.spectrum_summary(A)
+    s = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(summ.singular_values, s, rtol=1e-12)
+    assert summ.cumulative_energy[-1] == pytest.approx(1.0)
+    assert bool(np.all(np.diff(summ.cumulative_energy) >= 0))
+    assert summ.frobenius_norm**2 == pytest.approx((s**2).sum())
+    assert summ.frobenius_norm == pytest.approx(np.linalg.norm(A))
+    assert summ.spectral_norm == pytest.approx(np.linalg.norm(A, 2))
+    assert summ.numerical_rank == 16
+    assert summ.shape == (40, 16)
+    again = sc.spectrum_summary(s[::-1].copy(), shape=(40, 16))
+    np.testing.assert_allclose(again.singular_values, s)
+    assert again.condition_number == pytest.approx(summ.condition_number)
+    with pytest.raises(sc.DataError, match="shape"):
+        sc.spectrum_summary(s)
+    with pytest.raises(sc.DataError, match="non-negative"):
+        sc.spectrum_summary(np.array([1.0, -1.0]), shape=(2, 2))
