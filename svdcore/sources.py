@@ -132,5 +132,12 @@ class SafetensorsSource:
     def load(self, key: str) -> torch.Tensor:
         from safetensors import safe_open
 
-        with safe_open(str(self._where[key]), framework="pt") as handle:
-            return handle.get_tensor(key)
+        path = self._where[key]
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                return handle.get_tensor(key)
+        except Exception as exc:
+            raise LoadError(
+                f"tensor {key!r} could not be read from {path.name} ({exc}); the file may "
+                "have changed or been truncated since it was opened."
+            ) from exc

@@ -43,7 +43,7 @@ def test_minilm_lists_all_weight_tensors_and_views_any():
     s_ref = np.linalg.svd(W.double().numpy(), compute_uv=False)
     summ = sc.spectrum_summary(W)
     np.testing.assert_allclose(summ.singular_values, s_ref, rtol=1e-4)
-    U, S, Vh = sc.svd(W, k=8)  # auto: exact at this size
+    _, S, _ = sc.svd(W, k=8)  # auto: exact at this size
     np.testing.assert_allclose(S.numpy(), s_ref[:8], rtol=1e-5)
     _, S_rand, _ = sc.svd(W, k=8, method="randomized")  # flat spectrum: approximate
     np.testing.assert_allclose(S_rand.numpy(), s_ref[:8], rtol=1e-3)
