@@ -1,0 +1,25 @@
+# The two set-up commands of README.md:
+#   make run    create the environment and serve the dashboard on http://127.0.0.1:8050
+#   make test   install what the tests need (browser included) and run every test
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 8050
+
+.PHONY: run test lint bench
+
+run:
+	scripts/setup-env.sh
+	$(VENV)/bin/svdscope serve --host $(HOST) --port $(PORT)
+
+test:
+	scripts/setup-env.sh test
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 SVDSCOPE_REQUIRE_REAL_CHECKPOINT=1 \
+		$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+lint:
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench:
+	$(VENV)/bin/python bench/bench_svd.py

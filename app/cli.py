@@ -1,0 +1,170 @@
+"""The ``svdscope`` command line.
+
+    svdscope serve [--host H] [--port P] [MODEL ...]   dashboard (MODEL: a file/folder or zoo name)
+    svdscope layers MODEL [--activation A]             print a model's layer table
+    svdscope zoo list                                  the example networks
+    svdscope zoo train NAME [--seed S] [--out FILE]    retrain an example network on this CPU
+
+Errors that svdscope raises on purpose print one line (``svdscope: error: ...``) and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "svdscope" / "results"
+
+
+def _check_models(models: Sequence[str]) -> list[str]:
+    import svdcore as sc
+
+    zoo = set(sc.zoo.names())
+    checked = []
+    for ref in models:
+        if ref in zoo:
+            checked.append(ref)
+        elif Path(ref).exists():
+            checked.append(str(Path(ref).resolve()))
+        else:
+            raise sc.LoadError(
+                f"{ref!r} is neither a model file/folder nor a zoo network "
+                f"(zoo: {', '.join(sorted(zoo))})."
+            )
+    return checked
+
+
+def _open(ref: str, activation: str | None):
+    import svdcore as sc
+
+    if ref in sc.zoo.names() and not Path(ref).exists():
+        return sc.zoo.load(ref)
+    return sc.load_model(ref, activation=activation)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import torch
+
+    from app.config import AppConfig
+    from app.main import create_app
+
+    models = _check_models(args.models) if args.models else None
+    options: dict = {"cache_dir": None if args.no_disk_cache else Path(args.cache_dir)}
+    if models is not None:
+        options["models"] = models
+    if args.upload_dir:
+        options["upload_dir"] = Path(args.upload_dir)
+    # Set up torch's thread pool before any worker forks (shared/recipes/browser-tests.md).
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    app = create_app(AppConfig(**options))
+    print(f"svdscope: serving on http://{args.host}:{args.port}", flush=True)
+    app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+def _fmt(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    import svdcore as sc
+
+    net = _open(args.model, args.activation)
+    kind = "executable" if net.executable else "weights only"
+    print(f"{net.name}: {len(net.layers)} layers, {kind}")
+    header = f"{'layer':<48} {'kind':<12} {'shape':<20} {'matrix':<14} {'cond':>9} {'eff.rank':>9}"
+    print(header)
+    print("-" * len(header))
+    for layer in net.layers:
+        if not layer.viewable:
+            print(f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {layer.note}")
+            continue
+        cond = erank = math.nan
+        m, n = layer.matrix_shape
+        if m * n <= args.max_elements:
+            summ = sc.spectrum_summary(net.matrix(layer.name))
+            cond, erank = summ.condition_number, summ.effective_rank
+        matrix = f"{m}x{n}"
+        print(
+            f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} "
+            f"{_fmt(cond):>9} {_fmt(erank):>9}"
+        )
+    return 0
+
+
+def _cmd_zoo(args: argparse.Namespace) -> int:
+    import svdcore as sc
+
+    if args.zoo_cmd == "list":
+        for name in sc.zoo.names():
+            entry = sc.zoo.get(name)
+            print(f"{name:<16} {entry.title}")
+        return 0
+    out = Path(args.out) if args.out else None
+    report = sc.zoo.train(args.name, out=out, seed=args.seed, progress=print)
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
+    print(f"svdscope: trained {report.name} in {report.seconds:.1f} s -> {report.path} ({metrics})")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="svdscope", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    serve = sub.add_parser("serve", help="start the dashboard")
+    serve.add_argument(
+        "models", nargs="*", metavar="MODEL", help="model files/folders or zoo names"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8050)
+    serve.add_argument("--cache-dir", default=str(_default_cache_dir()))
+    serve.add_argument("--no-disk-cache", action="store_true", help="keep results in memory")
+    serve.add_argument("--upload-dir", default=None)
+    serve.add_argument("--debug", action="store_true")
+    serve.set_defaults(func=_cmd_serve)
+
+    layers = sub.add_parser("layers", help="print a model's layers")
+    layers.add_argument("model", metavar="MODEL")
+    layers.add_argument("--activation", default=None, help="make a Linear chain executable")
+    layers.add_argument(
+        "--max-elements",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="skip spectra of larger matrices (default 4M elements)",
+    )
+    layers.set_defaults(func=_cmd_layers)
+
+    zoo = sub.add_parser("zoo", help="the example networks")
+    zsub = zoo.add_subparsers(dest="zoo_cmd", required=True)
+    zsub.add_parser("list")
+    train = zsub.add_parser("train", help="retrain an example network")
+    train.add_argument("name")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default=None, help="weights file (default: the shipped one)")
+    zoo.set_defaults(func=_cmd_zoo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``svdscope`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from svdcore.exceptions import SvdscopeError
+
+    try:
+        return args.func(args)
+    except SvdscopeError as exc:
+        print(f"svdscope: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

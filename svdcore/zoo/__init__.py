@@ -1,0 +1,148 @@
+"""The example zoo: small trained networks from the papers, with their data and training.
+
+=================  ===========================================================  ==========
+name               network                                                      input
+=================  ===========================================================  ==========
+``deernet``        Amey et al. 2021: 256 -> 80 (tanh) -> 256 (logistic)          DEER trace
+``digits``         Pattichis & Pattichis: 64 -> 10 (SELU)                        8x8 image
+``digits-5layer``  Pattichis & Pattichis: 64 -> 256 -> 256 -> 128 -> 32 -> 10     8x8 image
+=================  ===========================================================  ==========
+
+Every entry ships float32 safetensors weights in ``svdcore/zoo/weights/<name>.safetensors``
+with a JSON sidecar of the metrics and settings of the run that produced them;
+``train(name)`` repeats that run (deterministic in ``seed``) and overwrites them.
+
+>>> module = load_module("digits")          # torch.nn.Module, eval mode
+>>> x, y = get("digits").make_data(split="test")
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from svdcore.exceptions import DataError, LoadError
+from svdcore.network import Network
+from svdcore.zoo import deernet, digits
+from svdcore.zoo._training import Progress
+from svdcore.zoo._types import Axis, TrainReport, ZooEntry
+
+__all__ = [
+    "Axis",
+    "TrainReport",
+    "ZooEntry",
+    "get",
+    "load",
+    "load_module",
+    "names",
+    "train",
+    "weights_path",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+_ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (deernet.ENTRY, *digits.ENTRIES)}
+
+
+def names() -> list[str]:
+    """Names of the built-in example networks, in display order."""
+    return list(_ENTRIES)
+
+
+def get(name: str) -> ZooEntry:
+    """The zoo entry called ``name``; raises ``LoadError`` naming the valid names if unknown."""
+    try:
+        return _ENTRIES[name]
+    except (KeyError, TypeError):
+        raise LoadError(
+            f"there is no example network called {name!r}; choose one of: {', '.join(names())}"
+        ) from None
+
+
+def weights_path(name: str) -> Path:
+    """Path of the shipped weights of ``name``: ``svdcore/zoo/weights/<name>.safetensors``."""
+    return WEIGHTS_DIR / get(name).weights_file
+
+
+def load_module(name: str) -> torch.nn.Module:
+    """``get(name).build()`` with the shipped weights loaded strictly, in eval mode.
+
+    Raises ``LoadError`` if the weights file is missing, unreadable or does not match the
+    architecture (then retrain it with ``svdscope zoo train NAME``).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    entry = get(name)
+    path = weights_path(name)
+    if not path.is_file():
+        raise LoadError(
+            f"the weights of example network {name!r} are missing ({path}); "
+            f"recreate them with `svdscope zoo train {name}`"
+        )
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise LoadError(
+            f"could not read the weights of example network {name!r} from {path}: {exc}; "
+            f"recreate them with `svdscope zoo train {name}`"
+        ) from exc
+    module = entry.build()
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise LoadError(
+            f"the weights in {path} do not fit the {name!r} architecture: {exc}; "
+            f"recreate them with `svdscope zoo train {name}`"
+        ) from exc
+    return module.eval()
+
+
+def load(name: str) -> Network:
+    """Example network ``name`` as an executable :class:`~svdcore.network.Network`.
+
+    Layer names are the module names (``fc1``, ``fc2`` ...); the input shape, image shape and
+    physical axes of the entry are attached, so views label DEER time in µs, distance in nm,
+    and draw digits inputs as 8x8 images. Raises ``LoadError`` like :func:`load_module`.
+    """
+    entry = get(name)
+    return Network.from_module(
+        load_module(name),
+        input_shape=entry.input_shape,
+        name=name,
+        image_shape=entry.image_shape,
+        input_axis=entry.input_axis,
+        output_axis=entry.output_axis,
+        description=entry.description,
+        origin=f"zoo:{name}",
+    )
+
+
+def train(
+    name: str,
+    *,
+    out: Path | None = None,
+    seed: int = 0,
+    progress: Progress = None,
+    **kw: Any,
+) -> TrainReport:
+    """Train example network ``name`` from scratch with its documented defaults.
+
+    Writes safetensors weights to ``out`` (default: ``weights_path(name)``, replacing the
+    shipped file) and a JSON sidecar next to it. ``kw`` overrides the family's options
+    (``epochs``, ``batch_size``, ``lr``, ``num_threads``; deernet also ``n_train``,
+    ``n_test``). ``progress`` receives one-line status messages.
+    """
+    entry = get(name)
+    accepted = set(inspect.signature(entry.train).parameters) - {"out", "seed", "progress"}
+    unknown = sorted(set(kw) - accepted)
+    if unknown:
+        raise DataError(
+            f"unknown training option(s) {', '.join(unknown)} for {name!r}; "
+            f"it accepts: {', '.join(sorted(accepted))}"
+        )
+    target = weights_path(name) if out is None else Path(out)
+    return entry.train(out=target, seed=seed, progress=progress, **kw)

@@ -1,0 +1,143 @@
+"""Training helpers shared by the zoo families: a minibatch loop and a weights writer.
+
+Everything here is deterministic for a given seed on a given machine: the initial weights
+come from ``torch.manual_seed(seed)``, minibatch order from a separate ``torch.Generator``,
+and training runs on one CPU thread by default (the number of threads changes the order
+of floating-point reductions, so it is part of what makes a run repeatable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from svdcore.exceptions import DataError
+
+__all__ = ["Progress", "fit", "save_weights", "threads"]
+
+Progress = Callable[[str], None] | None
+
+
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous count after.
+
+    ``n=None`` leaves the thread count alone.
+    """
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise DataError(f"threads must be a positive integer or None, got {n}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def fit(
+    module: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    progress: Progress = None,
+    log_every: int = 1,
+) -> list[float]:
+    """Minibatch training of ``module`` on ``(x, y)`` (leading dimension N) for ``epochs``.
+
+    Each epoch visits a fresh permutation drawn from ``torch.Generator().manual_seed(seed)``;
+    the last incomplete batch is kept. ``scheduler`` (if any) steps once per batch.
+    ``progress`` receives one line every ``log_every`` epochs (and after the last), with
+    the mean training loss and whatever ``evaluate()`` returns. Returns the mean training
+    loss of every epoch (length ``epochs``).
+    """
+    if epochs < 1 or batch_size < 1:
+        raise DataError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise DataError(f"x and y need the same non-zero length, got {x.shape[0]} and {y.shape[0]}")
+    n = x.shape[0]
+    generator = torch.Generator().manual_seed(seed)
+    history: list[float] = []
+    for epoch in range(1, epochs + 1):
+        module.train()
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            loss = loss_fn(module(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += float(loss.detach()) * len(idx)
+        history.append(total / n)
+        module.eval()
+        if progress is not None and (epoch % log_every == 0 or epoch == epochs):
+            line = f"epoch {epoch}/{epochs}  train loss {history[-1]:.5f}"
+            if evaluate is not None:
+                with torch.no_grad():
+                    line += "".join(f"  {k} {v:.5f}" for k, v in evaluate().items())
+            progress(line)
+    module.eval()
+    return history
+
+
+def save_weights(
+    module: torch.nn.Module,
+    out: Path,
+    *,
+    name: str,
+    metrics: dict[str, float],
+    settings: dict[str, Any],
+    seconds: float,
+) -> Path:
+    """Write ``module.state_dict()`` as float32 safetensors to ``out`` and a JSON sidecar.
+
+    The sidecar ``out.with_suffix(".json")`` records the name, metrics, settings and
+    training time (also copied into the safetensors metadata). Both files are written to
+    a temporary name first and renamed, so a reader never sees half a file. Returns ``out``.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: v.detach().to(device="cpu", dtype=torch.float32).contiguous()
+        for k, v in module.state_dict().items()
+    }
+    record = {
+        "name": name,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "settings": settings,
+        "seconds": round(float(seconds), 3),
+        "torch": torch.__version__,
+    }
+    metadata = {
+        "format": "pt",
+        "svdscope_zoo": name,
+        "record": json.dumps(record, sort_keys=True),
+    }
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # package data: world-readable like the rest of the tree
+    os.replace(tmp, out)
+    sidecar = out.with_suffix(".json")
+    tmp_json = sidecar.with_name(sidecar.name + ".tmp")
+    tmp_json.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp_json, sidecar)
+    return out

@@ -1,0 +1,54 @@
+"""The svdscope command line: layers, zoo list, clear errors with exit status 2."""
+
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+from app.cli import main
+
+
+def test_layers_prints_table(tmp_path, capsys):
+    path = tmp_path / "m.safetensors"
+    save_file(
+        {
+            "fc1.weight": torch.randn(8, 4),
+            "fc1.bias": torch.randn(8),
+            "ids": torch.ones(2, 2).long(),
+        },
+        str(path),
+    )
+    assert main(["layers", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "m.safetensors: 2 layers, weights only" in out
+    assert "fc1" in out and "8x4" in out and "int64 tensor" in out
+
+
+def test_layers_with_activation_is_executable(tmp_path, capsys):
+    path = tmp_path / "m.pt"
+    torch.save({"0.weight": torch.randn(8, 4), "2.weight": torch.randn(3, 8)}, path)
+    assert main(["layers", str(path), "--activation", "relu"]) == 0
+    assert "executable" in capsys.readouterr().out
+
+
+def test_bad_model_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"nonsense")
+    assert main(["layers", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("svdscope: error: bad.safetensors is not a readable safetensors file")
+    assert "Traceback" not in err
+    assert main(["serve", str(tmp_path / "missing.pt")]) == 2
+    assert "neither a model file/folder nor a zoo network" in capsys.readouterr().err
+
+
+def test_zoo_list_and_console_script(capsys):
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("deernet", "digits", "digits-5layer"):
+        assert name in out
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "serve" in proc.stdout and "zoo" in proc.stdout
