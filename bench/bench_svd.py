@@ -38,9 +38,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
-    print(
-        f"{'shape':>12} {'bare s':>9} {'svdcore s':>10} {'ratio':>7} {'cache hit s':>12} {'hit/miss':>9}"
-    )
+    cols = ["shape", "bare s", "svdcore s", "ratio", "cache hit s", "hit/miss"]
+    widths = [12, 9, 10, 7, 12, 9]
+    print(" ".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True)))
     gen = torch.Generator().manual_seed(0)
     for m, n in SHAPES:
         W = torch.randn(m, n, generator=gen)
