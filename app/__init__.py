@@ -1,0 +1,1 @@
+"""svdscope's Dash front end: `create_app(AppConfig(...))` builds the dashboard."""

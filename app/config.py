@@ -1,0 +1,58 @@
+"""Options of one dashboard instance (`AppConfig`), shared by create_app, services and uploads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["AppConfig", "default_models", "default_upload_dir"]
+
+GIB = 1024**3
+
+
+def default_models() -> list[str]:
+    """All example networks of the zoo, or an empty list when the zoo cannot be read."""
+    try:
+        import svdcore as sc
+
+        return list(sc.zoo.names())
+    except Exception:  # the zoo is optional for the page to start
+        return []
+
+
+def default_upload_dir() -> Path:
+    """A per-user folder under the system temp dir (uploads are transient)."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return Path(tempfile.gettempdir()) / f"svdscope-uploads-{uid}"
+
+
+@dataclass(kw_only=True)
+class AppConfig:
+    """Keyword options of `create_app`.
+
+    models: zoo names and/or model file paths shown in the model picker (default: the zoo).
+    upload_dir: where each browser session's uploads are stored, one folder per session.
+    max_upload_bytes: largest accepted upload; enforced while the body streams in.
+    max_uploads_per_session: further uploads are refused with a message.
+    cache_dir: None keeps analysis results in memory; a folder uses a filesystem cache.
+    cache_threshold: most entries either cache keeps before evicting.
+    title: browser tab and page heading.
+    """
+
+    models: list[str] = field(default_factory=default_models)
+    upload_dir: Path = field(default_factory=default_upload_dir)
+    max_upload_bytes: int = 2 * GIB
+    max_uploads_per_session: int = 32
+    cache_dir: Path | None = None
+    cache_threshold: int = 512
+    title: str = "svdscope"
+
+    def __post_init__(self) -> None:
+        self.models = [str(m) for m in self.models]
+        self.upload_dir = Path(self.upload_dir)
+        if self.cache_dir is not None:
+            self.cache_dir = Path(self.cache_dir)
+        if self.max_upload_bytes <= 0:
+            raise ValueError("max_upload_bytes must be positive")

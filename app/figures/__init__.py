@@ -1,0 +1,22 @@
+"""Pure figure builders: numpy arrays in, plotly figures out (no svdcore, no Dash)."""
+
+from app.figures.pooling import Pooled, pool_max_abs
+from app.figures.spectrum import spectrum_figure
+from app.figures.theme import DIVERGING, TEMPLATE, placeholder_figure, register_template
+from app.figures.vectors import vector_gallery
+from app.figures.weights import symmetric_limit, weights_heatmap
+
+__all__ = [
+    "DIVERGING",
+    "TEMPLATE",
+    "Pooled",
+    "placeholder_figure",
+    "pool_max_abs",
+    "register_template",
+    "spectrum_figure",
+    "symmetric_limit",
+    "vector_gallery",
+    "weights_heatmap",
+]
+
+register_template()

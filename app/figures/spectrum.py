@@ -1,0 +1,103 @@
+"""Singular spectrum: sigma_i on a log axis and the cumulative energy curve."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from app.figures.theme import ACCENT, LINE, MUTED, register_template
+
+__all__ = ["spectrum_figure"]
+
+
+def spectrum_figure(
+    singular_values: np.ndarray,
+    cumulative_energy: np.ndarray,
+    *,
+    tolerance: float | None = None,
+    numerical_rank: int | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Two panels: sigma_i vs i (log y, 1-based i) and sum_{j<=i} s_j^2 / sum s_j^2 vs i.
+
+    `tolerance` (absolute, sigma_1 * rtol) is drawn as a dashed line; values at or below it
+    count as zero for the numerical rank. Zero singular values have no place on a log axis
+    and are left out of the left panel (they still count in the energy curve).
+    """
+    s = np.asarray(singular_values, dtype=np.float32)
+    energy = np.asarray(cumulative_energy, dtype=np.float32)
+    index = np.arange(1, s.size + 1, dtype=np.int32)
+    s_log = np.where(s > 0, s, np.nan).astype(np.float32)
+    mode = "lines+markers" if s.size <= 128 else "lines"
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Singular values σᵢ", "Cumulative energy Σⱼ≤ᵢ σⱼ² / Σ σⱼ²"),
+        horizontal_spacing=0.1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=index,
+            y=s_log,
+            mode=mode,
+            name="σᵢ",
+            line={"color": LINE},
+            marker={"size": 5},
+            hovertemplate="σ<sub>%{x}</sub> = %{y:.4g}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    if tolerance is not None and tolerance > 0 and s.size:
+        label = "rank tolerance"
+        if numerical_rank is not None:
+            label += f" (rank {numerical_rank})"
+        fig.add_hline(y=tolerance, line={"dash": "dash", "color": ACCENT, "width": 1}, row=1, col=1)
+        # placed by hand: on a log axis an annotation's y is log10(value)
+        fig.add_annotation(
+            text=label,
+            x=1,
+            xref="x domain",
+            y=math.log10(tolerance),
+            yref="y",
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font={"color": ACCENT, "size": 11},
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=index,
+            y=energy,
+            mode=mode,
+            name="energy",
+            line={"color": LINE},
+            marker={"size": 5},
+            hovertemplate="first %{x}: %{y:.2%} of the energy<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    for level in (0.9, 0.99):
+        fig.add_hline(
+            y=level,
+            line={"dash": "dot", "color": MUTED, "width": 1},
+            annotation_text=f"{level:.0%}",
+            annotation_position="bottom right",
+            annotation_font={"color": MUTED, "size": 11},
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="index i")
+    fig.update_yaxes(type="log", title_text="σᵢ", exponentformat="power", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="energy", row=1, col=2)
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        showlegend=False,
+        height=440,
+    )
+    return fig

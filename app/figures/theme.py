@@ -1,0 +1,61 @@
+"""The one plotly template of svdscope, registered once under the name `TEMPLATE`."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+__all__ = ["DIVERGING", "LINE", "TEMPLATE", "placeholder_figure", "register_template"]
+
+TEMPLATE = "svdscope"
+# Diverging scale centred at 0: blue negative, white zero, red positive.
+DIVERGING = "RdBu_r"
+LINE = "#1f4e79"
+ACCENT = "#c0392b"
+MUTED = "#7f8c8d"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+def register_template() -> str:
+    """Register the template (idempotent) and return its name."""
+    if TEMPLATE not in pio.templates:
+        base = pio.templates["plotly_white"]
+        template = go.layout.Template(base)
+        template.layout.update(
+            font={"family": FONT, "size": 12, "color": "#263238"},
+            title={"font": {"size": 15}, "x": 0.01, "xanchor": "left"},
+            margin={"l": 60, "r": 20, "t": 56, "b": 50},
+            colorway=[LINE, ACCENT, "#16a085", "#8e44ad", "#d35400", MUTED],
+            paper_bgcolor="white",
+            plot_bgcolor="white",
+            hoverlabel={"font": {"family": FONT}},
+        )
+        template.layout.xaxis.update(showline=True, linecolor="#b0bec5", zeroline=False)
+        template.layout.yaxis.update(showline=True, linecolor="#b0bec5", zeroline=False)
+        pio.templates[TEMPLATE] = template
+    return TEMPLATE
+
+
+def placeholder_figure(message: str = "") -> go.Figure:
+    """An empty figure with a centred note (no axes), e.g. while nothing is selected."""
+    fig = go.Figure()
+    fig.update_layout(
+        template=register_template(),
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        height=320,
+        annotations=[
+            {
+                "text": message,
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "font": {"size": 14, "color": MUTED},
+            }
+        ]
+        if message
+        else [],
+    )
+    return fig

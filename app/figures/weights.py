@@ -1,0 +1,78 @@
+"""Weight-matrix heatmap: diverging scale centred at 0, max-abs pooled when large."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from app.figures.pooling import pool_max_abs
+from app.figures.theme import DIVERGING, register_template
+
+__all__ = ["symmetric_limit", "weights_heatmap"]
+
+
+def symmetric_limit(values: np.ndarray) -> float:
+    """max |finite value|, or 1.0 for an all-zero / all-NaN array (keeps the scale valid)."""
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def weights_heatmap(
+    matrix: np.ndarray,
+    *,
+    title: str = "",
+    row_label: str = "row",
+    col_label: str = "column",
+    max_side: int = 512,
+    row_values: np.ndarray | None = None,
+    col_values: np.ndarray | None = None,
+) -> go.Figure:
+    """Heatmap of `matrix` (m, n) with row 0 at the top.
+
+    Colour limits are symmetric (-a, a) with a = max |w| and zmid = 0, so white means zero.
+    Matrices longer than `max_side` on an axis are max-abs pooled (see `pool_max_abs`); the
+    title then states the block size, and the x/y coordinates are the block start indices.
+    `row_values` / `col_values` (length m / n, e.g. time in µs) replace the indices as
+    coordinates (the first entry of each block when pooled).
+    """
+    pooled = pool_max_abs(matrix, max_side=max_side)
+    z = pooled.values
+    m, n = np.shape(matrix)
+    limit = symmetric_limit(z)
+    fr, fc = pooled.row_factor, pooled.col_factor
+    if pooled.pooled:
+        note = f"max-abs pooled {fr}×{fc} (shown {z.shape[0]}×{z.shape[1]} of {m}×{n})"
+        hover = (
+            f"{row_label} %{{y}}…+{fr - 1}<br>{col_label} %{{x}}…+{fc - 1}"
+            "<br>largest |w| in block: %{z:.4g}<extra></extra>"
+        )
+    else:
+        note = f"{m}×{n}"
+        hover = f"{row_label} %{{y}}<br>{col_label} %{{x}}<br>w = %{{z:.4g}}<extra></extra>"
+    coords: dict[str, object] = {"x0": 0, "dx": fc, "y0": 0, "dy": fr}
+    if col_values is not None and len(col_values) == n:
+        coords.update(x=np.asarray(col_values, dtype=np.float32)[::fc])
+        del coords["x0"], coords["dx"]
+    if row_values is not None and len(row_values) == m:
+        coords.update(y=np.asarray(row_values, dtype=np.float32)[::fr])
+        del coords["y0"], coords["dy"]
+    heat = go.Heatmap(
+        z=z,
+        **coords,
+        zmid=0.0,
+        zmin=-limit,
+        zmax=limit,
+        colorscale=DIVERGING,
+        colorbar={"title": {"text": "weight", "side": "right"}, "thickness": 14},
+        hovertemplate=hover,
+    )
+    fig = go.Figure(heat)
+    fig.update_layout(
+        template=register_template(),
+        title={"text": f"{title} — {note}" if title else note},
+        xaxis={"title": {"text": col_label}, "constrain": "domain"},
+        yaxis={"title": {"text": row_label}, "autorange": "reversed"},
+        height=620,
+    )
+    return fig

@@ -1,0 +1,157 @@
+"""Page shell: header, sidebar (model picker, upload, layer table) and the view tabs."""
+
+from __future__ import annotations
+
+import warnings
+
+from dash import dash_table, dcc, html
+
+from app import ids
+from app.uploads import ALLOWED_SUFFIXES
+from app.views import spectrum, vectors, weights
+
+__all__ = ["LAYER_COLUMNS", "build_layout"]
+
+LAYER_COLUMNS = [
+    {"name": "Layer", "id": "name"},
+    {"name": "Kind", "id": "kind"},
+    {"name": "Shape", "id": "shape"},
+    {"name": "Matrix", "id": "matrix"},
+    {"name": "κ", "id": "cond"},
+    {"name": "eff. rank", "id": "erank"},
+]
+
+
+def _layer_table() -> dash_table.DataTable:
+    # DataTable (not AG Grid, which is not installed) on purpose; silence its deprecation note.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"(?s).*DataTable will be removed", category=DeprecationWarning
+        )
+        return _new_layer_table()
+
+
+def _new_layer_table() -> dash_table.DataTable:
+    return dash_table.DataTable(
+        id=ids.TABLE_LAYER_LIST,
+        columns=LAYER_COLUMNS,
+        data=[],
+        cell_selectable=True,
+        style_as_list_view=True,
+        page_action="none",
+        tooltip_delay=200,
+        tooltip_duration=None,
+        style_table={"maxHeight": "52vh", "overflowY": "auto", "overflowX": "auto"},
+        style_cell={
+            "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+            "fontSize": "12px",
+            "padding": "4px 5px",
+            "textAlign": "left",
+            "whiteSpace": "nowrap",
+            "cursor": "pointer",
+            "border": "none",
+            "borderBottom": "1px solid #eceff1",
+        },
+        style_cell_conditional=[
+            {"if": {"column_id": c}, "textAlign": "right"} for c in ("cond", "erank")
+        ],
+        style_header={"fontWeight": 600, "backgroundColor": "#f5f7f9", "color": "#37474f"},
+    )
+
+
+def _sidebar(max_upload_bytes: int, upload_url: str) -> html.Aside:
+    accept = ",".join(ALLOWED_SUFFIXES)
+    return html.Aside(
+        [
+            html.Label("Model", htmlFor=ids.DROPDOWN_MODEL_SELECT, className="section-label"),
+            dcc.Dropdown(
+                id=ids.DROPDOWN_MODEL_SELECT, options=[], clearable=False, searchable=False
+            ),
+            html.Div(id=ids.DIV_MODEL_DESCRIPTION, className="model-description"),
+            html.Label("Open a model file", className="section-label"),
+            html.Div(
+                id=ids.DIV_UPLOAD_CONTROL,
+                className="upload-control",
+                **{
+                    "data-upload-url": upload_url,
+                    "data-max-bytes": str(max_upload_bytes),
+                    "data-accept": accept,
+                },
+            ),
+            html.Div(
+                "safetensors, PyTorch state_dict (.pt/.pth/.bin, loaded without unpickling "
+                "code) or torch.export (.pt2).",
+                className="hint",
+            ),
+            html.Div(id=ids.DIV_UPLOAD_STATUS),
+            html.Label("Layers", className="section-label"),
+            _layer_table(),
+            html.Div(id=ids.DIV_LAYER_NOTES),
+        ],
+        className="sidebar",
+    )
+
+
+def _main() -> html.Main:
+    return html.Main(
+        [
+            html.Div(id=ids.DIV_ALERT_GLOBAL),
+            html.Div(
+                [
+                    html.Div(id=ids.DIV_LAYER_HEADER, className="layer-header"),
+                    html.Div(
+                        [
+                            html.Span("Matrix view", className="inline-label"),
+                            dcc.RadioItems(
+                                id=ids.RADIO_MATRIX_VIEW,
+                                options=[],
+                                inline=True,
+                                className="radio-inline",
+                            ),
+                        ],
+                        id=ids.DIV_MATRIX_VIEW,
+                        className="matrix-view",
+                        style={"display": "none"},
+                    ),
+                ],
+                className="main-head",
+            ),
+            dcc.Tabs(
+                id=ids.TABS_VIEW_SELECT,
+                value=ids.TAB_WEIGHTS,
+                className="view-tabs",
+                children=[
+                    dcc.Tab(label="Weights", value=ids.TAB_WEIGHTS, children=weights.layout()),
+                    dcc.Tab(label="Spectrum", value=ids.TAB_SPECTRUM, children=spectrum.layout()),
+                    dcc.Tab(
+                        label="Singular vectors", value=ids.TAB_VECTORS, children=vectors.layout()
+                    ),
+                ],
+            ),
+        ],
+        className="main",
+    )
+
+
+def build_layout(*, title: str, max_upload_bytes: int, upload_url: str) -> html.Div:
+    """The whole page (static: everything that changes is filled in by callbacks)."""
+    return html.Div(
+        [
+            dcc.Location(id=ids.LOCATION_PAGE_URL, refresh=False),
+            dcc.Store(id=ids.STORE_SELECTION_STATE, storage_type="memory"),
+            dcc.Store(id=ids.STORE_MODEL_CURRENT, storage_type="memory"),
+            dcc.Store(id=ids.STORE_UPLOAD_EVENT, storage_type="memory"),
+            html.Header(
+                [
+                    html.H1(title, className="app-title"),
+                    html.Span(
+                        "weight spaces of trained networks through their singular values",
+                        className="app-subtitle",
+                    ),
+                ],
+                className="app-header",
+            ),
+            html.Div([_sidebar(max_upload_bytes, upload_url), _main()], className="app-body"),
+        ],
+        className="app-root",
+    )

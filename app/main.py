@@ -1,0 +1,95 @@
+"""Dashboard factory.
+
+    from app.main import AppConfig, create_app
+    app = create_app(AppConfig(models=["deernet", "path/to/model.safetensors"]))
+    app.run(host="127.0.0.1", port=8050)
+
+For gunicorn, `app.main:server` builds a default app (configured from the environment,
+see `AppConfig.from_env`) on first access; importing this module alone builds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import dash
+
+from app.config import AppConfig
+from app.layout import build_layout
+from app.services import Services
+from app.uploads import register_upload_routes
+from app.views import router, spectrum, vectors, weights
+
+__all__ = ["ASSETS_DIR", "AppConfig", "config_from_env", "create_app", "get_services"]
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+UPLOAD_ROUTE = "upload"
+
+
+def create_app(config: AppConfig | None = None) -> dash.Dash:
+    """Build the Dash app (layout, callbacks, upload endpoint) for one configuration.
+
+    Each call has its own `Services` (model registry, caches, upload store), reachable as
+    `get_services(app)`. Unknown model names raise `sc.LoadError` here, before serving.
+    """
+    config = config or AppConfig()
+    services = Services(config)
+    app = dash.Dash(
+        __name__,
+        title=config.title,
+        update_title=None,
+        assets_folder=str(ASSETS_DIR),
+        suppress_callback_exceptions=False,
+    )
+    register_upload_routes(
+        app.server, services, route=app.config.routes_pathname_prefix + UPLOAD_ROUTE
+    )
+    app.server.extensions["svdscope"] = services
+    app.layout = build_layout(
+        title=config.title,
+        max_upload_bytes=config.max_upload_bytes,
+        upload_url=app.config.requests_pathname_prefix + UPLOAD_ROUTE,
+    )
+    router.register(app, services)
+    weights.register(app, services)
+    spectrum.register(app, services)
+    vectors.register(app, services)
+    return app
+
+
+def get_services(app: dash.Dash) -> Services:
+    """The `Services` instance that `create_app` attached to `app`."""
+    return app.server.extensions["svdscope"]
+
+
+def config_from_env(environ: dict[str, str] | None = None) -> AppConfig:
+    """AppConfig from SVDSCOPE_MODELS (comma-separated), SVDSCOPE_UPLOAD_DIR,
+    SVDSCOPE_CACHE_DIR and SVDSCOPE_MAX_UPLOAD_BYTES; unset ones keep their defaults."""
+    env = os.environ if environ is None else environ
+    kwargs: dict[str, Any] = {}
+    if env.get("SVDSCOPE_MODELS"):
+        kwargs["models"] = [m.strip() for m in env["SVDSCOPE_MODELS"].split(",") if m.strip()]
+    if env.get("SVDSCOPE_UPLOAD_DIR"):
+        kwargs["upload_dir"] = Path(env["SVDSCOPE_UPLOAD_DIR"])
+    if env.get("SVDSCOPE_CACHE_DIR"):
+        kwargs["cache_dir"] = Path(env["SVDSCOPE_CACHE_DIR"])
+    if env.get("SVDSCOPE_MAX_UPLOAD_BYTES"):
+        kwargs["max_upload_bytes"] = int(env["SVDSCOPE_MAX_UPLOAD_BYTES"])
+    return AppConfig(**kwargs)
+
+
+_default: dict[str, dash.Dash] = {}
+_default_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    """`app.main.app` / `app.main.server`: a default app, created on first access."""
+    if name not in ("app", "server"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _default_lock:
+        if "app" not in _default:
+            _default["app"] = create_app(config_from_env())
+    return _default["app"] if name == "app" else _default["app"].server

@@ -1,0 +1,334 @@
+"""The only bridge between the page and svdcore.
+
+Resolves model ids to opened `sc.Network`s (zoo and configured files per process, uploads
+per browser session), runs the analyses through a content-keyed `sc.cache.ResultCache`,
+and hands numpy arrays and summaries to the views. Errors that svdcore raises on purpose
+(`sc.SvdscopeError`) carry a sentence meant for the user: `error_message` returns it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cachelib import BaseCache, FileSystemCache, SimpleCache
+
+import svdcore as sc
+from app.config import AppConfig
+from app.uploads import UploadStore
+
+__all__ = ["ModelEntry", "Services", "SpectrumData", "VectorsData", "WeightsData"]
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PREFIX = "upload-"
+MAX_OPEN_UPLOADS = 8
+FULL_SVD_MAX_SIDE = 2048  # above this min(m, n) the vector gallery uses a truncated SVD
+TRUNCATED_K = 64
+# The layer table computes the numbers of layers up to this size when a model opens; larger
+# ones show them once their Spectrum tab has been computed (read from the cache).
+TABLE_SUMMARY_MAX_ELEMENTS = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    label: str
+    kind: str  # "zoo" | "file" | "upload"
+    description: str = ""
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class WeightsData:
+    matrix: np.ndarray  # float32 (m, n)
+    info: Any  # sc.ViewInfo
+
+
+@dataclass(frozen=True)
+class SpectrumData:
+    summary: Any  # sc.SpectrumSummary
+    info: Any
+    shape: tuple[int, int]
+    rank_for_energy: dict[float, int]  # energy fraction -> smallest k reaching it
+
+
+@dataclass(frozen=True)
+class VectorsData:
+    left: np.ndarray  # (k, m) float32: u_1 .. u_k as rows
+    sigma: np.ndarray  # (k,)
+    right: np.ndarray  # (k, n) float32: v_1 .. v_k as rows
+    info: Any
+    truncated: bool
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
+
+
+class Services:
+    """Per-process registry of networks plus cached analyses; safe to call from threads."""
+
+    def __init__(self, config: AppConfig | None = None) -> None:
+        self.config = config or AppConfig()
+        self.uploads = UploadStore(
+            self.config.upload_dir,
+            max_bytes=self.config.max_upload_bytes,
+            max_files=self.config.max_uploads_per_session,
+        )
+        backend: BaseCache
+        if self.config.cache_dir is None:
+            backend = SimpleCache(threshold=self.config.cache_threshold)
+        else:
+            backend = FileSystemCache(
+                str(self.config.cache_dir), threshold=self.config.cache_threshold
+            )
+        self.cache = sc.cache.ResultCache(backend)
+        self._lock = threading.RLock()
+        self._nets: dict[str, Any] = {}
+        self._open_uploads: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        # per opened network: (layer, view) -> content key of its matrix
+        self._tensor_keys: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._entries: dict[str, ModelEntry] = {}
+        for spec in self.config.models:
+            entry = self._entry_for_spec(spec)
+            self._entries[entry.id] = entry
+
+    # ----------------------------------------------------------------- models
+    def _entry_for_spec(self, spec: str) -> ModelEntry:
+        zoo_names = self._zoo_names()
+        if spec in zoo_names and not Path(spec).exists():  # same rule as the CLI
+            try:
+                meta = sc.zoo.get(spec)
+                title, description = meta.title, meta.description
+            except Exception:
+                title, description = spec, ""
+            return ModelEntry(spec, f"{spec} — {title}", "zoo", description)
+        path = Path(spec).expanduser()
+        if not path.exists():
+            known = ", ".join(zoo_names) or "none installed"
+            raise sc.LoadError(
+                f"'{spec}' is neither an example network (known: {known}) nor an existing file."
+            )
+        base = _slug(path.stem if path.is_file() else path.name)
+        model_id, n = base, 2
+        while model_id in self._entries or model_id in zoo_names:
+            model_id, n = f"{base}-{n}", n + 1
+        return ModelEntry(model_id, path.name, "file", str(path.resolve()), path.resolve())
+
+    @staticmethod
+    def _zoo_names() -> list[str]:
+        try:
+            return list(sc.zoo.names())
+        except Exception:
+            return []
+
+    def models(self, session: str | None) -> list[ModelEntry]:
+        """Configured models, then this session's uploads (oldest first)."""
+        found = list(self._entries.values())
+        for up in self.uploads.list(session):
+            found.append(
+                ModelEntry(f"{UPLOAD_PREFIX}{up.file_id}", f"⇪ {up.name}", "upload", up.name)
+            )
+        return found
+
+    def model_entry(self, model_id: str, session: str | None) -> ModelEntry:
+        if model_id in self._entries:
+            return self._entries[model_id]
+        if model_id.startswith(UPLOAD_PREFIX) and session is not None:
+            up = self.uploads.get(session, model_id[len(UPLOAD_PREFIX) :])
+            if up is not None:
+                return ModelEntry(model_id, f"⇪ {up.name}", "upload", up.name, up.path)
+        raise sc.LoadError(
+            f"The model '{model_id}' is not available in this browser session; "
+            "pick one from the list or upload the file again."
+        )
+
+    def network(self, model_id: str, session: str | None) -> Any:
+        """The opened `sc.Network` for `model_id` (raises sc.LoadError with a sentence)."""
+        entry = self.model_entry(model_id, session)
+        if entry.kind == "upload":
+            assert session is not None
+            return self.open_upload(session, model_id[len(UPLOAD_PREFIX) :]).net
+        with self._lock:
+            net = self._nets.get(model_id)
+        if net is None:  # load outside the lock: other users keep being served meanwhile
+            net = sc.zoo.load(model_id) if entry.kind == "zoo" else sc.load_model(entry.path)
+            with self._lock:
+                net = self._nets.setdefault(model_id, net)
+        return net
+
+    def open_upload(self, session: str, file_id: str) -> OpenedUpload:
+        """Open (or reuse) an uploaded file of `session` with sc.load_model."""
+        key = (session, file_id)
+        up = self.uploads.get(session, file_id)
+        if up is None:
+            raise sc.LoadError(
+                "This uploaded model is no longer stored for this browser session; "
+                "upload the file again."
+            )
+        with self._lock:
+            net = self._open_uploads.get(key)
+            if net is not None:
+                self._open_uploads.move_to_end(key)
+        if net is None:
+            try:
+                net = sc.load_model(up.path)
+            except sc.SvdscopeError as err:  # speak of the user's file name, not the stored one
+                raise type(err)(str(err).replace(up.path.name, up.name)) from err
+            with self._lock:
+                self._open_uploads[key] = net
+                while len(self._open_uploads) > MAX_OPEN_UPLOADS:
+                    self._open_uploads.popitem(last=False)
+        return OpenedUpload(f"{UPLOAD_PREFIX}{file_id}", up.name, net)
+
+    # ----------------------------------------------------------------- layers
+    def layers(self, model_id: str, session: str | None) -> list[Any]:
+        return list(self.network(model_id, session).layers)
+
+    def first_viewable_layer(self, model_id: str, session: str | None) -> str | None:
+        for info in self.layers(model_id, session):
+            if info.matrix_shape is not None:
+                return info.name
+        return None
+
+    def layer_table(self, model_id: str, session: str | None) -> list[dict[str, Any]]:
+        """One row per tensor: name, kind, shape, matrix shape (or the reason), numbers."""
+        net = self.network(model_id, session)
+        rows = []
+        for info in net.layers:
+            row: dict[str, Any] = {
+                "id": info.name,
+                "name": info.name,
+                "kind": info.kind,
+                "shape": "×".join(str(d) for d in info.shape) or "scalar",
+                "matrix": "",
+                "cond": "",
+                "erank": "",
+                "viewable": info.matrix_shape is not None,
+                "note": info.note or "",
+            }
+            if info.matrix_shape is None:
+                row["matrix"] = "—"
+            else:
+                m, n = info.matrix_shape
+                row["matrix"] = f"{m}×{n}"
+                try:
+                    summary = self._summary(
+                        net, info.name, "default", compute=m * n <= TABLE_SUMMARY_MAX_ELEMENTS
+                    )
+                except sc.SvdscopeError as err:
+                    row["note"] = str(err)
+                else:
+                    if summary is None:
+                        row["note"] = "κ and effective rank appear once the Spectrum tab is opened."
+                    else:
+                        row["cond"] = _fmt_number(summary.condition_number)
+                        row["erank"] = f"{summary.effective_rank:.1f}"
+            rows.append(row)
+        return rows
+
+    def layer_info(self, model_id: str, layer: str, session: str | None) -> Any:
+        return self.network(model_id, session).layer(layer)
+
+    # ----------------------------------------------------------------- analyses
+    def _matrix_and_key(self, net: Any, layer: str, view: str) -> tuple[Any, str]:
+        W = net.matrix(layer, view=view)
+        try:
+            memo = self._tensor_keys.setdefault(net, {})
+        except TypeError:  # not weak-referenceable: hash every time
+            memo = {}
+        key = memo.get((layer, view))
+        if key is None:
+            key = memo[(layer, view)] = sc.cache.tensor_key(W)
+        return W, key
+
+    def _summary(self, net: Any, layer: str, view: str, *, compute: bool = True) -> Any:
+        """Cached sc.spectrum_summary; with compute=False, None unless already cached."""
+        W, key = self._matrix_and_key(net, layer, view)
+        cache_key = sc.cache.make_key("spectrum_summary", key)
+        if not compute:
+            return self.cache.backend.get(cache_key)
+        return self.cache.get_or_compute(cache_key, lambda: sc.spectrum_summary(W))
+
+    def weights(self, model_id: str, layer: str, view: str, session: str | None) -> WeightsData:
+        net = self.network(model_id, session)
+        W = net.matrix(layer, view=view)
+        matrix = W.detach().to("cpu").float().numpy()
+        return WeightsData(np.ascontiguousarray(matrix), net.view_info(layer, view=view))
+
+    def spectrum(self, model_id: str, layer: str, view: str, session: str | None) -> SpectrumData:
+        net = self.network(model_id, session)
+        summary = self._summary(net, layer, view)
+        energy = np.asarray(summary.cumulative_energy)
+        reach = {
+            f: int(min(np.searchsorted(energy, f - 1e-12) + 1, len(energy)))
+            for f in (0.9, 0.99)
+            if len(energy)
+        }
+        info = net.view_info(layer, view=view)
+        return SpectrumData(summary, info, tuple(info.shape), reach)
+
+    def vectors(
+        self, model_id: str, layer: str, view: str, k: int, session: str | None
+    ) -> VectorsData:
+        net = self.network(model_id, session)
+        W, key = self._matrix_and_key(net, layer, view)
+        truncated = min(W.shape) > FULL_SVD_MAX_SIDE
+        rank_k = TRUNCATED_K if truncated else None
+
+        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            res = sc.svd(W, k=rank_k)
+            return tuple(
+                np.ascontiguousarray(t.detach().to("cpu").float().numpy())
+                for t in (res.U, res.S, res.Vh)
+            )
+
+        U, S, Vh = self.cache.get_or_compute(sc.cache.make_key("svd", key, rank_k), compute)
+        k = max(1, min(int(k), len(S)))
+        return VectorsData(
+            np.ascontiguousarray(U[:, :k].T),
+            S[:k],
+            Vh[:k],
+            net.view_info(layer, view=view),
+            truncated,
+        )
+
+    # ----------------------------------------------------------------- errors
+    @staticmethod
+    def error_message(err: BaseException) -> str:
+        """The sentence to show for `err`: svdcore's own text, else a generic one (logged)."""
+        if isinstance(err, sc.SvdscopeError):
+            return str(err)
+        log.exception("unexpected error in an svdscope view", exc_info=err)
+        return (
+            "Something went wrong while computing this view "
+            f"({type(err).__name__}); the details are in the server log."
+        )
+
+
+@dataclass(frozen=True)
+class OpenedUpload:
+    id: str
+    label: str
+    net: Any
+
+
+def _fmt_number(x: float) -> str:
+    if x is None or math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "∞"
+    if abs(x) >= 1e4 or abs(x) < 1e-2:
+        return f"{x:.2e}"
+    return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"

@@ -1,0 +1,1 @@
+"""One module per view (layout() + register(app, services)) and the page router."""

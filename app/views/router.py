@@ -1,0 +1,280 @@
+"""Page state: URL <-> controls, the layer table and the upload status.
+
+The URL (`?model=deernet&layer=fc1&tab=spectrum&view=kernels`) and the controls are kept
+in step by ONE callback (`sync_state`): Dash allows a callback to read and write the same
+props, not two callbacks to feed each other. It resolves what was asked for against what
+exists (`resolve_state`) and publishes the result in STORE_SELECTION_STATE, which the
+views listen to. It writes the URL only after a user action, so opening a link or going
+back in history never adds history entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import dash
+from dash import Input, Output, State, ctx, html, no_update
+
+from app import ids
+from app.uploads import current_session_id
+from app.views.common import Selection, alert
+
+__all__ = ["encode_search", "parse_search", "register", "resolve_state"]
+
+_KEYS = ("model", "layer", "tab", "view")
+
+
+def parse_search(search: str | None) -> dict[str, str]:
+    """`?model=a&layer=b` -> {"model": "a", "layer": "b"} (first value of each known key)."""
+    query = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
+    return {key: query[key][0] for key in _KEYS if query.get(key)}
+
+
+def encode_search(state: Selection, default_view: str | None = None) -> str:
+    """The canonical query string of a selection; the default matrix view is left out."""
+    pairs = [(key, state.get(key)) for key in _KEYS]
+    kept = [(k, v) for k, v in pairs if v and not (k == "view" and v == default_view)]
+    return "?" + urlencode(kept) if kept else ""
+
+
+def resolve_state(
+    services: Any,
+    session: str | None,
+    requested: dict[str, Any],
+    *,
+    fallback_layer: str | None = None,
+) -> tuple[Selection, list[html.Div], Any]:
+    """Turn a requested selection into one that exists, with a message for each fallback.
+
+    An unusable layer is replaced by `fallback_layer` (e.g. the one shown before a click on
+    a tensor without a matrix view) when that one is usable, else by the first usable layer.
+    Returns (selection, alerts, LayerInfo of the selected layer or None).
+    """
+    messages: list[html.Div] = []
+    model_ids = [m.id for m in services.models(session)]
+    model = requested.get("model")
+    if model and model not in model_ids:
+        messages.append(
+            alert(
+                f"The model '{model}' is not available in this browser session "
+                "(uploads are private to the session that sent them); showing another model.",
+                kind="warning",
+            )
+        )
+        model = None
+    if not model and model_ids:
+        model = model_ids[0]
+    tab = requested.get("tab") if requested.get("tab") in ids.TABS else ids.TAB_WEIGHTS
+    layer, view, info = requested.get("layer"), requested.get("view"), None
+    if model:
+        try:
+            layers = {layer_info.name: layer_info for layer_info in services.layers(model, session)}
+        except Exception as err:
+            messages.append(alert(services.error_message(err), title="Cannot open this model"))
+            layers = {}
+        if layer and layer not in layers:
+            if layers:
+                messages.append(
+                    alert(
+                        f"'{model}' has no layer '{layer}'.",
+                        kind="warning",
+                    )
+                )
+            layer = None
+        elif layer and layers[layer].matrix_shape is None:
+            reason = layers[layer].note or "it is not a matrix"
+            messages.append(alert(f"'{layer}' has no matrix view: {reason}", kind="warning"))
+            layer = None
+        usable = [name for name, li in layers.items() if li.matrix_shape is not None]
+        if not layer:
+            layer = fallback_layer if fallback_layer in usable else next(iter(usable), None)
+        if layer:
+            info = layers[layer]
+            views = tuple(info.views) or ("default",)
+            view = view if view in views else views[0]
+    state: Selection = {"model": model, "layer": layer, "view": view or "default", "tab": tab}
+    return state, messages, info
+
+
+def _header(services: Any, session: str | None, state: Selection, info: Any) -> list[Any]:
+    if not state.get("model"):
+        return [html.H2("No model", className="layer-title")]
+    entry = services.model_entry(state["model"], session)
+    title = [html.Span(entry.label, className="crumb-model")]
+    if info is None:
+        return [html.H2(title, className="layer-title")]
+    title += [
+        html.Span(" › ", className="crumb-sep"),
+        html.Span(info.name, className="crumb-layer"),
+    ]
+    shape = "×".join(map(str, info.shape))
+    m, n = info.matrix_shape
+    facts = f"{info.kind} · tensor {shape} · matrix {m}×{n} · {info.dtype}"
+    return [html.H2(title, className="layer-title"), html.Div(facts, className="layer-facts")]
+
+
+def register(app: dash.Dash, services: Any) -> None:
+    @app.callback(
+        Output(ids.LOCATION_PAGE_URL, "search"),
+        Output(ids.DROPDOWN_MODEL_SELECT, "options"),
+        Output(ids.DROPDOWN_MODEL_SELECT, "value"),
+        Output(ids.TABS_VIEW_SELECT, "value"),
+        Output(ids.RADIO_MATRIX_VIEW, "options"),
+        Output(ids.RADIO_MATRIX_VIEW, "value"),
+        Output(ids.DIV_MATRIX_VIEW, "style"),
+        Output(ids.STORE_SELECTION_STATE, "data"),
+        Output(ids.DIV_ALERT_GLOBAL, "children"),
+        Output(ids.DIV_LAYER_HEADER, "children"),
+        Output(ids.DIV_MODEL_DESCRIPTION, "children"),
+        Output(ids.TABLE_LAYER_LIST, "active_cell"),
+        Input(ids.LOCATION_PAGE_URL, "search"),
+        Input(ids.DROPDOWN_MODEL_SELECT, "value"),
+        Input(ids.TABLE_LAYER_LIST, "active_cell"),
+        Input(ids.TABS_VIEW_SELECT, "value"),
+        Input(ids.RADIO_MATRIX_VIEW, "value"),
+        Input(ids.STORE_UPLOAD_EVENT, "data"),
+        State(ids.STORE_SELECTION_STATE, "data"),
+    )
+    def sync_state(
+        search: str | None,
+        model_value: str | None,
+        active_cell: dict[str, Any] | None,
+        tab_value: str | None,
+        view_value: str | None,
+        upload_event: dict[str, Any] | None,
+        current: Selection | None,
+    ) -> tuple[Any, ...]:
+        trigger = ctx.triggered_id
+        session = current_session_id()
+        current = dict(current or {})
+        from_user = trigger not in (None, ids.LOCATION_PAGE_URL)
+        if not from_user:
+            requested: dict[str, Any] = parse_search(search)
+        else:
+            requested = {**current, "tab": tab_value}
+            if trigger == ids.DROPDOWN_MODEL_SELECT:
+                if not model_value:
+                    raise dash.exceptions.PreventUpdate
+                requested.update(model=model_value, layer=None, view=None)
+            elif trigger == ids.TABLE_LAYER_LIST:
+                if not active_cell or not active_cell.get("row_id"):
+                    raise dash.exceptions.PreventUpdate
+                requested.update(layer=active_cell["row_id"], view=None)
+            elif trigger == ids.RADIO_MATRIX_VIEW:
+                requested["view"] = view_value
+            elif trigger == ids.STORE_UPLOAD_EVENT:
+                if not upload_event or not upload_event.get("ok"):
+                    raise dash.exceptions.PreventUpdate
+                requested.update(model=upload_event["model_id"], layer=None, view=None)
+        fallback = current.get("layer") if requested.get("model") == current.get("model") else None
+        state, messages, info = resolve_state(services, session, requested, fallback_layer=fallback)
+        views = tuple(info.views) if info is not None and info.views else ("default",)
+        new_search = encode_search(state, default_view=views[0])
+        options = [{"label": m.label, "value": m.id} for m in services.models(session)]
+        description = _description(services, session, state.get("model"))
+        return (
+            new_search if from_user and new_search != (search or "") else no_update,
+            options,
+            state["model"],
+            state["tab"],
+            [{"label": v, "value": v} for v in views],
+            state["view"],
+            {"display": "flex"} if len(views) > 1 else {"display": "none"},
+            state if state != current else no_update,
+            messages,
+            _header(services, session, state, info),
+            description,
+            None if trigger == ids.TABLE_LAYER_LIST else no_update,
+        )
+
+    @app.callback(
+        Output(ids.TABLE_LAYER_LIST, "data"),
+        Output(ids.TABLE_LAYER_LIST, "tooltip_data"),
+        Output(ids.TABLE_LAYER_LIST, "style_data_conditional"),
+        Output(ids.STORE_MODEL_CURRENT, "data"),
+        Output(ids.DIV_LAYER_NOTES, "children"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+        State(ids.STORE_MODEL_CURRENT, "data"),
+        State(ids.TABLE_LAYER_LIST, "data"),
+    )
+    def update_layer_table(
+        selection: Selection | None, shown_model: str | None, rows: list[dict[str, Any]] | None
+    ) -> tuple[Any, ...]:
+        model = (selection or {}).get("model")
+        fresh = model != shown_model
+        notes: Any = no_update
+        if fresh:
+            rows, notes = [], []
+            if model:
+                try:
+                    rows = services.layer_table(model, current_session_id())
+                except Exception as err:
+                    notes = alert(services.error_message(err))
+            if rows and not isinstance(notes, html.Div):
+                notes = _notes(rows)
+        rows = rows or []
+        styles = [
+            {"if": {"row_index": i}, "color": "#90a4ae", "fontStyle": "italic"}
+            for i, row in enumerate(rows)
+            if not row.get("viewable")
+        ]
+        layer = (selection or {}).get("layer")
+        styles += [
+            {"if": {"row_index": i}, "backgroundColor": "#e3f2fd", "fontWeight": 600}
+            for i, row in enumerate(rows)
+            if row.get("id") == layer
+        ]
+        tooltips = [
+            {"matrix": {"value": row["note"], "type": "text"}} if row.get("note") else {}
+            for row in rows
+        ]
+        return (
+            rows if fresh else no_update,
+            tooltips if fresh else no_update,
+            styles,
+            model if fresh else no_update,
+            notes,
+        )
+
+    @app.callback(
+        Output(ids.DIV_UPLOAD_STATUS, "children"),
+        Input(ids.STORE_UPLOAD_EVENT, "data"),
+        prevent_initial_call=True,
+    )
+    def show_upload_status(event: dict[str, Any] | None) -> Any:
+        if not event:
+            raise dash.exceptions.PreventUpdate
+        name = event.get("name") or "the file"
+        if event.get("status") == "uploading":
+            return html.Div(f"Uploading {name}…", className="upload-progress")
+        if event.get("ok"):
+            return alert(f"Opened {name}.", kind="info")
+        return alert(event.get("message") or "The upload failed.", title="Upload failed")
+
+
+def _description(services: Any, session: str | None, model: str | None) -> Any:
+    if not model:
+        return []
+    entry = services.model_entry(model, session)
+    if entry.kind == "zoo" and entry.description:
+        return html.Details([html.Summary("About this network"), html.P(entry.description)])
+    return html.Div(entry.description, className="model-path")
+
+
+def _notes(rows: list[dict[str, Any]]) -> Any:
+    hidden = [row for row in rows if not row.get("viewable")]
+    if not hidden:
+        return []
+    return html.Details(
+        [
+            html.Summary(f"{len(hidden)} tensor(s) without a matrix view"),
+            html.Ul(
+                [
+                    html.Li([html.Code(r["name"]), f": {r['note'] or 'not a matrix'}"])
+                    for r in hidden
+                ]
+            ),
+        ],
+        className="layer-notes",
+    )

@@ -1,0 +1,110 @@
+"""Browser helpers for the dash_duo tests: waiting, reading plotted data, clicking."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dash.testing.wait import until
+from selenium.webdriver.common.by import By
+
+from app import ids
+
+SCREENSHOT_ENV = "SVDSCOPE_SCREENSHOT_DIR"
+
+# Summaries of a graph's _fullData / _fullLayout (typed arrays do not cross to Python well).
+_GRAPH_JS = r"""
+const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd._fullData) { return null; }
+const len = (a) => (a == null ? null : a.length);
+return {
+  traces: gd._fullData.map((t, i) => ({
+    type: t.type,
+    n: len(t.y),
+    rows: t.z ? t.z.length : null,
+    cols: t.z && t.z[0] ? t.z[0].length : null,
+    // zmid is given with zmin/zmax, so plotly keeps it in data, not in _fullData
+    zmid: gd.data[i] && gd.data[i].zmid !== undefined ? gd.data[i].zmid : null,
+    zmin: t.zmin === undefined ? null : t.zmin,
+    zmax: t.zmax === undefined ? null : t.zmax,
+    x0: t.x ? Number(t.x[0]) : null,
+    xlast: t.x && t.x.length ? Number(t.x[t.x.length - 1]) : null,
+  })),
+  title: gd._fullLayout.title ? gd._fullLayout.title.text : '',
+  xtitles: Object.keys(gd._fullLayout).filter((k) => /^xaxis\d*$/.test(k))
+    .map((k) => (gd._fullLayout[k].title ? gd._fullLayout[k].title.text : '')),
+  ytype: gd._fullLayout.yaxis.type,
+  annotations: (gd._fullLayout.annotations || []).map((a) => a.text),
+};
+"""
+
+
+def settle(dash_duo: Any, timeout: float = 40) -> None:
+    """Wait until no callback is pending."""
+    until(lambda: dash_duo.redux_state_rqs == [], timeout=timeout, poll=0.2)
+
+
+def graph(dash_duo: Any, graph_id: str) -> dict[str, Any] | None:
+    return dash_duo.driver.execute_script(_GRAPH_JS, f"#{graph_id}")
+
+
+def wait_graph(dash_duo: Any, graph_id: str, check, timeout: float = 40) -> dict[str, Any]:
+    """Wait until graph_id's plotted data satisfies check(summary); return the summary."""
+    found: dict[str, Any] = {}
+
+    def ready() -> bool:
+        summary = graph(dash_duo, graph_id)
+        if summary and summary["traces"] and check(summary):
+            found.update(summary)
+            return True
+        return False
+
+    until(ready, timeout=timeout, poll=0.3, msg=lambda: f"{graph_id}: {graph(dash_duo, graph_id)}")
+    return found
+
+
+def click_tab(dash_duo: Any, label: str) -> None:
+    xpath = f"//div[@id='{ids.TABS_VIEW_SELECT}']//*[normalize-space()='{label}']"
+    dash_duo.driver.find_element(By.XPATH, xpath).click()
+
+
+def layer_cells(dash_duo: Any) -> list[Any]:
+    return dash_duo.find_elements(f"#{ids.TABLE_LAYER_LIST} td[data-dash-column='name']")
+
+
+def layer_names(dash_duo: Any) -> list[str]:
+    return [cell.text for cell in layer_cells(dash_duo)]
+
+
+def click_layer(dash_duo: Any, name: str) -> None:
+    until(lambda: name in layer_names(dash_duo), timeout=30)
+    for cell in layer_cells(dash_duo):
+        if cell.text == name:
+            cell.click()
+            return
+
+
+def select_model(dash_duo: Any, label_start: str) -> None:
+    dash_duo.find_element(f"#{ids.DROPDOWN_MODEL_SELECT}").click()
+    options = dash_duo.find_elements(".dash-dropdown-option")
+    for option in options:
+        if option.text.startswith(label_start):
+            option.click()
+            return
+    raise AssertionError(
+        f"no model option starts with {label_start!r}: {[o.text for o in options]}"
+    )
+
+
+def screenshot(dash_duo: Any, tmp_path: Path, name: str) -> Path:
+    """Save a PNG under tmp_path, and into $SVDSCOPE_SCREENSHOT_DIR when it is set."""
+    settle(dash_duo)
+    path = tmp_path / name
+    dash_duo.driver.save_screenshot(str(path))
+    target = os.environ.get(SCREENSHOT_ENV)
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / name)
+    return path
