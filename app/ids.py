@@ -32,6 +32,7 @@ TABS_VIEW_SELECT = "tabs-view-select"
 DIV_WEIGHTS_ALERT = "div-weights-alert"
 GRAPH_WEIGHTS_HEATMAP = "graph-weights-heatmap"
 DIV_WEIGHTS_CAPTION = "div-weights-caption"
+RADIO_WEIGHTS_RANGE = "radio-weights-range"  # colour limits: "max" or "p99"
 
 # Spectrum view
 DIV_SPECTRUM_ALERT = "div-spectrum-alert"

@@ -16,7 +16,6 @@ LAYER_COLUMNS = [
     {"name": "Layer", "id": "name"},
     {"name": "Kind", "id": "kind"},
     {"name": "Shape", "id": "shape"},
-    {"name": "Matrix", "id": "matrix"},
     {"name": "κ", "id": "cond"},
     {"name": "eff. rank", "id": "erank"},
 ]
@@ -54,6 +53,26 @@ def _new_layer_table() -> dash_table.DataTable:
         },
         style_cell_conditional=[
             {"if": {"column_id": c}, "textAlign": "right"} for c in ("cond", "erank")
+        ]
+        + [
+            # long dotted names (encoder.layer.3.attention.self.query) wrap, so the numbers
+            # stay in view without scrolling sideways
+            {
+                "if": {"column_id": "name"},
+                "whiteSpace": "normal",
+                "wordBreak": "break-all",
+                "height": "auto",
+                "minWidth": "120px",
+                "maxWidth": "200px",
+            }
+        ],
+        # DataTable truncates cell values with an ellipsis unless told to inherit wrapping
+        css=[
+            {
+                "selector": ".dash-cell div.dash-cell-value",
+                "rule": "display: inline; white-space: inherit; overflow: inherit; "
+                "text-overflow: inherit;",
+            }
         ],
         style_header={"fontWeight": 600, "backgroundColor": "#f5f7f9", "color": "#37474f"},
     )

@@ -11,10 +11,15 @@ from app.figures.theme import DIVERGING, register_template
 __all__ = ["symmetric_limit", "weights_heatmap"]
 
 
-def symmetric_limit(values: np.ndarray) -> float:
-    """max |finite value|, or 1.0 for an all-zero / all-NaN array (keeps the scale valid)."""
+def symmetric_limit(values: np.ndarray, *, percentile: float | None = None) -> float:
+    """max |finite value| (or that ``percentile`` of |finite values|), 1.0 if that is 0.
+
+    The fallback keeps the colour scale valid for all-zero / all-NaN arrays.
+    """
     finite = np.abs(values[np.isfinite(values)])
-    top = float(finite.max()) if finite.size else 0.0
+    if not finite.size:
+        return 1.0
+    top = float(np.percentile(finite, percentile) if percentile else finite.max())
     return top if top > 0 else 1.0
 
 
@@ -27,6 +32,7 @@ def weights_heatmap(
     max_side: int = 512,
     row_values: np.ndarray | None = None,
     col_values: np.ndarray | None = None,
+    clip_percentile: float | None = None,
 ) -> go.Figure:
     """Heatmap of `matrix` (m, n) with row 0 at the top.
 
@@ -35,11 +41,22 @@ def weights_heatmap(
     title then states the block size, and the x/y coordinates are the block start indices.
     `row_values` / `col_values` (length m / n, e.g. time in µs) replace the indices as
     coordinates (the first entry of each block when pooled).
+    With `clip_percentile` (e.g. 99), the limit is that percentile of |w| over the whole
+    (unpooled) matrix, so a few outliers no longer wash out the rest; cells beyond it
+    saturate and the title counts them.
     """
     pooled = pool_max_abs(matrix, max_side=max_side)
     z = pooled.values
     m, n = np.shape(matrix)
-    limit = symmetric_limit(z)
+    if clip_percentile:
+        limit = symmetric_limit(np.asarray(matrix), percentile=clip_percentile)
+        beyond = int(np.count_nonzero(np.abs(matrix) > limit))
+        clip_note = (
+            f"; colour clipped at ±{limit:.3g} ({clip_percentile:g}th pct |w|, {beyond} beyond)"
+        )
+    else:
+        limit = symmetric_limit(z)
+        clip_note = ""
     fr, fc = pooled.row_factor, pooled.col_factor
     if pooled.pooled:
         note = f"max-abs pooled {fr}×{fc} (shown {z.shape[0]}×{z.shape[1]} of {m}×{n})"
@@ -70,7 +87,8 @@ def weights_heatmap(
     fig = go.Figure(heat)
     fig.update_layout(
         template=register_template(),
-        title={"text": f"{title} — {note}" if title else note},
+        # the shape / pooling / clipping note goes on a second, smaller line
+        title={"text": f"{title}<br><sup>{note}{clip_note}</sup>" if title else note + clip_note},
         xaxis={"title": {"text": col_label}, "constrain": "domain"},
         yaxis={"title": {"text": row_label}, "autorange": "reversed"},
         height=620,

@@ -226,7 +226,7 @@ def register(app: dash.Dash, services: Any) -> None:
             if row.get("id") == layer
         ]
         tooltips = [
-            {"matrix": {"value": row["note"], "type": "text"}} if row.get("note") else {}
+            {"name": {"value": row["note"], "type": "text"}} if row.get("note") else {}
             for row in rows
         ]
         return (

@@ -19,6 +19,22 @@ def layout() -> html.Div:
     return html.Div(
         [
             html.Div(id=ids.DIV_WEIGHTS_ALERT),
+            html.Div(
+                [
+                    html.Span("Colour limits", className="inline-label"),
+                    dcc.RadioItems(
+                        id=ids.RADIO_WEIGHTS_RANGE,
+                        options=[
+                            {"label": "±max |w|", "value": "max"},
+                            {"label": "±99th percentile |w| (outliers saturate)", "value": "p99"},
+                        ],
+                        value="max",
+                        inline=True,
+                        className="radio-inline",
+                    ),
+                ],
+                className="view-controls",
+            ),
             dcc.Loading(
                 dcc.Graph(
                     id=ids.GRAPH_WEIGHTS_HEATMAP,
@@ -29,7 +45,7 @@ def layout() -> html.Div:
                 delay_show=300,
             ),
             html.P(
-                "Colour: blue < 0 < red, white = 0, symmetric limits ±max|w|. Large matrices "
+                "Colour: blue < 0 < red, white = 0, symmetric limits. Large matrices "
                 "are max-abs pooled: each cell keeps the signed weight of largest magnitude "
                 "in its block.",
                 id=ids.DIV_WEIGHTS_CAPTION,
@@ -45,8 +61,9 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.GRAPH_WEIGHTS_HEATMAP, "figure"),
         Output(ids.DIV_WEIGHTS_ALERT, "children"),
         Input(ids.STORE_SELECTION_STATE, "data"),
+        Input(ids.RADIO_WEIGHTS_RANGE, "value"),
     )
-    def update_weights(selection: Selection | None) -> tuple[Any, Any]:
+    def update_weights(selection: Selection | None, colour_range: str | None) -> tuple[Any, Any]:
         if not selection_ready(selection, ids.TAB_WEIGHTS):
             raise dash.exceptions.PreventUpdate
         if not selection.get("layer"):
@@ -66,5 +83,6 @@ def register(app: dash.Dash, services: Any) -> None:
             col_label=axis_title(data.info.col_axis, data.info.col_label),
             row_values=None if data.info.row_axis is None else data.info.row_axis.values,
             col_values=None if data.info.col_axis is None else data.info.col_axis.values,
+            clip_percentile=99.0 if colour_range == "p99" else None,
         )
         return figure, None

@@ -79,6 +79,20 @@ def test_heatmap_is_centred_at_zero_with_symmetric_limits():
     assert "pooled" not in fig.layout.title.text
 
 
+def test_heatmap_clips_colour_at_a_percentile_of_the_unpooled_matrix():
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((1500, 700)).astype(np.float32)
+    W[3, 4] = 80.0  # one outlier would wash out the scale at +-max|w|
+    fig = weights_heatmap(W, clip_percentile=99.0)
+    heat = fig.data[0]
+    expected = float(np.percentile(np.abs(W), 99.0))
+    assert heat.zmax == pytest.approx(expected, rel=1e-6) and heat.zmin == -heat.zmax
+    assert heat.zmid == 0
+    beyond = int(np.count_nonzero(np.abs(W) > expected))
+    assert f"99th pct |w|, {beyond} beyond" in fig.layout.title.text
+    assert weights_heatmap(W).data[0].zmax == 80.0
+
+
 def test_heatmap_of_all_zeros_keeps_a_valid_scale():
     heat = weights_heatmap(np.zeros((3, 3), dtype=np.float32)).data[0]
     assert heat.zmin == -1.0 and heat.zmax == 1.0
