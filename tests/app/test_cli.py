@@ -52,3 +52,17 @@ def test_zoo_list_and_console_script(capsys):
         [sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "serve" in proc.stdout and "zoo" in proc.stdout
+
+
+def test_zoo_train_writes_loadable_weights(tmp_path, capsys):
+    import svdcore as sc
+
+    out = tmp_path / "digits.safetensors"
+    assert main(["zoo", "train", "digits", "--out", str(out)]) == 0
+    assert out.is_file()
+    printed = capsys.readouterr().out
+    assert "svdscope: trained digits" in printed and "test_accuracy=" in printed
+    net = sc.load_model(out)
+    assert [layer.name for layer in net.layers] == ["fc1"]
+    assert main(["zoo", "train", "no-such-net"]) == 2
+    assert "no example network called 'no-such-net'" in capsys.readouterr().err
