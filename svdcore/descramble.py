@@ -1,0 +1,557 @@
+"""Descramblers: orthogonal transformations of a layer's output space that make it readable.
+
+Smoothness descrambling (Amey et al. 2021, eq. 8; Sule et al. eq. 5) minimises
+
+    eta(P) = ||D P Y||_F^2 = tr(M P S P^T),   M = D^T D,  S = Y Y^T,
+
+over orthogonal P (n x n), where Y (n x N) holds N signals of a layer of width n and D is a
+second-derivative stencil. By von Neumann's trace inequality the minimum is
+sum_i mu_i s_i (mu ascending eigenvalues of M, s descending eigenvalues of S), reached at
+P = Q_M Q_S^T: the **exact** method, two symmetric eigen-decompositions, no iterations.
+Flipping the sign of a column of Q_S leaves P S P^T unchanged, so det P = +1 costs nothing.
+
+The **iterative** method parametrises SO(n) with the Cayley map
+(``torch.nn.utils.parametrizations.orthogonal(..., orthogonal_map="cayley")``) and minimises
+any differentiable criterion with Adam or L-BFGS: for criteria without a closed form
+(maximum diagonal norm^2, user criteria), and to show that the exact optimum is optimal.
+
+Maximum diagonal sum (MDS): argmax_P tr(P W) = V U^T for W = U S V^T (Sule et al., SI).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import orthogonal
+
+from ._validate import as_matrix
+from .exceptions import DataError
+
+__all__ = [
+    "CRITERIA",
+    "Descrambled",
+    "GramAccumulator",
+    "Stencil",
+    "descramble",
+    "gram",
+    "make_stencil",
+    "max_diagonal_norm",
+    "mds_descrambler",
+    "phi",
+    "second_derivative",
+    "smoothness",
+    "trig_basis",
+]
+
+StencilKind = Literal["fourier", "finite"]
+Criterion = Callable[[torch.Tensor], torch.Tensor]
+Progress = Callable[[int, int, float], None] | None
+CRITERIA = ("smoothness", "max_diagonal_norm", "mds")
+
+
+# --------------------------------------------------------------------------- bases, stencils
+def _frequencies(m: int) -> np.ndarray:
+    """Integer frequency of each column of :func:`trig_basis` (0, 1, 1, 2, 2, ...)."""
+    k = np.arange(m)
+    return (k + 1) // 2
+
+
+def trig_basis(m: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The trigonometric basis T of Sule et al. eq. (20), orthonormalised; shape (m, m).
+
+    Column k, entry l (0-based): ``cos(pi l k / m)`` for even k, ``sin(pi l (k + 1) / m)``
+    for odd k, i.e. frequencies 0, 1, 1, 2, 2, ... in order of increasing smoothness
+    (constant, sin 1, cos 1, sin 2, cos 2, ...), each column scaled to unit norm. For even m
+    the last column of eq. (20) is sin(pi l) = 0; it is replaced by the Nyquist cosine
+    (-1)^l, the unit vector that completes the basis. Invariant: ``T^T T = I``.
+
+    T diagonalises the periodic second derivative: the columns are eigenvectors of
+    ``second_derivative(m, kind="fourier")`` with eigenvalues -k^2 (k = frequency).
+    """
+    if not isinstance(m, int | np.integer) or m < 1:
+        raise DataError(f"trig_basis needs a positive integer size, got {m!r}.")
+    m = int(m)
+    l_idx = np.arange(m)[:, None].astype(np.float64)
+    k = np.arange(m)[None, :]
+    T = np.where(k % 2 == 0, np.cos(np.pi * l_idx * k / m), np.sin(np.pi * l_idx * (k + 1) / m))
+    if m % 2 == 0:
+        T[:, -1] = np.cos(np.pi * l_idx[:, 0])  # Nyquist: (-1)^l
+    T /= np.linalg.norm(T, axis=0, keepdims=True)
+    return torch.from_numpy(T).to(dtype)
+
+
+def _fourier_eigen(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues -k^2 and orthonormal eigenvectors (trig basis) of the periodic D2."""
+    k = _frequencies(n).astype(np.float64)
+    if n % 2 == 0:
+        k[-1] = n / 2  # the Nyquist column
+    return -(k**2), trig_basis(n).numpy()
+
+
+def second_derivative(
+    n: int, *, kind: StencilKind = "fourier", dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """A second-derivative stencil D on n equispaced points.
+
+    - ``"fourier"``: the periodic spectral second-derivative matrix (Trefethen, *Spectral
+      Methods in MATLAB*, ch. 3), shape (n, n), symmetric, eigenvalues -k^2 for the
+      frequencies k of :func:`trig_basis` (-(n/2)^2 for the Nyquist mode of even n); exact on
+      trigonometric polynomials of degree < n/2. Built as T diag(-k^2) T^T.
+    - ``"finite"``: the (n-2) x n second-difference matrix with rows [1, -2, 1].
+
+    Unit grid spacing for "finite"; period n (spacing 2 pi / n) for "fourier".
+    """
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise DataError(f"stencil size must be a positive integer, got {n!r}.")
+    n = int(n)
+    if kind == "fourier":
+        lam, T = _fourier_eigen(n)
+        D = (T * lam) @ T.T
+    elif kind == "finite":
+        if n < 3:
+            raise DataError(f"the finite second-difference stencil needs n >= 3, got {n}.")
+        D = np.zeros((n - 2, n))
+        idx = np.arange(n - 2)
+        D[idx, idx], D[idx, idx + 1], D[idx, idx + 2] = 1.0, -2.0, 1.0
+    else:
+        raise DataError(f"unknown stencil kind {kind!r}; choose 'fourier' or 'finite'.")
+    return torch.from_numpy(D).to(dtype)
+
+
+@dataclass(frozen=True)
+class Stencil:
+    """A stencil D (p x n) with the eigen-decomposition of M = D^T D, eigenvalues ascending.
+
+    For ``kind="fourier"`` the eigenvectors are the trigonometric basis exactly (so the
+    degenerate sin/cos pairs are not rotated arbitrarily); for ``"finite"`` the null space
+    {constant, linear} is spanned by orthonormalised polynomials, the rest from ``eigh``.
+    """
+
+    D: torch.Tensor
+    kind: str
+    eigenvalues: torch.Tensor
+    eigenvectors: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return int(self.D.shape[1])
+
+
+def _canonical_signs(Q: torch.Tensor) -> torch.Tensor:
+    idx = Q.abs().argmax(dim=0)
+    s = torch.sign(Q.gather(0, idx[None, :]).squeeze(0))
+    s[s == 0] = 1
+    return Q * s
+
+
+def make_stencil(
+    kind_or_matrix: StencilKind | torch.Tensor | np.ndarray | Stencil, n: int
+) -> Stencil:
+    """Resolve ``"fourier"``, ``"finite"``, a custom (p x n) matrix D, or a Stencil, for width n."""
+    if isinstance(kind_or_matrix, Stencil):
+        if kind_or_matrix.n != n:
+            raise DataError(f"the stencil acts on {kind_or_matrix.n} points, the signals on {n}.")
+        return kind_or_matrix
+    if isinstance(kind_or_matrix, str):
+        D = second_derivative(n, kind=kind_or_matrix)  # validates the kind
+        if kind_or_matrix == "fourier":
+            lam, T = _fourier_eigen(n)
+            mu = torch.from_numpy(lam**2)
+            order = torch.argsort(mu, stable=True)
+            return Stencil(D, "fourier", mu[order], torch.from_numpy(T)[:, order])
+        M = D.T @ D
+        mu, Q = torch.linalg.eigh(M)
+        # null space of the second difference: constant and linear functions, made canonical
+        if n >= 2:
+            grid = torch.arange(n, dtype=torch.float64)
+            poly, _ = torch.linalg.qr(torch.stack([torch.ones(n, dtype=torch.float64), grid], 1))
+            Q = torch.cat([_canonical_signs(poly), _canonical_signs(Q[:, 2:])], dim=1)
+            mu = torch.cat([torch.zeros(2, dtype=torch.float64), mu[2:]])
+        return Stencil(D, "finite", mu, Q)
+    D = as_matrix(kind_or_matrix, what="stencil", dtype=torch.float64)
+    if D.shape[1] != n:
+        raise DataError(f"stencil D has {D.shape[1]} columns but the signals have {n} rows.")
+    mu, Q = torch.linalg.eigh(D.T @ D)
+    return Stencil(D, "custom", mu, _canonical_signs(Q))
+
+
+# --------------------------------------------------------------------------- Gram matrices
+class GramAccumulator:
+    """Streams S = sum_b Y_b Y_b^T over batches of signals in float64, in O(n^2) memory.
+
+    ``update(Y)`` takes a batch (n, N_b) with signals as columns (``rows=False``) or (N_b, n)
+    with signals as rows (``rows=True``, the layout of captured activations).
+    """
+
+    def __init__(self, n: int, *, device: torch.device | str = "cpu"):
+        self.n = int(n)
+        self.S = torch.zeros(self.n, self.n, dtype=torch.float64, device=device)
+        self.count = 0
+
+    def update(self, Y: torch.Tensor | np.ndarray, *, rows: bool = False) -> GramAccumulator:
+        A = as_matrix(Y, what="signal batch", dtype=torch.float64, device=self.S.device)
+        if rows:
+            A = A.T
+        if A.shape[0] != self.n:
+            raise DataError(
+                f"signal batch has {A.shape[0]} rows; the accumulator expects {self.n}."
+            )
+        self.S += A @ A.T
+        self.count += int(A.shape[1])
+        return self
+
+
+def gram(
+    Y: torch.Tensor | np.ndarray, *, extra: torch.Tensor | np.ndarray | None = None
+) -> torch.Tensor:
+    """S = Y Y^T (+ E E^T for extra signal columns E), float64; Y is (n, N)."""
+    A = as_matrix(Y, what="signals", dtype=torch.float64)
+    S = A @ A.T
+    if extra is not None:
+        E = as_matrix(extra, what="extra signals", dtype=torch.float64)
+        if E.shape[0] != A.shape[0]:
+            raise DataError(f"extra signals have {E.shape[0]} rows, the signals {A.shape[0]}.")
+        S = S + E @ E.T
+    return S
+
+
+def _check_gram(S: torch.Tensor | np.ndarray) -> torch.Tensor:
+    G = as_matrix(S, what="Gram matrix", dtype=torch.float64)
+    if G.shape[0] != G.shape[1]:
+        raise DataError(f"a Gram matrix must be square, got {tuple(G.shape)}.")
+    if not torch.allclose(G, G.T, rtol=1e-6, atol=1e-9 * float(G.abs().max().clamp_min(1))):
+        raise DataError("the Gram matrix is not symmetric; pass S = Y Y^T or the signals Y.")
+    return (G + G.T) / 2
+
+
+# --------------------------------------------------------------------------- criteria
+def smoothness(st: Stencil, S: torch.Tensor) -> Criterion:
+    """eta(P) = tr(M P S P^T) = ||D P Y||_F^2 with M = D^T D (Amey eq. 8)."""
+    M = st.D.T @ st.D
+
+    def eta(P: torch.Tensor) -> torch.Tensor:
+        Mt, St = M.to(P), S.to(P)
+        return ((Mt @ P) * (P @ St)).sum()
+
+    return eta
+
+
+def max_diagonal_norm(W: torch.Tensor) -> Criterion:
+    """-sum_i (P W)_ii^2 over the leading min(m, n) diagonal (Amey's maximum diagonal norm^2,
+    to be minimised)."""
+    k = min(W.shape)
+
+    def crit(P: torch.Tensor) -> torch.Tensor:
+        return -((P[:k] @ W.to(P)[:, :k]).diagonal() ** 2).sum()
+
+    return crit
+
+
+def _mds_criterion(W: torch.Tensor) -> Criterion:
+    k = min(W.shape)
+
+    def crit(P: torch.Tensor) -> torch.Tensor:
+        return -(P[:k] @ W.to(P)[:, :k]).diagonal().sum()
+
+    return crit
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Descrambled:
+    """A descrambler P (n x n, orthogonal) and how good it is.
+
+    ``objective``: the criterion at P (for smoothness: ||D P Y||_F^2; for MDS: tr(P W);
+    for max-diagonal-norm: sum (P W)_ii^2). ``bound``: the closed-form optimum when one
+    exists (von Neumann lower bound for smoothness, sum of singular values for MDS).
+    ``history``: objective after each iterative step (empty for exact methods).
+    """
+
+    P: torch.Tensor
+    objective: float
+    bound: float | None
+    method: str
+    criterion: str
+    history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    steps: int = 0
+    converged: bool = True
+    cancelled: bool = False
+    note: str = ""
+
+    @property
+    def gap(self) -> float | None:
+        """(objective - bound) / |bound|: 0 for the exact method, > 0 above the optimum."""
+        if self.bound is None or self.bound == 0:
+            return None
+        return (self.objective - self.bound) / abs(self.bound)
+
+
+# --------------------------------------------------------------------------- exact
+def _exact_smoothness(st: Stencil, S: torch.Tensor, *, det_one: bool) -> Descrambled:
+    s, Q_S = torch.linalg.eigh(S)  # ascending
+    s, Q_S = s.flip(0), _canonical_signs(Q_S.flip(1))  # descending
+    s = s.clamp_min(0)  # a Gram matrix is PSD; round-off may dip below 0
+    P = st.eigenvectors @ Q_S.T
+    note = ""
+    if det_one and float(torch.linalg.det(P)) < 0:
+        Q_S[:, -1] = -Q_S[:, -1]  # the least-energy direction: P S P^T is unchanged
+        P = st.eigenvectors @ Q_S.T
+        note = "det P = +1 enforced by flipping the least-energy eigenvector of S."
+    bound = float((st.eigenvalues * s).sum())
+    objective = float(smoothness(st, S)(P))
+    return Descrambled(P, objective, bound, "exact", "smoothness", note=note)
+
+
+# --------------------------------------------------------------------------- iterative
+class _Rotation(nn.Module):
+    def __init__(self, init: torch.Tensor):
+        super().__init__()
+        n = init.shape[0]
+        self.weight = nn.Parameter(torch.eye(n, dtype=init.dtype))
+        orthogonal(self, "weight", orthogonal_map="cayley")
+        with torch.no_grad():
+            self.weight = init  # right_inverse: the trivialization's base becomes `init`
+
+    def forward(self) -> torch.Tensor:
+        return self.weight
+
+
+def _random_rotation(n: int, seed: int, dtype: torch.dtype) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    Q, R = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    Q = Q * torch.sign(torch.diagonal(R))
+    if torch.linalg.det(Q) < 0:
+        Q[:, 0] = -Q[:, 0]
+    return Q.to(dtype)
+
+
+def _iterate(
+    crit: Criterion,
+    n: int,
+    *,
+    init: torch.Tensor | None,
+    steps: int,
+    lr: float,
+    optimizer: str,
+    tol: float,
+    progress: Progress,
+    should_stop: Callable[[], bool] | None,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, np.ndarray, bool, bool]:
+    if steps < 1:
+        raise DataError(f"steps must be >= 1, got {steps}.")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise DataError(f"the learning rate must be a positive number, got {lr!r}.")
+    start = torch.eye(n, dtype=dtype) if init is None else init.to(dtype)
+    if init is not None:
+        err = float((start.T @ start - torch.eye(n, dtype=dtype)).abs().max())
+        if err > 1e-4:
+            raise DataError(f"init must be orthogonal (max |P^T P - I| = {err:.2e}).")
+        if float(torch.linalg.det(start)) < 0:
+            raise DataError("init has det -1; the Cayley map covers SO(n) only.")
+    rot = _Rotation(start)
+    params = list(rot.parameters())
+    history: list[float] = []
+    converged = cancelled = False
+    window = 10
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr)
+    elif optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(params, lr=lr, max_iter=1, line_search_fn="strong_wolfe")
+    else:
+        raise DataError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}.")
+    for step in range(steps):
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = crit(rot())
+            loss.backward()
+            return loss
+
+        loss = opt.step(closure)
+        value = float(loss.detach())
+        history.append(value)
+        if progress is not None:
+            progress(step + 1, steps, value)
+        if len(history) > window:
+            old = history[-window - 1]
+            if abs(old - value) <= tol * max(abs(old), 1e-30):
+                converged = True
+                break
+    with torch.no_grad():
+        P = rot().detach().clone()
+    return P, np.asarray(history), converged, cancelled
+
+
+# --------------------------------------------------------------------------- public entry
+def descramble(
+    signals: torch.Tensor | np.ndarray | None = None,
+    *,
+    gram_matrix: torch.Tensor | np.ndarray | None = None,
+    stencil: StencilKind | torch.Tensor | np.ndarray | Stencil = "fourier",
+    method: Literal["exact", "iterative"] = "exact",
+    criterion: Literal["smoothness", "max_diagonal_norm", "mds"] | Criterion = "smoothness",
+    weights: torch.Tensor | np.ndarray | None = None,
+    extra: torch.Tensor | np.ndarray | None = None,
+    det_one: bool = False,
+    steps: int = 500,
+    lr: float = 3e-2,
+    optimizer: Literal["adam", "lbfgs"] = "adam",
+    tol: float = 1e-7,
+    init: torch.Tensor | None = None,
+    progress: Progress = None,
+    should_stop: Callable[[], bool] | None = None,
+    precision: Literal["float32", "float64"] = "float64",
+) -> Descrambled:
+    """Find an orthogonal descrambler P (n x n) of a layer's n-dimensional output space.
+
+    Signals: ``signals`` Y (n, N), signals as columns (captured activations are (N, n):
+    pass ``acts.T``), or ``gram_matrix`` S = Y Y^T (n, n) directly (stream large N with
+    :class:`GramAccumulator`). ``extra`` (n, q) adds signal columns (Amey's second-layer form
+    [c W_{k+1}^T, sigma(W_k X)]): S = Y Y^T + E E^T.
+
+    Criteria: ``"smoothness"`` (||D P Y||_F^2 with ``stencil`` D: "fourier", "finite", or a
+    matrix), exact (closed form, von Neumann) or iterative; ``"max_diagonal_norm"``
+    (maximise sum (P W)_ii^2 of ``weights`` W, iterative); ``"mds"`` (maximise tr(P W):
+    use :func:`mds_descrambler` for the closed form); or any callable P -> scalar tensor to
+    minimise (iterative). Iterative runs start at ``init`` (default I) on SO(n) through the
+    Cayley map, report ``progress(step, steps, objective)``, stop when ``should_stop()``
+    returns True or the objective changes by less than ``tol`` (relative) over 10 steps.
+
+    Invariant (tests): for smoothness, the exact objective equals the returned bound and
+    is <= the objective of any orthogonal P, the iterative result included.
+    """
+    dtype = torch.float64 if precision == "float64" else torch.float32
+    name = criterion if isinstance(criterion, str) else getattr(criterion, "__name__", "custom")
+    if isinstance(criterion, str) and criterion not in CRITERIA:
+        raise DataError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}.")
+    if method not in ("exact", "iterative"):
+        raise DataError(f"method must be 'exact' or 'iterative', got {method!r}.")
+
+    S = None
+    if signals is not None and gram_matrix is not None:
+        raise DataError("pass either signals Y or gram_matrix S, not both.")
+    if signals is not None:
+        S = gram(signals, extra=extra)
+    elif gram_matrix is not None:
+        S = _check_gram(gram_matrix)
+        if extra is not None:
+            S = S + gram(extra)
+    W = None if weights is None else as_matrix(weights, what="weights", dtype=torch.float64)
+
+    if name == "smoothness":
+        if S is None:
+            raise DataError("smoothness descrambling needs signals Y or a Gram matrix S.")
+        st = make_stencil(stencil, int(S.shape[0]))
+        if method == "exact":
+            return _exact_smoothness(st, S, det_one=det_one)
+        crit = smoothness(st, S)
+        bound = _exact_smoothness(st, S, det_one=False).bound
+    elif name in ("max_diagonal_norm", "mds"):
+        if W is None:
+            raise DataError(f"the {name} criterion needs the layer's weights (weights=W).")
+        if method == "exact":
+            if name == "mds":
+                return mds_descrambler(W)
+            raise DataError("maximum diagonal norm^2 has no closed form; use method='iterative'.")
+        crit = max_diagonal_norm(W) if name == "max_diagonal_norm" else _mds_criterion(W)
+        bound = -float(_leading_square(W)[1].sum()) if name == "mds" else None
+        S = torch.zeros(W.shape[0], W.shape[0], dtype=torch.float64)
+    else:
+        if method == "exact":
+            raise DataError("a user criterion has no closed form; use method='iterative'.")
+        n = int(S.shape[0]) if S is not None else (int(W.shape[0]) if W is not None else None)
+        if n is None:
+            raise DataError("a user criterion needs signals, a Gram matrix or weights for n.")
+        crit, bound = criterion, None
+        S = torch.zeros(n, n, dtype=torch.float64)
+    P, history, converged, cancelled = _iterate(
+        crit,
+        int(S.shape[0]),
+        init=init,
+        steps=int(steps),
+        lr=float(lr),
+        optimizer=optimizer,
+        tol=float(tol),
+        progress=progress,
+        should_stop=should_stop,
+        dtype=dtype,
+    )
+    P64 = P.double()
+    objective = float(crit(P64))
+    if name in ("max_diagonal_norm", "mds"):  # report maximised quantities as positive
+        objective, history = -objective, -history
+        bound = None if bound is None else -bound
+    return Descrambled(
+        P64,
+        objective,
+        bound,
+        "iterative",
+        name,
+        history=history,
+        steps=len(history),
+        converged=converged,
+        cancelled=cancelled,
+        note="cancelled before convergence" if cancelled else "",
+    )
+
+
+# --------------------------------------------------------------------------- MDS and phi
+def _leading_square(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    m, n = W.shape
+    A = torch.zeros(m, m, dtype=W.dtype)
+    k = min(m, n)
+    A[:, :k] = W[:, :k]
+    U, s, Vh = torch.linalg.svd(A)
+    return U, s, Vh
+
+
+def mds_descrambler(W: torch.Tensor | np.ndarray) -> Descrambled:
+    """Maximum diagonal sum: argmax over orthogonal P (m x m) of tr(P W) = V U^T.
+
+    For square W = U S V^T, tr(P W) <= sum(S) with equality at P = V U^T (Sule et al., SI,
+    Proposition). For W (m x n) not square, the criterion sums the first min(m, n) diagonal
+    entries of P W; that equals tr(P A) for A = the leading m x min(m, n) block of W padded
+    with zero columns to m x m, so P = V_A U_A^T, optimum = sum of A's singular values
+    (``note`` says so). Invariant: ``objective == bound``.
+    """
+    A = as_matrix(W, what="weights", dtype=torch.float64)
+    m, n = A.shape
+    U, s, Vh = _leading_square(A)
+    P = Vh.T @ U.T
+    k = min(m, n)
+    trace = float((P[:k] @ A[:, :k]).diagonal().sum())
+    note = ""
+    if m != n:
+        note = (
+            f"W is {m}x{n}, not square: P maximises the sum of the first {k} diagonal "
+            f"entries of P W (the leading {m}x{k} block)."
+        )
+    return Descrambled(P, trace, float(s.sum()), "exact", "mds", note=note)
+
+
+def phi(P: torch.Tensor | np.ndarray, U_r: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Sule et al. eq. (17): phi(P) = T_r^T P U_r, shape (r, r).
+
+    ``U_r`` (n, r): the layer's leading r left singular vectors; T_r the first r (smoothest)
+    columns of :func:`trig_basis` (n). In the noise-only limit P -> T_r U_r^T (Theorem 1),
+    so phi(P) -> I; its distance from I shows how far the data move P from that limit.
+    """
+    P64 = as_matrix(P, what="P", dtype=torch.float64)
+    U64 = as_matrix(U_r, what="U_r", dtype=torch.float64)
+    n = P64.shape[0]
+    if P64.shape != (n, n) or U64.shape[0] != n:
+        raise DataError(
+            f"phi needs P (n x n) and U_r (n x r); got {tuple(P64.shape)} and {tuple(U64.shape)}."
+        )
+    T_r = trig_basis(n)[:, : U64.shape[1]]
+    return T_r.T @ P64 @ U64

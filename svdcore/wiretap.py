@@ -1,0 +1,457 @@
+"""Wiretapping a layer: the signals a descrambler is judged on, and descrambling a layer.
+
+A layer maps h (d) to W h + b (n). Its output space is descrambled by an orthogonal P
+(n x n): P W is the descrambled layer and W_{k+1} P^T the next one (wiretapping inserts
+P^T P between the layer's output signals and W_{k+1}, so the network is unchanged; the
+signals themselves are read as P y). The signals Y (n x N) enter only through S.
+
+Positions (``position``):
+- ``"linear"``: Y = W h, after the linear map (the bias, a constant shift, is left out);
+- ``"activation"``: Y = sigma(W h + b), after the layer's activation (executable networks);
+- ``"second"``: Amey et al.'s second-layer form, signals [c W_{k+1}^T, sigma(W_k X)] side by
+  side with c = ||sigma(W_k X)||_2 / ||W_{k+1}^T||_2 (spectral norms), so
+  S = sigma sigma^T + c^2 W_{k+1}^T W_{k+1}; gives both P W_k and W_{k+1} P^T.
+
+Sources (``source``):
+- ``"dataset"``: inputs ``x`` (N, *input_shape) propagated through the network;
+- ``"noise"``: h ~ N(0, I_d) at the layer's input, N = ``n_noise`` (Sule et al., Theorem 1);
+- ``"limit"``: the exact N -> infinity limit of the noise source, S = W W^T (linear only);
+- ``"jacobian"``: the network linearised at the data mean (Sule et al., eq. 10):
+  y_i ~ f(x_bar) + J (x_i - x_bar), so S = N f(x_bar) f(x_bar)^T + J C J^T with C the
+  centred scatter matrix of ``x``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from .descramble import (
+    Descrambled,
+    GramAccumulator,
+    StencilKind,
+    descramble,
+    make_stencil,
+    mds_descrambler,
+    phi,
+)
+from .exceptions import DataError, ExecutionError, LayerError
+from .network import Network
+from .spectrum import svd
+
+__all__ = [
+    "POSITIONS",
+    "SOURCES",
+    "LayerDescrambling",
+    "WiretapGram",
+    "descramble_layer",
+    "layer_gram",
+    "principal_angles",
+]
+
+Position = Literal["linear", "activation", "second"]
+Source = Literal["dataset", "noise", "limit", "jacobian"]
+POSITIONS: tuple[str, ...] = ("linear", "activation", "second")
+SOURCES: tuple[str, ...] = ("dataset", "noise", "limit", "jacobian")
+_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class WiretapGram:
+    """S = (1/N) Y Y^T (n x n, float64), the mean Gram of the wiretapped signals (for the
+    limit source, E[y y^T] = W W^T), and how it was made. ``c``: Amey's second-layer scale
+    for the un-normalised signals."""
+
+    S: torch.Tensor
+    n_signals: int
+    position: str
+    source: str
+    next_layer: str | None = None
+    c: float | None = None
+
+
+def principal_angles(A: torch.Tensor, B: torch.Tensor) -> np.ndarray:
+    """Principal angles (radians, ascending) between span(A) and span(B), A, B with n rows."""
+    Qa, _ = torch.linalg.qr(A.double())
+    Qb, _ = torch.linalg.qr(B.double())
+    s = torch.linalg.svdvals(Qa.T @ Qb).clamp(-1.0, 1.0)
+    return np.sort(np.arccos(s.numpy()))
+
+
+# --------------------------------------------------------------------------- network plumbing
+def _layer_module(net: Network, layer: str) -> nn.Module:
+    module = net.module
+    if module is None:
+        raise ExecutionError(
+            f"{net.name} holds weights only: the {layer!r} wiretap needs a network that runs. "
+            "Use source='noise' or 'limit' at the 'linear' position, or open an executable model."
+        )
+    try:
+        return module.get_submodule(layer)
+    except AttributeError:
+        raise LayerError(f"{net.name} has no module {layer!r} to wiretap.") from None
+
+
+def _next_leaf(net: Network, layer: str) -> str | None:
+    """Name of the parameter-free leaf module that runs right after ``layer`` (its activation,
+    for a chain), or None when the next module has weights (no activation in between)."""
+    module = net.module
+    assert module is not None
+    if net.input_shape is None:
+        raise ExecutionError(f"{net.name} has no known input shape; cannot trace its layers.")
+    order: list[str] = []
+    handles = []
+    for name, mod in module.named_modules():
+        if name and not list(mod.children()):
+            handles.append(mod.register_forward_hook(lambda _m, _i, _o, n=name: order.append(n)))
+    try:
+        net.forward(torch.zeros(1, *net.input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    if layer not in order:
+        raise LayerError(f"layer {layer!r} does not run in {net.name}'s forward pass.")
+    i = order.index(layer)
+    if i + 1 >= len(order):
+        return None
+    nxt = module.get_submodule(order[i + 1])
+    return None if any(True for _ in nxt.parameters()) else order[i + 1]
+
+
+def _as_rows(t: torch.Tensor) -> torch.Tensor:
+    """(N, n) or (N, n, *spatial) -> (N * spatial, n): every position is a signal."""
+    if t.ndim == 2:
+        return t
+    return t.movedim(1, -1).reshape(-1, t.shape[1])
+
+
+def _capture(net: Network, xb: torch.Tensor, layer: str, position: str) -> torch.Tensor:
+    """The wiretapped signals (rows) for input batch xb."""
+    mod = _layer_module(net, layer)
+    got: dict[str, torch.Tensor] = {}
+    bias = getattr(mod, "bias", None)
+    h1 = mod.register_forward_hook(lambda _m, _i, o: got.__setitem__("lin", o.detach()))
+    handles = [h1]
+    act = _next_leaf(net, layer) if position != "linear" else None
+    if act is not None:
+        hook = net.module.get_submodule(act).register_forward_hook(
+            lambda _m, _i, o: got.__setitem__("act", o.detach())
+        )
+        handles.append(hook)
+    try:
+        net.forward(xb)
+    finally:
+        for h in handles:
+            h.remove()
+    if position == "linear":
+        out = got["lin"]
+        if isinstance(bias, torch.Tensor):
+            shape = (1, -1) + (1,) * (out.ndim - 2)
+            out = out - bias.detach().reshape(shape)
+        return _as_rows(out)
+    return _as_rows(got.get("act", got["lin"]))
+
+
+def _apply_on_layer_input(net: Network, layer: str, h: torch.Tensor, position: str) -> torch.Tensor:
+    """Run only the layer (and its activation) on layer inputs h (N, d) (noise source)."""
+    W = net.matrix(layer).double()
+    y = h @ W.T
+    if position == "linear":
+        return y
+    b = net.bias(layer)
+    if b is not None:
+        y = y + b.double()
+    if not net.executable:
+        raise ExecutionError(
+            f"{net.name} holds weights only, so the activation after {layer!r} is unknown; "
+            "use position='linear' or make the network executable."
+        )
+    act = _next_leaf(net, layer)
+    if act is None:
+        return y
+    with torch.no_grad():
+        return net.module.get_submodule(act)(y)
+
+
+def _check_x(net: Network, x: torch.Tensor | np.ndarray | None, what: str) -> torch.Tensor:
+    if x is None:
+        raise DataError(f"source={what!r} needs inputs x (N, *input_shape).")
+    xt = torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x).float()
+    if xt.ndim < 1 or xt.shape[0] == 0:
+        raise DataError("the input set x is empty.")
+    if not bool(torch.isfinite(xt).all()):
+        raise DataError("the input set x contains NaN or infinite values.")
+    return xt
+
+
+def _jacobian_gram(net: Network, layer: str, x: torch.Tensor, position: str) -> torch.Tensor:
+    """S = N f(x_bar) f(x_bar)^T + J C J^T for the network linearised at the data mean."""
+    module = net.module
+    assert module is not None
+    xb = net._batch(x).double()
+    x_bar = xb.mean(dim=0)
+    mod64 = copy.deepcopy(module).double()  # a private float64 copy: others keep the original
+    act = _next_leaf(net, layer) if position != "linear" else None
+
+    def f(x_single: torch.Tensor) -> torch.Tensor:
+        return _capture_graph(mod64, x_single[None], layer, act, position).reshape(-1)
+
+    f_bar = f(x_bar).detach()
+    J = torch.autograd.functional.jacobian(f, x_bar).reshape(f_bar.numel(), -1)
+    centred = (xb - x_bar).reshape(xb.shape[0], -1)
+    JC = J @ centred.T  # (n, N)
+    return xb.shape[0] * torch.outer(f_bar, f_bar) + JC @ JC.T
+
+
+def _capture_graph(
+    mod64: nn.Module, xb: torch.Tensor, layer: str, act: str | None, position: str
+) -> torch.Tensor:
+    """Like _capture, with autograd kept (for the Jacobian); one sample."""
+    lin = mod64.get_submodule(layer)
+    got: dict[str, torch.Tensor] = {}
+    handles = [lin.register_forward_hook(lambda _m, _i, o: got.__setitem__("lin", o))]
+    if act is not None:
+        hook = mod64.get_submodule(act).register_forward_hook(
+            lambda _m, _i, o: got.__setitem__("act", o)
+        )
+        handles.append(hook)
+    try:
+        mod64(xb)
+    finally:
+        for h in handles:
+            h.remove()
+    if position == "linear":
+        out = got["lin"]
+        bias = getattr(lin, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            out = out - bias.reshape((1, -1) + (1,) * (out.ndim - 2))
+        return out
+    return got.get("act", got["lin"])
+
+
+def _next_layer(net: Network, layer: str) -> str:
+    names = [info.name for info in net.layers if info.viewable]
+    n = net.layer(layer).matrix_shape[0]
+    for name in names[names.index(layer) + 1 :]:
+        if net.layer(name).matrix_shape[1] == n:
+            return name
+    raise LayerError(
+        f"the second-layer wiretap needs a layer after {layer!r} that takes its {n} outputs "
+        "as inputs; none was found."
+    )
+
+
+# --------------------------------------------------------------------------- Gram of a layer
+def layer_gram(
+    net: Network,
+    layer: str,
+    *,
+    position: Position = "linear",
+    source: Source = "limit",
+    x: torch.Tensor | np.ndarray | None = None,
+    n_noise: int = 10_000,
+    seed: int = 0,
+    batch_size: int = _BATCH,
+) -> WiretapGram:
+    """S = Y Y^T of the signals wiretapped at ``layer`` (see the module docstring).
+
+    Streams batches of ``batch_size`` signals into a float64 accumulator: memory is
+    O(n^2 + batch), whatever N is. Invariant: S is symmetric positive semi-definite.
+    """
+    if position not in POSITIONS:
+        raise DataError(f"unknown position {position!r}; choose one of {', '.join(POSITIONS)}.")
+    if source not in SOURCES:
+        raise DataError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}.")
+    info = net.layer(layer)
+    if not info.viewable:
+        raise LayerError(f"layer {layer!r} cannot be descrambled: {info.note}.")
+    W = net.matrix(layer).double()
+    n, d = W.shape
+    inner = "activation" if position == "second" else position
+    acc = GramAccumulator(n)
+    if source == "limit":
+        if inner != "linear":
+            raise DataError(
+                "the exact limit S = W W^T exists for the 'linear' position only; "
+                "use source='noise' with a large N for the activation."
+            )
+        acc.S = W @ W.T
+        acc.count = math.inf  # type: ignore[assignment]
+    elif source == "noise":
+        if n_noise < 1:
+            raise DataError(f"n_noise must be >= 1, got {n_noise}.")
+        g = torch.Generator().manual_seed(seed)
+        done = 0
+        while done < n_noise:
+            b = min(batch_size, n_noise - done)
+            h = torch.randn(b, d, generator=g, dtype=torch.float64)
+            acc.update(_apply_on_layer_input(net, layer, h, inner), rows=True)
+            done += b
+    elif source == "dataset":
+        xt = _check_x(net, x, "dataset")
+        _layer_module(net, layer)
+        for start in range(0, xt.shape[0], batch_size):
+            acc.update(_capture(net, xt[start : start + batch_size], layer, inner), rows=True)
+    else:  # jacobian
+        xt = _check_x(net, x, "jacobian")
+        _layer_module(net, layer)
+        acc.S = _jacobian_gram(net, layer, xt, inner)
+        acc.count = int(xt.shape[0])
+    # the mean Gram (1/N) sum y y^T: P does not change, and objectives of different N (and
+    # of the exact limit) compare directly
+    S = acc.S if source == "limit" else acc.S / acc.count
+    next_layer, c = None, None
+    if position == "second":
+        next_layer = _next_layer(net, layer)
+        W2 = net.matrix(next_layer).double()
+        sig_norm = math.sqrt(max(float(torch.linalg.eigvalsh(S)[-1]), 0.0))
+        w_norm = float(torch.linalg.matrix_norm(W2, ord=2))
+        c_mean = sig_norm / w_norm if w_norm > 0 else 0.0
+        S = S + c_mean**2 * (W2.T @ W2)
+        # Amey et al.'s c scales the un-normalised signals: ||sigma(W X)||_2 grows as sqrt(N)
+        c = c_mean * math.sqrt(acc.count)
+    return WiretapGram(S, acc.count, position, source, next_layer, c)
+
+
+# --------------------------------------------------------------------------- descramble a layer
+@dataclass(frozen=True)
+class LayerDescrambling:
+    """A descrambled layer: P, P W, (W_{k+1} P^T), phi(P), and the Theorem 1 check.
+
+    ``W`` (n, d) raw and ``PW`` descrambled; ``W_next`` / ``W_next_Pt`` (m2, n) for the
+    second-layer position; ``U_r`` (n, r) left singular vectors of ``PW``; ``basis_r``
+    (n, r) the r smoothest stencil eigenvectors (the trigonometric basis T_r for the Fourier
+    stencil); ``angles`` the principal angles between their spans (~0 in the noise limit);
+    ``phi`` = T_r^T P U_r(W) (Sule eq. 17), ~I in the noise limit.
+    """
+
+    layer: str
+    position: str
+    source: str
+    result: Descrambled
+    W: torch.Tensor
+    PW: torch.Tensor
+    U_r: torch.Tensor
+    sigma_r: torch.Tensor
+    basis_r: torch.Tensor
+    angles: np.ndarray
+    phi: torch.Tensor
+    n_signals: float
+    next_layer: str | None = None
+    W_next: torch.Tensor | None = None
+    W_next_Pt: torch.Tensor | None = None
+    c: float | None = None
+
+
+def _phi_aligned(P: torch.Tensor, U_r: torch.Tensor) -> torch.Tensor:
+    """phi(P) = T_r^T P U_r with U_r's column signs chosen so that diag(phi) >= 0.
+
+    Singular vectors have no intrinsic sign; without this choice, sign conventions alone
+    would make phi differ from I in the noise limit.
+    """
+    raw = phi(P, U_r)
+    signs = torch.sign(raw.diagonal())
+    signs[signs == 0] = 1
+    return raw * signs
+
+
+def descramble_layer(
+    net: Network,
+    layer: str,
+    *,
+    position: Position = "linear",
+    source: Source = "limit",
+    x: torch.Tensor | np.ndarray | None = None,
+    n_noise: int = 10_000,
+    stencil: StencilKind = "fourier",
+    method: Literal["exact", "iterative"] = "exact",
+    criterion: Literal["smoothness", "max_diagonal_norm", "mds"] = "smoothness",
+    det_one: bool = False,
+    steps: int = 500,
+    lr: float = 3e-2,
+    rank: int | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    seed: int = 0,
+) -> LayerDescrambling:
+    """Descramble the output space of ``layer`` and return everything the view shows.
+
+    ``rank``: how many left singular vectors / basis columns to compare (default: the
+    numerical rank of W, at most n). Raises ``DataError`` / ``LayerError`` /
+    ``ExecutionError`` with a sentence for impossible combinations.
+    """
+    W = net.matrix(layer).double()
+    n = W.shape[0]
+    if criterion == "smoothness":
+        wg = layer_gram(
+            net, layer, position=position, source=source, x=x, n_noise=n_noise, seed=seed
+        )
+        res = descramble(
+            gram_matrix=wg.S,
+            stencil=stencil,
+            method=method,
+            det_one=det_one,
+            steps=steps,
+            lr=lr,
+            progress=progress,
+            should_stop=should_stop,
+        )
+        n_signals, next_layer, c = wg.n_signals, wg.next_layer, wg.c
+    else:
+        if criterion == "mds" and method == "exact":
+            res = mds_descrambler(W)
+        else:
+            res = descramble(
+                weights=W,
+                criterion=criterion,
+                method=method,
+                steps=steps,
+                lr=lr,
+                progress=progress,
+                should_stop=should_stop,
+            )
+        n_signals, next_layer, c = 0, None, None
+        if position == "second":
+            next_layer = _next_layer(net, layer)
+    P = res.P
+    PW = P @ W
+    U_w, s_w, _ = svd(W)  # deterministic signs, as the descrambler's eigenvectors
+    tol = max(W.shape) * torch.finfo(torch.float32).eps * float(s_w[0]) if s_w.numel() else 0.0
+    r = int((s_w > tol).sum()) if rank is None else max(1, min(int(rank), n))
+    U_pw, s_pw, _ = torch.linalg.svd(PW, full_matrices=False)
+    st = make_stencil(stencil, n)
+    basis_r = st.eigenvectors[:, :r]
+    U_r = U_pw[:, :r]
+    # align signs with the basis for the overlay
+    signs = torch.sign((U_r * basis_r).sum(0))
+    signs[signs == 0] = 1
+    U_r = U_r * signs
+    W_next = W_next_Pt = None
+    if next_layer is not None:
+        W_next = net.matrix(next_layer).double()
+        W_next_Pt = W_next @ P.T
+    return LayerDescrambling(
+        layer=layer,
+        position=position,
+        source=source if criterion == "smoothness" else "weights",
+        result=res,
+        W=W,
+        PW=PW,
+        U_r=U_r,
+        sigma_r=s_pw[:r],
+        basis_r=basis_r,
+        angles=principal_angles(U_r, basis_r) if r < n else np.zeros(r),
+        phi=_phi_aligned(P, U_w[:, :r]),
+        n_signals=n_signals,
+        next_layer=next_layer,
+        W_next=W_next,
+        W_next_Pt=W_next_Pt,
+        c=c,
+    )
