@@ -16,10 +16,13 @@ def as_matrix(
     what: str = "matrix",
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    check_finite: bool = True,
 ) -> torch.Tensor:
     """Return ``W`` as a finite, non-empty, real 2-D floating tensor, or raise ``DataError``.
 
     ``dtype`` defaults to float32 for integer/half inputs and keeps float32/float64 as they are.
+    ``check_finite=False`` skips the NaN/Inf scan (a full pass over W) for callers that
+    check a cheaper derived quantity instead and call again to explain a failure.
     """
     if isinstance(W, np.ndarray):
         if W.dtype == object or not np.issubdtype(W.dtype, np.number):
@@ -39,6 +42,8 @@ def as_matrix(
     if dtype is None:
         dtype = W.dtype if W.dtype in (torch.float32, torch.float64) else torch.float32
     W = W.to(dtype=dtype, device=device) if device is not None else W.to(dtype=dtype)
+    if not check_finite:
+        return W
     finite = torch.isfinite(W)
     if not bool(finite.all()):
         bad = (~finite).nonzero()
@@ -47,6 +52,6 @@ def as_matrix(
         first = tuple(int(i) for i in bad[0])
         raise DataError(
             f"{what} of shape {tuple(W.shape)} contains {n_nan} NaN and {n_inf} infinite "
-            f"value(s), the first at index {first}; clean or re-export the weights."
+            f"value(s), the first at index {first}; remove or replace them first."
         )
     return W

@@ -20,6 +20,7 @@ Maximum diagonal sum (MDS): argmax_P tr(P W) = V U^T for W = U S V^T (Sule et al
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,6 +138,7 @@ class Stencil:
     kind: str
     eigenvalues: torch.Tensor
     eigenvectors: torch.Tensor
+    M: torch.Tensor
 
     @property
     def n(self) -> int:
@@ -153,32 +155,45 @@ def _canonical_signs(Q: torch.Tensor) -> torch.Tensor:
 def make_stencil(
     kind_or_matrix: StencilKind | torch.Tensor | np.ndarray | Stencil, n: int
 ) -> Stencil:
-    """Resolve ``"fourier"``, ``"finite"``, a custom (p x n) matrix D, or a Stencil, for width n."""
+    """Resolve ``"fourier"``, ``"finite"``, a custom (p x n) matrix D, or a Stencil, for width n.
+
+    Named stencils are built once per (kind, n) and shared: treat their tensors as read-only.
+    """
     if isinstance(kind_or_matrix, Stencil):
         if kind_or_matrix.n != n:
             raise DataError(f"the stencil acts on {kind_or_matrix.n} points, the signals on {n}.")
         return kind_or_matrix
     if isinstance(kind_or_matrix, str):
-        D = second_derivative(n, kind=kind_or_matrix)  # validates the kind
-        if kind_or_matrix == "fourier":
-            lam, T = _fourier_eigen(n)
-            mu = torch.from_numpy(lam**2)
-            order = torch.argsort(mu, stable=True)
-            return Stencil(D, "fourier", mu[order], torch.from_numpy(T)[:, order])
-        M = D.T @ D
-        mu, Q = torch.linalg.eigh(M)
-        # null space of the second difference: constant and linear functions, made canonical
-        if n >= 2:
-            grid = torch.arange(n, dtype=torch.float64)
-            poly, _ = torch.linalg.qr(torch.stack([torch.ones(n, dtype=torch.float64), grid], 1))
-            Q = torch.cat([_canonical_signs(poly), _canonical_signs(Q[:, 2:])], dim=1)
-            mu = torch.cat([torch.zeros(2, dtype=torch.float64), mu[2:]])
-        return Stencil(D, "finite", mu, Q)
+        if kind_or_matrix not in ("fourier", "finite"):
+            raise DataError(
+                f"unknown stencil kind {kind_or_matrix!r}; choose 'fourier' or 'finite'."
+            )
+        return _named_stencil(kind_or_matrix, int(n))
     D = as_matrix(kind_or_matrix, what="stencil", dtype=torch.float64)
     if D.shape[1] != n:
         raise DataError(f"stencil D has {D.shape[1]} columns but the signals have {n} rows.")
-    mu, Q = torch.linalg.eigh(D.T @ D)
-    return Stencil(D, "custom", mu, _canonical_signs(Q))
+    M = D.T @ D
+    mu, Q = torch.linalg.eigh(M)
+    return Stencil(D, "custom", mu, _canonical_signs(Q), M)
+
+
+@functools.lru_cache(maxsize=32)
+def _named_stencil(kind: str, n: int) -> Stencil:
+    D = second_derivative(n, kind=kind)  # validates n
+    if kind == "fourier":
+        lam, T = _fourier_eigen(n)
+        mu = torch.from_numpy(lam**2)
+        order = torch.argsort(mu, stable=True)
+        Q = torch.from_numpy(T)[:, order]
+        return Stencil(D, "fourier", mu[order], Q, (Q * mu[order]) @ Q.T)
+    M = D.T @ D
+    mu, Q = torch.linalg.eigh(M)
+    # the null space of the second difference (constant and linear functions), made canonical
+    grid = torch.arange(n, dtype=torch.float64)
+    poly, _ = torch.linalg.qr(torch.stack([torch.ones(n, dtype=torch.float64), grid], 1))
+    Q = torch.cat([_canonical_signs(poly), _canonical_signs(Q[:, 2:])], dim=1)
+    mu = torch.cat([torch.zeros(2, dtype=torch.float64), mu[2:]])
+    return Stencil(D, "finite", mu, Q, M)
 
 
 # --------------------------------------------------------------------------- Gram matrices
@@ -195,14 +210,19 @@ class GramAccumulator:
         self.count = 0
 
     def update(self, Y: torch.Tensor | np.ndarray, *, rows: bool = False) -> GramAccumulator:
-        A = as_matrix(Y, what="signal batch", dtype=torch.float64, device=self.S.device)
+        A = as_matrix(
+            Y, what="signal batch", dtype=torch.float64, device=self.S.device, check_finite=False
+        )
         if rows:
             A = A.T
         if A.shape[0] != self.n:
             raise DataError(
                 f"signal batch has {A.shape[0]} rows; the accumulator expects {self.n}."
             )
-        self.S += A @ A.T
+        G = A @ A.T
+        if not bool(torch.isfinite(G).all()):  # NaN/Inf in Y always reach G: scan Y only then
+            as_matrix(Y, what="signal batch")
+        self.S += G
         self.count += int(A.shape[1])
         return self
 
@@ -211,8 +231,10 @@ def gram(
     Y: torch.Tensor | np.ndarray, *, extra: torch.Tensor | np.ndarray | None = None
 ) -> torch.Tensor:
     """S = Y Y^T (+ E E^T for extra signal columns E), float64; Y is (n, N)."""
-    A = as_matrix(Y, what="signals", dtype=torch.float64)
+    A = as_matrix(Y, what="signals", dtype=torch.float64, check_finite=False)
     S = A @ A.T
+    if not bool(torch.isfinite(S).all()):  # NaN/Inf in Y always reach S: scan Y only then
+        as_matrix(Y, what="signals")
     if extra is not None:
         E = as_matrix(extra, what="extra signals", dtype=torch.float64)
         if E.shape[0] != A.shape[0]:
@@ -233,7 +255,7 @@ def _check_gram(S: torch.Tensor | np.ndarray) -> torch.Tensor:
 # --------------------------------------------------------------------------- criteria
 def smoothness(st: Stencil, S: torch.Tensor) -> Criterion:
     """eta(P) = tr(M P S P^T) = ||D P Y||_F^2 with M = D^T D (Amey eq. 8)."""
-    M = st.D.T @ st.D
+    M = st.M
 
     def eta(P: torch.Tensor) -> torch.Tensor:
         Mt, St = M.to(P), S.to(P)
