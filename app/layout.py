@@ -8,7 +8,7 @@ from dash import dash_table, dcc, html
 
 from app import ids
 from app.uploads import ALLOWED_SUFFIXES
-from app.views import spectrum, vectors, weights
+from app.views import descramble, spectrum, vectors, weights
 
 __all__ = ["LAYER_COLUMNS", "build_layout"]
 
@@ -144,6 +144,9 @@ def _main() -> html.Main:
                     dcc.Tab(label="Spectrum", value=ids.TAB_SPECTRUM, children=spectrum.layout()),
                     dcc.Tab(
                         label="Singular vectors", value=ids.TAB_VECTORS, children=vectors.layout()
+                    ),
+                    dcc.Tab(
+                        label="Descramble", value=ids.TAB_DESCRAMBLE, children=descramble.layout()
                     ),
                 ],
             ),

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import dash
+import diskcache
+import torch
 
 from app.config import AppConfig
 from app.layout import build_layout
 from app.services import Services
 from app.uploads import register_upload_routes
-from app.views import router, spectrum, vectors, weights
+from app.views import descramble, router, spectrum, vectors, weights
 
 __all__ = ["ASSETS_DIR", "AppConfig", "config_from_env", "create_app", "get_services"]
 
@@ -34,15 +36,23 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
 
     Each call has its own `Services` (model registry, caches, upload store), reachable as
     `get_services(app)`. Unknown model names raise `sc.LoadError` here, before serving.
+    Background callbacks (the iterative descrambler) run in processes forked by a
+    DiskcacheManager whose queue lives in `services.jobs_dir`.
     """
     config = config or AppConfig()
     services = Services(config)
+    # Set torch's thread pools up in this process before any job is forked from it: a fork
+    # taken while they start up can hang the child (shared/recipes/performance-facts.md).
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    services.jobs_dir.mkdir(parents=True, exist_ok=True)
+    manager = dash.DiskcacheManager(diskcache.Cache(str(services.jobs_dir)))
     app = dash.Dash(
         __name__,
         title=config.title,
         update_title=None,
         assets_folder=str(ASSETS_DIR),
         suppress_callback_exceptions=False,
+        background_callback_manager=manager,
     )
     register_upload_routes(
         app.server, services, route=app.config.routes_pathname_prefix + UPLOAD_ROUTE
@@ -57,6 +67,7 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     weights.register(app, services)
     spectrum.register(app, services)
     vectors.register(app, services)
+    descramble.register(app, services)
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import tempfile
 import threading
 import weakref
 from collections import OrderedDict
@@ -23,9 +24,18 @@ from cachelib import BaseCache, FileSystemCache, SimpleCache
 
 import svdcore as sc
 from app.config import AppConfig
+from app.descramble_service import DescrambleData, DescrambleOptions, DescrambleServices
 from app.uploads import UploadStore
 
-__all__ = ["ModelEntry", "Services", "SpectrumData", "VectorsData", "WeightsData"]
+__all__ = [
+    "DescrambleData",
+    "DescrambleOptions",
+    "ModelEntry",
+    "Services",
+    "SpectrumData",
+    "VectorsData",
+    "WeightsData",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +84,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
 
 
-class Services:
-    """Per-process registry of networks plus cached analyses; safe to call from threads."""
+class Services(DescrambleServices):
+    """Per-process registry of networks plus cached analyses; safe to call from threads.
+
+    `cache` keeps results in this process (memory) or on disk (`config.cache_dir`);
+    `shared_cache` is the one that background-job processes see too (the same disk cache,
+    or a private temporary folder when `cache` is in memory); `jobs_dir` is where the
+    background-job manager keeps its queue. Descramble methods: see DescrambleServices.
+    """
 
     def __init__(self, config: AppConfig | None = None) -> None:
         self.config = config or AppConfig()
@@ -92,6 +108,21 @@ class Services:
                 str(self.config.cache_dir), threshold=self.config.cache_threshold
             )
         self.cache = sc.cache.ResultCache(backend)
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        if self.config.cache_dir is None:
+            self._scratch = tempfile.TemporaryDirectory(
+                prefix="svdscope-", ignore_cleanup_errors=True
+            )
+            scratch = Path(self._scratch.name)
+            self.shared_cache = sc.cache.ResultCache(
+                FileSystemCache(str(scratch / "results"), threshold=self.config.cache_threshold)
+            )
+            self.jobs_dir = scratch / "jobs"
+        else:
+            self.shared_cache = self.cache
+            self.jobs_dir = self.config.cache_dir / "jobs"
+        self._data_memo = OrderedDict()
+        self._data_lock = threading.Lock()
         self._lock = threading.RLock()
         self._nets: dict[str, Any] = {}
         self._open_uploads: OrderedDict[tuple[str, str], Any] = OrderedDict()

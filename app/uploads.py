@@ -37,6 +37,7 @@ __all__ = [
     "display_name",
     "ensure_session_id",
     "register_upload_routes",
+    "session_from_cookies",
 ]
 
 SESSION_COOKIE = "svdscope_session"
@@ -210,6 +211,13 @@ def current_session_id() -> str | None:
         return issued
     value = flask.request.cookies.get(SESSION_COOKIE, "")
     return value if _SESSION_RE.match(value) else None
+
+
+def session_from_cookies(cookies: dict[str, str] | None) -> str | None:
+    """The valid session id in a cookie mapping (e.g. `dash.callback_context.cookies` in a
+    background job, which has no Flask request), else None."""
+    value = (cookies or {}).get(SESSION_COOKIE, "")
+    return value if isinstance(value, str) and _SESSION_RE.match(value) else None
 
 
 def ensure_session_id() -> str:

@@ -20,7 +20,18 @@ from .descramble import (
 from .device import default_device, resolve_dtype
 from .exceptions import DataError, ExecutionError, LayerError, LoadError, SvdscopeError
 from .fourier import FFTView, fft2_view
-from .io import ACTIVATIONS, load_model
+from .inversion import (
+    INVERTIBLE_ACTIVATIONS,
+    ActivationInverse,
+    Inversion,
+    NotInvertibleError,
+    activation_range,
+    ideal_output,
+    invert_activation,
+    optimise_input,
+    pseudo_inverse_input,
+)
+from .io import ACTIVATIONS, Dataset, load_dataset, load_model, zoo_dataset
 from .network import Axis, LayerInfo, Network, ViewInfo
 from .spectrum import (
     SpectrumSummary,
@@ -32,46 +43,80 @@ from .spectrum import (
     stable_rank,
     svd,
 )
+from .subspaces import (
+    ClassProjections,
+    FourSubspaces,
+    NeuronProjection,
+    Projection,
+    SignalVectors,
+    class_projections,
+    neuron_projections,
+    project,
+    signal_vectors,
+    subspaces,
+)
 from .wiretap import LayerDescrambling, descramble_layer, layer_gram, principal_angles
 
 __all__ = [
     "ACTIVATIONS",
+    "INVERTIBLE_ACTIVATIONS",
+    "ActivationInverse",
     "Axis",
+    "ClassProjections",
     "DataError",
+    "Dataset",
     "Descrambled",
     "ExecutionError",
     "FFTView",
+    "FourSubspaces",
     "GramAccumulator",
+    "Inversion",
     "LayerDescrambling",
     "LayerError",
     "LayerInfo",
     "LoadError",
     "Network",
+    "NeuronProjection",
+    "NotInvertibleError",
+    "Projection",
     "SVDResult",
+    "SignalVectors",
     "SpectrumSummary",
     "SvdscopeError",
     "ViewInfo",
+    "activation_range",
     "cache",
+    "class_projections",
     "condition_number",
     "default_device",
     "descramble",
     "descramble_layer",
     "effective_rank",
     "fft2_view",
+    "ideal_output",
+    "invert_activation",
     "layer_gram",
+    "load_dataset",
     "load_model",
     "make_stencil",
     "mds_descrambler",
+    "neuron_projections",
     "numerical_rank",
+    "optimise_input",
     "phi",
     "principal_angles",
+    "project",
+    "pseudo_inverse_input",
     "resolve_dtype",
     "second_derivative",
+    "signal_vectors",
     "spectrum_summary",
     "stable_rank",
+    "subspaces",
     "svd",
     "trig_basis",
     "zoo",
+    "zoo_dataset",
 ]
 
 __version__ = "0.1.0"

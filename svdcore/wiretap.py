@@ -192,7 +192,9 @@ def _check_x(net: Network, x: torch.Tensor | np.ndarray | None, what: str) -> to
 
 
 def _jacobian_gram(net: Network, layer: str, x: torch.Tensor, position: str) -> torch.Tensor:
-    """S = N f(x_bar) f(x_bar)^T + J C J^T for the network linearised at the data mean."""
+    """S = sum_p [N f_p(x_bar) f_p(x_bar)^T + J_p C J_p^T] for the network linearised at the
+    data mean; p runs over the spatial positions of a convolution's output (one for a
+    Linear layer), each position's n channels being one signal, as in :func:`_as_rows`."""
     module = net.module
     assert module is not None
     xb = net._batch(x).double()
@@ -201,13 +203,18 @@ def _jacobian_gram(net: Network, layer: str, x: torch.Tensor, position: str) -> 
     act = _next_leaf(net, layer) if position != "linear" else None
 
     def f(x_single: torch.Tensor) -> torch.Tensor:
-        return _capture_graph(mod64, x_single[None], layer, act, position).reshape(-1)
+        return _as_rows(_capture_graph(mod64, x_single[None], layer, act, position)).reshape(-1)
 
     f_bar = f(x_bar).detach()
     J = torch.autograd.functional.jacobian(f, x_bar).reshape(f_bar.numel(), -1)
-    centred = (xb - x_bar).reshape(xb.shape[0], -1)
-    JC = J @ centred.T  # (n, N)
-    return xb.shape[0] * torch.outer(f_bar, f_bar) + JC @ JC.T
+    n = net.layer(layer).matrix_shape[0]
+    f_rows = f_bar.reshape(-1, n)  # (positions, n)
+    centred = (xb - x_bar).reshape(xb.shape[0], -1)  # (N, d)
+    JC = (J @ centred.T).reshape(f_rows.shape[0], n, -1)  # (positions, n, N)
+    S = xb.shape[0] * (f_rows.T @ f_rows)
+    for block in JC:
+        S = S + block @ block.T
+    return S
 
 
 def _capture_graph(

@@ -1,15 +1,27 @@
 """Pure figure builders: numpy arrays in, plotly figures out (no svdcore, no Dash)."""
 
+from app.figures.descramble import basis_overlay, fft_heatmap, matrix_panel, objective_history
 from app.figures.pooling import Pooled, pool_max_abs
 from app.figures.spectrum import spectrum_figure
-from app.figures.theme import DIVERGING, TEMPLATE, placeholder_figure, register_template
+from app.figures.theme import (
+    DIVERGING,
+    SEQUENTIAL,
+    TEMPLATE,
+    placeholder_figure,
+    register_template,
+)
 from app.figures.vectors import vector_gallery
 from app.figures.weights import symmetric_limit, weights_heatmap
 
 __all__ = [
     "DIVERGING",
+    "SEQUENTIAL",
     "TEMPLATE",
     "Pooled",
+    "basis_overlay",
+    "fft_heatmap",
+    "matrix_panel",
+    "objective_history",
     "placeholder_figure",
     "pool_max_abs",
     "register_template",

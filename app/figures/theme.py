@@ -5,11 +5,20 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import plotly.io as pio
 
-__all__ = ["DIVERGING", "LINE", "TEMPLATE", "placeholder_figure", "register_template"]
+__all__ = [
+    "DIVERGING",
+    "LINE",
+    "SEQUENTIAL",
+    "TEMPLATE",
+    "placeholder_figure",
+    "register_template",
+]
 
 TEMPLATE = "svdscope"
 # Diverging scale centred at 0: blue negative, white zero, red positive.
 DIVERGING = "RdBu_r"
+# Sequential scale for magnitudes (2-D FFT views): dark = small, bright = large.
+SEQUENTIAL = "Viridis"
 LINE = "#1f4e79"
 ACCENT = "#c0392b"
 MUTED = "#7f8c8d"

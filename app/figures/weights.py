@@ -33,6 +33,7 @@ def weights_heatmap(
     row_values: np.ndarray | None = None,
     col_values: np.ndarray | None = None,
     clip_percentile: float | None = None,
+    value_label: str = "weight",
 ) -> go.Figure:
     """Heatmap of `matrix` (m, n) with row 0 at the top.
 
@@ -43,7 +44,7 @@ def weights_heatmap(
     coordinates (the first entry of each block when pooled).
     With `clip_percentile` (e.g. 99), the limit is that percentile of |w| over the whole
     (unpooled) matrix, so a few outliers no longer wash out the rest; cells beyond it
-    saturate and the title counts them.
+    saturate and the title counts them. `value_label` names the values (colour bar, hover).
     """
     pooled = pool_max_abs(matrix, max_side=max_side)
     z = pooled.values
@@ -58,15 +59,16 @@ def weights_heatmap(
         limit = symmetric_limit(z)
         clip_note = ""
     fr, fc = pooled.row_factor, pooled.col_factor
+    symbol = "w" if value_label == "weight" else value_label
     if pooled.pooled:
         note = f"max-abs pooled {fr}×{fc} (shown {z.shape[0]}×{z.shape[1]} of {m}×{n})"
         hover = (
             f"{row_label} %{{y}}…+{fr - 1}<br>{col_label} %{{x}}…+{fc - 1}"
-            "<br>largest |w| in block: %{z:.4g}<extra></extra>"
+            f"<br>largest |{symbol}| in block: %{{z:.4g}}<extra></extra>"
         )
     else:
         note = f"{m}×{n}"
-        hover = f"{row_label} %{{y}}<br>{col_label} %{{x}}<br>w = %{{z:.4g}}<extra></extra>"
+        hover = f"{row_label} %{{y}}<br>{col_label} %{{x}}<br>{symbol} = %{{z:.4g}}<extra></extra>"
     coords: dict[str, object] = {"x0": 0, "dx": fc, "y0": 0, "dy": fr}
     if col_values is not None and len(col_values) == n:
         coords.update(x=np.asarray(col_values, dtype=np.float32)[::fc])
@@ -81,7 +83,7 @@ def weights_heatmap(
         zmin=-limit,
         zmax=limit,
         colorscale=DIVERGING,
-        colorbar={"title": {"text": "weight", "side": "right"}, "thickness": 14},
+        colorbar={"title": {"text": value_label, "side": "right"}, "thickness": 14},
         hovertemplate=hover,
     )
     fig = go.Figure(heat)

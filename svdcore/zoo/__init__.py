@@ -6,6 +6,7 @@ name               network                                                      
 ``deernet``        Amey et al. 2021: 256 -> 80 (tanh) -> 256 (logistic)          DEER trace
 ``digits``         Pattichis & Pattichis: 64 -> 10 (SELU)                        8x8 image
 ``digits-5layer``  Pattichis & Pattichis: 64 -> 256 -> 256 -> 128 -> 32 -> 10     8x8 image
+``digits-cnn``     residual CNN, 3x3 kernels (Pattichis Fig. 2 analogue)         1x8x8 image
 =================  ===========================================================  ==========
 
 Every entry ships float32 safetensors weights in ``svdcore/zoo/weights/<name>.safetensors``
@@ -26,7 +27,7 @@ import torch
 
 from svdcore.exceptions import DataError, LoadError
 from svdcore.network import Network
-from svdcore.zoo import deernet, digits
+from svdcore.zoo import deernet, digits, digits_cnn
 from svdcore.zoo._training import Progress
 from svdcore.zoo._types import Axis, TrainReport, ZooEntry
 
@@ -44,7 +45,9 @@ __all__ = [
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
-_ENTRIES: dict[str, ZooEntry] = {e.name: e for e in (deernet.ENTRY, *digits.ENTRIES)}
+_ENTRIES: dict[str, ZooEntry] = {
+    e.name: e for e in (deernet.ENTRY, *digits.ENTRIES, digits_cnn.ENTRY)
+}
 
 
 def names() -> list[str]:

@@ -167,3 +167,15 @@ def test_impossible_combinations_are_clear_errors(chain):
         layer_gram(net, "fc1", source="oracle")
     with pytest.raises(sc.DataError, match="do not fit"):
         layer_gram(net, "fc1", source="dataset", x=torch.randn(5, 11))
+
+
+def test_jacobian_source_on_a_conv_layer_matches_dataset_for_a_linear_network():
+    torch.manual_seed(4)
+    conv = nn.Sequential(nn.Conv2d(2, 3, 3))  # a linear network: linearisation is exact
+    net = sc.Network.from_module(conv, input_shape=(2, 5, 5))
+    x = torch.randn(6, 2, 5, 5)
+    jac = layer_gram(net, "0", source="jacobian", x=x)
+    ds = layer_gram(net, "0", source="dataset", x=x)
+    assert jac.S.shape == (3, 3)
+    # the dataset Gram is per signal (N * positions); the Jacobian one per input (N)
+    np.testing.assert_allclose(jac.S.numpy() / 9, ds.S.numpy(), rtol=1e-5, atol=1e-6)

@@ -14,7 +14,7 @@ import svdcore.zoo as zoo
 from svdcore.exceptions import DataError, LoadError
 from svdcore.network import Network
 
-NAMES = ["deernet", "digits", "digits-5layer"]
+NAMES = ["deernet", "digits", "digits-5layer", "digits-cnn"]
 
 
 def test_names_and_public_api():
@@ -127,7 +127,7 @@ def test_train_rejects_unknown_options(tmp_path):
 
 def test_entries_are_hashable_and_their_axes_read_only():
     entries = {zoo.get(name) for name in NAMES}
-    assert len(entries) == 3
+    assert len(entries) == len(NAMES)
     assert zoo.get("deernet") is zoo.get("deernet")
     axis = zoo.get("deernet").input_axis
     with pytest.raises(ValueError):

@@ -1,0 +1,279 @@
+"""Descramble view: the layer's output space made smooth (exact or iterative), with the
+2-D FFT views, P and phi(P), and the left singular vectors over the smooth basis.
+
+Exact results compute in the request (milliseconds). The iterative method runs as a Dash
+background callback (the app's DiskcacheManager, a forked process): Run writes a fresh
+nonce to STORE_DESCRAMBLE_RUN, the job reports progress, stores its result in the shared
+cache and writes {"key", "status"} to STORE_DESCRAMBLE_DONE, and `update_descramble`
+draws whatever the cache holds for the options now on screen (a finished job whose
+options were changed meanwhile is kept in the cache, not drawn). Cancel kills the job
+(Dash) and also raises a flag the job polls (`should_stop`), so a job stops either way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import dash
+from dash import Input, Output, State, ctx, dcc, html
+
+from app import ids
+from app.services import DescrambleOptions
+from app.uploads import current_session_id, session_from_cookies
+from app.views.common import Selection, alert, layer_title, selection_ready
+from app.views.descramble_controls import (
+    DEFAULTS,
+    POSITION_LABELS,
+    SOURCE_LABELS,
+    choices_note,
+    controls,
+    fft_flags,
+    graphs,
+    radio_options,
+)
+from app.views.descramble_render import empty, render
+
+__all__ = ["PROGRESS_EVERY_S", "layout", "options_from", "register"]
+
+PROGRESS_EVERY_S = 0.25  # throttle of progress reports and cancel-flag checks in a job
+
+
+def layout() -> html.Div:
+    return html.Div(
+        [
+            dcc.Store(id=ids.STORE_DESCRAMBLE_RUN, storage_type="memory"),
+            dcc.Store(id=ids.STORE_DESCRAMBLE_DONE, storage_type="memory"),
+            html.Div(id=ids.DIV_DESCRAMBLE_ALERT),
+            controls(),
+            html.Div(id=ids.DIV_DESCRAMBLE_STATUS),
+            html.Div(id=ids.DIV_DESCRAMBLE_STATS, className="stats"),
+            *graphs(),
+        ],
+        className="view view-descramble",
+    )
+
+
+def options_from(
+    source: Any, samples: Any, stencil: Any, method: Any, criterion: Any, position: Any,
+    det: Any, steps: Any, lr: Any,
+) -> DescrambleOptions:  # fmt: skip
+    """The controls' values as DescrambleOptions (empty inputs fall back to the defaults)."""
+
+    def number(value: Any, default: float, kind: type) -> Any:
+        try:
+            return kind(value) if value not in (None, "") else default
+        except (TypeError, ValueError):
+            return default
+
+    return DescrambleOptions(
+        source=source or DEFAULTS.source,
+        samples=number(samples, DEFAULTS.samples, int),
+        stencil=stencil or DEFAULTS.stencil,
+        method=method or DEFAULTS.method,
+        criterion=criterion or DEFAULTS.criterion,
+        position=position or DEFAULTS.position,
+        det_one=bool(det),
+        steps=number(steps, DEFAULTS.steps, int),
+        lr=number(lr, DEFAULTS.lr, float),
+    )
+
+
+_OPTION_STATES = [
+    (ids.RADIO_DESCRAMBLE_SOURCE, "value"),
+    (ids.INPUT_DESCRAMBLE_SAMPLES, "value"),
+    (ids.RADIO_DESCRAMBLE_STENCIL, "value"),
+    (ids.RADIO_DESCRAMBLE_METHOD, "value"),
+    (ids.RADIO_DESCRAMBLE_CRITERION, "value"),
+    (ids.RADIO_DESCRAMBLE_POSITION, "value"),
+    (ids.CHECKLIST_DESCRAMBLE_DET, "value"),
+    (ids.INPUT_DESCRAMBLE_STEPS, "value"),
+    (ids.INPUT_DESCRAMBLE_LR, "value"),
+]
+
+
+def register(app: dash.Dash, services: Any) -> None:
+    @app.callback(
+        Output(ids.RADIO_DESCRAMBLE_SOURCE, "options"),
+        Output(ids.RADIO_DESCRAMBLE_POSITION, "options"),
+        Output(ids.DIV_DESCRAMBLE_CHOICES, "children"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+    )
+    def update_choices(selection: Selection | None) -> Any:
+        """Disable the data sources / positions this model cannot offer, with the reason."""
+        if not selection_ready(selection, ids.TAB_DESCRAMBLE) or not selection.get("model"):
+            raise dash.exceptions.PreventUpdate
+        try:
+            reasons = services.descramble_choices(selection["model"], current_session_id())
+        except Exception:
+            reasons = {}  # the model's own error is shown by the page already
+        return (
+            radio_options(SOURCE_LABELS, "source", reasons),
+            radio_options(POSITION_LABELS, "position", reasons),
+            choices_note(reasons),
+        )
+
+    app.clientside_callback(
+        "function (method) { return {display: method === 'iterative' ? 'flex' : 'none'}; }",
+        Output(ids.DIV_DESCRAMBLE_ITERATIVE, "style"),
+        Input(ids.RADIO_DESCRAMBLE_METHOD, "value"),
+    )
+    app.clientside_callback(  # a fresh nonce per Run click: names the job's cancel flag
+        """function (clicks) {
+            const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2);
+            return {nonce: nonce, clicks: clicks};
+        }""",
+        Output(ids.STORE_DESCRAMBLE_RUN, "data"),
+        Input(ids.BUTTON_DESCRAMBLE_RUN, "n_clicks"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(ids.GRAPH_DESCRAMBLE_RAW, "figure"),
+        Output(ids.GRAPH_DESCRAMBLE_DESCRAMBLED, "figure"),
+        Output(ids.GRAPH_DESCRAMBLE_FFT_RAW, "figure"),
+        Output(ids.GRAPH_DESCRAMBLE_FFT_DESCRAMBLED, "figure"),
+        Output(ids.GRAPH_DESCRAMBLE_P, "figure"),
+        Output(ids.GRAPH_DESCRAMBLE_PHI, "figure"),
+        Output(ids.GRAPH_DESCRAMBLE_OVERLAY, "figure"),
+        Output(ids.GRAPH_DESCRAMBLE_NEXT, "figure"),
+        Output(ids.DIV_DESCRAMBLE_NEXT, "style"),
+        Output(ids.GRAPH_DESCRAMBLE_HISTORY, "figure"),
+        Output(ids.DIV_DESCRAMBLE_HISTORY, "style"),
+        Output(ids.DIV_DESCRAMBLE_STATS, "children"),
+        Output(ids.DIV_DESCRAMBLE_STATUS, "children"),
+        Output(ids.DIV_DESCRAMBLE_ALERT, "children"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+        *[Input(cid, prop) for cid, prop in _OPTION_STATES],
+        Input(ids.CHECKLIST_DESCRAMBLE_FFT, "value"),
+        Input(ids.STORE_DESCRAMBLE_DONE, "data"),
+    )
+    def update_descramble(selection: Selection | None, *values: Any) -> tuple[Any, ...]:
+        if not selection_ready(selection, ids.TAB_DESCRAMBLE):
+            raise dash.exceptions.PreventUpdate
+        if not selection.get("layer"):
+            return (*empty("Choose a layer with a weight matrix."), None, None)
+        *option_values, fft, done = values
+        session = current_session_id()
+        options = options_from(*option_values)
+        iterative = options.method == "iterative"
+        try:
+            data = services.descramble(
+                selection["model"], selection["layer"], options, session, compute=not iterative
+            )
+            key = services.descramble_key(selection["model"], selection["layer"], options, session)
+        except Exception as err:
+            return (*empty(), None, alert(services.error_message(err)))
+        status = None
+        if done and done.get("key") == key and done.get("status") == "error":
+            return (*empty(), None, alert(done.get("message") or "The run failed."))
+        if data is None:
+            status = alert(
+                "No iterative result for these options yet: press Run to start it.", kind="info"
+            )
+            if done and done.get("key") == key and done.get("status") == "cancelled":
+                status = _cancelled_alert(None, None)
+            return (*empty("Press Run to start the iterative descrambler."), status, None)
+        symmetrize, log = fft_flags(fft)
+        ffts = services.descramble_ffts(data, symmetrize=symmetrize, log=log)
+        rendered = render(data, ffts, layer_title(selection))
+        notes = [data.note] if data.note else []
+        if selection.get("view") not in (None, "default"):
+            notes.append("Descrambling uses the layer's default matrix, not this matrix view.")
+        if notes:
+            status = alert(" ".join(notes), kind="info", title="Note")
+        return (*rendered, status, None)
+
+    @app.callback(
+        Output(ids.STORE_DESCRAMBLE_DONE, "data"),
+        Input(ids.STORE_DESCRAMBLE_RUN, "data"),
+        State(ids.STORE_SELECTION_STATE, "data"),
+        *[State(cid, prop) for cid, prop in _OPTION_STATES],
+        background=True,
+        running=[
+            (Output(ids.BUTTON_DESCRAMBLE_RUN, "disabled"), True, False),
+            (Output(ids.BUTTON_DESCRAMBLE_CANCEL, "disabled"), False, True),
+            (
+                Output(ids.DIV_DESCRAMBLE_PROGRESS, "style"),
+                {"display": "flex"},
+                {"display": "none"},
+            ),
+        ],
+        progress=[
+            Output(ids.PROGRESS_DESCRAMBLE_STEPS, "value"),
+            Output(ids.PROGRESS_DESCRAMBLE_STEPS, "max"),
+            Output(ids.TEXT_DESCRAMBLE_PROGRESS, "children"),
+        ],
+        progress_default=[0, 1, ""],
+        cancel=[Input(ids.BUTTON_DESCRAMBLE_CANCEL, "n_clicks")],
+        interval=400,
+        prevent_initial_call=True,
+    )
+    def run_iterative(set_progress, run: dict | None, selection: Selection | None, *values: Any):
+        """The background job: one iterative descrambling, reported step by step."""
+        import torch  # the job is a forked process: one thread, no contention with the server
+
+        torch.set_num_threads(1)
+        if not run or not selection or not selection.get("layer"):
+            raise dash.exceptions.PreventUpdate
+        session = current_session_id() or session_from_cookies(ctx.cookies)
+        options = options_from(*values)
+        nonce = str(run.get("nonce"))
+        model, layer = selection["model"], selection["layer"]
+        last = {"report": 0.0, "check": 0.0}
+
+        def progress(step: int, total: int, objective: float) -> None:
+            now = time.monotonic()
+            if step == total or now - last["report"] >= PROGRESS_EVERY_S:
+                last["report"] = now
+                set_progress(
+                    (step, total, f"step {step:,} of {total:,} · objective {objective:.6g}")
+                )
+
+        server = os.getppid()
+
+        def should_stop() -> bool:  # Cancel's flag, or the server is gone (orphaned job)
+            now = time.monotonic()
+            if now - last["check"] < PROGRESS_EVERY_S:
+                return False
+            last["check"] = now
+            return os.getppid() != server or services.cancel_requested(session, nonce)
+
+        result: dict[str, Any] = {"nonce": nonce, "status": "done", "message": ""}
+        try:
+            result["key"] = services.descramble_key(model, layer, options, session)
+            data = services.descramble(
+                model, layer, options, session, progress=progress, should_stop=should_stop
+            )
+            if data is not None and data.cancelled:
+                result["status"] = "cancelled"
+        except Exception as err:
+            result.update(status="error", message=services.error_message(err))
+        return result
+
+    @app.callback(
+        Output(ids.DIV_DESCRAMBLE_STATUS, "children", allow_duplicate=True),
+        Input(ids.BUTTON_DESCRAMBLE_CANCEL, "n_clicks"),
+        State(ids.STORE_DESCRAMBLE_RUN, "data"),
+        State(ids.PROGRESS_DESCRAMBLE_STEPS, "value"),
+        State(ids.PROGRESS_DESCRAMBLE_STEPS, "max"),
+        prevent_initial_call=True,
+    )
+    def cancel_run(clicks: int | None, run: dict | None, step: Any, total: Any) -> Any:
+        """Raise the job's cancel flag (Dash kills the job as well) and say so on the page."""
+        if not clicks or not run:
+            raise dash.exceptions.PreventUpdate
+        services.request_cancel(current_session_id(), str(run.get("nonce")))
+        return _cancelled_alert(step, total)
+
+
+def _cancelled_alert(step: Any, total: Any) -> html.Div:
+    where = ""
+    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 1:
+        where = f" at step {int(step):,} of {int(total):,}"
+    return alert(
+        f"The iterative run was cancelled{where}; no result was kept. Press Run to start it again.",
+        kind="warning",
+        title="Cancelled",
+    )

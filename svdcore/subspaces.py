@@ -1,0 +1,548 @@
+"""The four fundamental subspaces of a weight matrix and the projections read off them.
+
+Pattichis & Pattichis ("Understanding neural network systems for image analysis using
+vector spaces"): for a layer ``y = W x`` with ``W = U diag(S) V^T`` of shape (m, n) and
+numerical rank ``r``,
+
+- row space (the *signal space*) ``= V[:, :r]`` in R^n: the input directions ``W`` sees;
+- column space (*signal output space*) ``= U[:, :r]`` in R^m: the reachable outputs;
+- null space (*rejected signal space*) ``= V[:, r:]`` in R^n: inputs with ``W x = 0``;
+- left null space (*rejected output space*) ``= U[:, r:]`` in R^m: ``W^T y = 0``. It comes
+  from ``U`` (the left singular vectors), never from ``V``.
+
+An input splits as ``x = signal + residual`` with ``signal = V_r V_r^T x`` (the part ``W``
+keeps) and ``residual = x - signal`` (the part ``W`` ignores); ``||x||^2 = ||signal||^2 +
+||residual||^2`` and the *energy removed* is ``||residual||^2 / ||x||^2``. For one neuron
+(row) ``w``: ``p = (w.x / w.w) w`` and ``residual = x - p`` with ``residual . w = 0``.
+
+Numerical rank: the number of singular values above ``rtol * sigma_1``, with the default
+``rtol = max(m, n) * eps`` (:func:`svdcore.spectrum.default_rtol`, numpy's ``matrix_rank``
+rule) where ``eps`` is the machine epsilon of the *stored* matrix (float32 weights:
+1.19e-7), whatever precision the decomposition runs in: float32 weights carry no
+information below that level. Condition number ``sigma_1 / sigma_r`` over those ``r``
+values (as :func:`svdcore.spectrum.condition_number`; ``nan`` for the zero matrix).
+
+Convolutions: pass the ``"kernels"`` view ``Network.matrix(name, view="kernels")`` of
+shape (out * in, k * k) (or the raw 4-D weight to :func:`signal_vectors`), one row per
+kernel, so that the signal vectors are kernels (Pattichis Fig. 2).
+
+Everything is computed in float64 by default (``precision="float32"`` for large layers)
+and returned as CPU tensors of that dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from ._validate import as_matrix
+from .exceptions import DataError
+from .spectrum import _fix_signs, default_rtol, svd
+
+__all__ = [
+    "ClassProjections",
+    "FourSubspaces",
+    "NeuronProjection",
+    "Projection",
+    "SignalVectors",
+    "class_projections",
+    "neuron_projections",
+    "project",
+    "signal_vectors",
+    "subspaces",
+]
+
+Precision = Literal["float32", "float64"]
+ArrayLike = torch.Tensor | np.ndarray
+
+# neuron_projections materialises (N, m, n) values; beyond this it asks for fewer.
+_MAX_NEURON_ELEMENTS = 50_000_000
+
+
+class FourSubspaces(NamedTuple):
+    """Orthonormal bases of the four fundamental subspaces of ``W`` (m, n) of rank ``r``.
+
+    ``row`` (n, r) = V[:, :r], ``col`` (m, r) = U[:, :r], ``null`` (n, n - r) = V[:, r:],
+    ``left_null`` (m, m - r) = U[:, r:]; ``singular_values`` (min(m, n),) descending;
+    ``cond = sigma_1 / sigma_r`` (nan when r = 0); ``rtol`` the relative tolerance used.
+    Invariant (checked in tests): ``[row, null]`` and ``[col, left_null]`` are orthogonal
+    matrices, ``W @ null ~ 0`` and ``W^T @ left_null ~ 0``.
+    """
+
+    row: torch.Tensor
+    col: torch.Tensor
+    null: torch.Tensor
+    left_null: torch.Tensor
+    rank: int
+    cond: float
+    singular_values: torch.Tensor
+    rtol: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(m, n) of the matrix these spaces belong to."""
+        return int(self.col.shape[0]), int(self.row.shape[0])
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Dimensions: row = col = rank, null = n - rank, left_null = m - rank."""
+        return {
+            "row": int(self.row.shape[1]),
+            "col": int(self.col.shape[1]),
+            "null": int(self.null.shape[1]),
+            "left_null": int(self.left_null.shape[1]),
+        }
+
+
+class Projection(NamedTuple):
+    """``x = signal + residual`` for inputs ``x`` of one sample (n,) or a batch (N, n).
+
+    ``signal = V_r V_r^T x`` and ``residual`` have the shape of ``x``; ``energy_ratio =
+    ||residual||^2 / ||x||^2`` is a 0-d tensor for one sample, (N,) for a batch (0 for a
+    zero input: it has no energy to remove); ``coefficients = V_r^T x`` (r,) or (N, r)
+    are the coordinates ``a_i = v_i . x`` in the signal space; ``rank`` = r.
+    Invariant (checked in tests): ``||x||^2 = ||signal||^2 + ||residual||^2``.
+    """
+
+    signal: torch.Tensor
+    residual: torch.Tensor
+    energy_ratio: torch.Tensor
+    coefficients: torch.Tensor
+    rank: int
+
+
+class ClassProjections(NamedTuple):
+    """Projections of class averages, one row per class present in ``y``.
+
+    ``labels`` (K,) int64 sorted; ``names`` the class names (``classes[label]`` when given,
+    else ``str(label)``); ``counts`` (K,) samples per class; ``means`` (K, *sample_shape)
+    the class averages; ``signal``/``residual`` like ``means``; ``energy_ratio`` (K,) the
+    energy the layer removes from each class average (Pattichis Fig. 1, last row);
+    ``mean_sample_ratio`` (K,) the mean over the class of the per-sample ratios.
+    """
+
+    labels: torch.Tensor
+    names: list[str]
+    counts: torch.Tensor
+    means: torch.Tensor
+    signal: torch.Tensor
+    residual: torch.Tensor
+    energy_ratio: torch.Tensor
+    mean_sample_ratio: torch.Tensor
+
+    def as_table(self) -> list[dict[str, object]]:
+        """One dict per class: label, name, count, energy_removed, mean_sample_energy_removed."""
+        return [
+            {
+                "label": int(self.labels[i]),
+                "name": self.names[i],
+                "count": int(self.counts[i]),
+                "energy_removed": float(self.energy_ratio[i]),
+                "mean_sample_energy_removed": float(self.mean_sample_ratio[i]),
+            }
+            for i in range(len(self.names))
+        ]
+
+
+class NeuronProjection(NamedTuple):
+    """Projections of ``x`` onto each neuron (row) ``w_j`` of ``W``.
+
+    One sample x (n,): ``p`` and ``residual`` are (m, n) with ``p[j] = (w_j.x / w_j.w_j) w_j``
+    and ``residual[j] = x - p[j]``; a batch (N, n) gives (N, m, n). ``coefficients`` (m,) or
+    (N, m) are ``w_j.x / w_j.w_j``; ``energy_ratio`` (m,) or (N, m) is
+    ``||residual[j]||^2 / ||x||^2``; ``neurons`` the row indices used. A zero row has a zero
+    projection (coefficient 0, residual = x), never NaN.
+    Invariant (checked in tests): ``residual[j] . w_j = 0``.
+    """
+
+    p: torch.Tensor
+    residual: torch.Tensor
+    coefficients: torch.Tensor
+    energy_ratio: torch.Tensor
+    neurons: torch.Tensor
+
+
+class SignalVectors(NamedTuple):
+    """The signal space drawn as ``sigma_i v_i`` (Pattichis eq. 4), strongest first.
+
+    ``vectors`` (k, n): row i is ``sigma_i v_i``; ``singular_values`` (k,) descending;
+    ``image_shape``: the kernel shape when a conv weight was given (draw each row as an
+    image), else None; ``rank`` the numerical rank of the matrix.
+    Invariant: ``||vectors[i]|| = singular_values[i]``.
+    """
+
+    vectors: torch.Tensor
+    singular_values: torch.Tensor
+    image_shape: tuple[int, int] | None
+    rank: int
+
+
+# ----------------------------------------------------------------------------- helpers
+def _dtype(precision: Precision | None) -> torch.dtype:
+    if precision not in ("float32", "float64"):
+        raise DataError(f"precision must be 'float32' or 'float64', got {precision!r}.")
+    return getattr(torch, precision)
+
+
+def _check_rtol(rtol: float | None) -> float | None:
+    if rtol is None:
+        return None
+    if isinstance(rtol, bool) or not isinstance(rtol, int | float | np.floating | np.integer):
+        raise DataError(f"rtol must be a number in [0, 1) or None, got {rtol!r}.")
+    rtol = float(rtol)
+    if not math.isfinite(rtol) or not 0.0 <= rtol < 1.0:
+        raise DataError(
+            f"rtol must be a number in [0, 1) (a fraction of sigma_1) or None, got {rtol!r}."
+        )
+    return rtol
+
+
+def _matrix(
+    W: ArrayLike, precision: Precision, what: str = "W"
+) -> tuple[torch.Tensor, torch.dtype]:
+    """``W`` as a finite 2-D CPU tensor in ``precision``, and its stored dtype (for eps)."""
+    stored = as_matrix(W, what=what)
+    eps_dtype = stored.dtype
+    return stored.to(dtype=_dtype(precision), device="cpu"), eps_dtype
+
+
+def _rank(S: torch.Tensor, rtol: float) -> int:
+    if S.numel() == 0 or float(S[0]) == 0.0:
+        return 0
+    return int((S > rtol * S[0]).sum())
+
+
+def _tensor(x: ArrayLike, what: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        if x.dtype == object or not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"{what} must be numeric, got an array of dtype {x.dtype}.")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise DataError(f"{what} must be a torch.Tensor or numpy array, got {type(x).__name__}.")
+    if x.is_complex():
+        raise DataError(f"{what} is complex ({x.dtype}); svdscope works with real inputs.")
+    return x.detach().cpu()
+
+
+def _inputs(x: ArrayLike, n: int, dtype: torch.dtype, what: str = "x") -> tuple[torch.Tensor, bool]:
+    """``x`` as (N, n) in ``dtype`` and whether it was one sample; shapes checked."""
+    t = _tensor(x, what)
+    if t.numel() == 0:
+        raise DataError(f"{what} is empty (shape {tuple(t.shape)}); pass at least one sample.")
+    if t.ndim == 1:
+        if t.shape[0] != n:
+            raise DataError(
+                f"{what} has {t.shape[0]} values but the matrix has {n} columns (inputs); "
+                f"pass one sample of shape ({n},) or a batch of shape (N, {n})."
+            )
+        single, flat = True, t.reshape(1, n)
+    elif math.prod(t.shape[1:]) == n:
+        single, flat = False, t.reshape(t.shape[0], n)
+    elif t.numel() == n:
+        single, flat = True, t.reshape(1, n)
+    else:
+        raise DataError(
+            f"{what} of shape {tuple(t.shape)} does not fit a matrix with {n} columns "
+            f"(inputs): pass one sample of {n} values or a batch of shape (N, {n})."
+        )
+    flat = flat.to(dtype)
+    finite = torch.isfinite(flat)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        first = int((~finite).any(dim=1).nonzero()[0, 0])
+        raise DataError(
+            f"{what} contains {bad} NaN or infinite value(s) (first in sample {first}); "
+            "clean the data before projecting."
+        )
+    return flat, single
+
+
+def _ratio(residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``||residual||^2 / ||x||^2`` along the last axis; 0 where ``x`` is zero."""
+    num = (residual * residual).sum(dim=-1)
+    den = (x * x).sum(dim=-1)
+    safe = torch.where(den > 0, den, torch.ones_like(den))
+    return torch.where(den > 0, num / safe, torch.zeros_like(num))
+
+
+def _row_basis(
+    W: ArrayLike | FourSubspaces, *, rtol: float | None, precision: Precision
+) -> tuple[torch.Tensor, int]:
+    """V_r (n, r) from a matrix (thin SVD) or from precomputed :class:`FourSubspaces`."""
+    if isinstance(W, FourSubspaces):
+        if rtol is not None:
+            raise DataError(
+                "rtol applies when W is a matrix; these subspaces were computed with "
+                f"rtol={W.rtol:g}: call subspaces(W, rtol=...) again to change it."
+            )
+        return W.row.to(_dtype(precision)), W.row.shape[0]
+    A, eps_dtype = _matrix(W, precision)
+    tol = _check_rtol(rtol)
+    if tol is None:
+        tol = default_rtol(tuple(A.shape), eps_dtype)
+    _, S, Vh = torch.linalg.svd(A, full_matrices=False)
+    r = _rank(S, tol)
+    return Vh[:r].mT.contiguous(), A.shape[1]
+
+
+# ----------------------------------------------------------------------------- API
+def subspaces(
+    W: ArrayLike, *, rtol: float | None = None, precision: Precision = "float64"
+) -> FourSubspaces:
+    """Orthonormal bases of the four fundamental subspaces of ``W`` (m, n).
+
+    From the full SVD ``W = U diag(S) V^T`` (U (m, m), V (n, n)) and the numerical rank
+    ``r = #{sigma_i > rtol * sigma_1}``: ``row = V[:, :r]``, ``col = U[:, :r]``,
+    ``null = V[:, r:]``, ``left_null = U[:, r:]``. ``rtol=None`` uses
+    ``max(m, n) * eps`` of the stored dtype (see the module docstring). Singular-vector
+    signs follow :func:`svdcore.spectrum.svd` (largest entry of each u_i positive).
+    ``precision`` is the dtype of the decomposition and of the returned bases.
+
+    Invariant (checked in tests): ``rank + null dim = n``, ``rank + left-null dim = m``,
+    ``W @ null ~ 0``, ``W^T @ left_null ~ 0`` and every basis is orthonormal.
+
+    Raises ``DataError`` for a non-2-D, empty, complex or non-finite ``W`` or a bad
+    ``rtol``. Cost: a full SVD, O(m n min(m, n) + m^3 + n^3).
+    """
+    A, eps_dtype = _matrix(W, precision)
+    tol = _check_rtol(rtol)
+    if tol is None:
+        tol = default_rtol(tuple(A.shape), eps_dtype)
+    m, n = A.shape
+    U, S, Vh = torch.linalg.svd(A, full_matrices=True)
+    k = min(m, n)
+    Uk, Vhk = _fix_signs(U[:, :k].contiguous(), Vh[:k].contiguous())
+    U = torch.cat([Uk, U[:, k:]], dim=1)
+    V = torch.cat([Vhk, Vh[k:]], dim=0).mT
+    r = _rank(S, tol)
+    cond = float(S[0] / S[r - 1]) if r > 0 else math.nan
+    return FourSubspaces(
+        row=V[:, :r].contiguous(),
+        col=U[:, :r].contiguous(),
+        null=V[:, r:].contiguous(),
+        left_null=U[:, r:].contiguous(),
+        rank=r,
+        cond=cond,
+        singular_values=S,
+        rtol=tol,
+    )
+
+
+def project(
+    W: ArrayLike | FourSubspaces,
+    x: ArrayLike,
+    *,
+    rtol: float | None = None,
+    precision: Precision = "float64",
+) -> Projection:
+    """Split inputs into the part ``W`` keeps (signal) and the part it ignores (residual).
+
+    ``W`` (m, n) or the :class:`FourSubspaces` of a matrix (reuses its decomposition);
+    ``x`` one sample (n,) or a batch (N, n) (also (N, *s) with prod(s) = n, e.g. images;
+    results keep the shape of ``x``). ``signal = V_r V_r^T x``, ``residual = x - signal``,
+    ``energy_ratio = ||residual||^2 / ||x||^2`` per sample, ``coefficients = V_r^T x``.
+
+    Invariant (checked in tests): ``||x||^2 = ||signal||^2 + ||residual||^2`` (to 1e-10
+    relative in float64) and ``signal ⟂ residual``.
+
+    Raises ``DataError`` when ``x`` does not have n values per sample (naming both
+    shapes), is empty or holds NaN/Inf, or ``W`` is unusable.
+    """
+    dtype = _dtype(precision)
+    Vr, n = _row_basis(W, rtol=rtol, precision=precision)
+    flat, single = _inputs(x, n, dtype)
+    coeff = flat @ Vr
+    signal = coeff @ Vr.mT
+    residual = flat - signal
+    ratio = _ratio(residual, flat)
+    shape = tuple(_tensor(x, "x").shape)
+    if single:
+        return Projection(
+            signal=signal[0].reshape(shape),
+            residual=residual[0].reshape(shape),
+            energy_ratio=ratio[0],
+            coefficients=coeff[0],
+            rank=int(Vr.shape[1]),
+        )
+    return Projection(
+        signal=signal.reshape(shape),
+        residual=residual.reshape(shape),
+        energy_ratio=ratio,
+        coefficients=coeff,
+        rank=int(Vr.shape[1]),
+    )
+
+
+def _labels(y: ArrayLike, n_samples: int) -> torch.Tensor:
+    t = _tensor(y, "y")
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.ndim != 1 or t.shape[0] != n_samples:
+        raise DataError(
+            f"y of shape {tuple(t.shape)} does not fit {n_samples} samples: pass one class "
+            f"label per sample, shape ({n_samples},)."
+        )
+    if t.dtype == torch.bool or t.is_floating_point():
+        raise DataError(
+            f"class_projections needs integer class labels, got {t.dtype}; these look like "
+            "regression targets (per-class averages need classes)."
+        )
+    if bool((t < 0).any()):
+        raise DataError("class labels must be >= 0 (class indices).")
+    return t.to(torch.int64)
+
+
+def class_projections(
+    W: ArrayLike | FourSubspaces,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    classes: Sequence[str] | None = None,
+    rtol: float | None = None,
+    precision: Precision = "float64",
+) -> ClassProjections:
+    """Project the average input of every class and tabulate the energy each loses.
+
+    ``x`` (N, n) (or (N, *s) with prod(s) = n), ``y`` (N,) integer class labels, ``classes``
+    optional names indexed by label. Classes are those present in ``y``, sorted. For each:
+    the class average, its signal and residual parts, the energy removed from the average,
+    and the mean of the per-sample energy ratios of its members.
+
+    Invariant (checked in tests): ``means[k]`` is the average of ``x[y == labels[k]]`` and
+    its energy identity holds like :func:`project`'s.
+
+    Raises ``DataError`` for float or negative labels, a length mismatch, or anything
+    :func:`project` refuses.
+    """
+    dtype = _dtype(precision)
+    Vr, n = _row_basis(W, rtol=rtol, precision=precision)
+    flat, _ = _inputs(x, n, dtype)
+    labels_all = _labels(y, flat.shape[0])
+    labels, inverse, counts = torch.unique(labels_all, return_inverse=True, return_counts=True)
+    K = int(labels.shape[0])
+    sums = torch.zeros(K, n, dtype=dtype).index_add_(0, inverse, flat)
+    means = sums / counts[:, None].to(dtype)
+    signal = (means @ Vr) @ Vr.mT
+    residual = means - signal
+    per_sample = _ratio(flat - (flat @ Vr) @ Vr.mT, flat)
+    mean_ratio = torch.zeros(K, dtype=dtype).index_add_(0, inverse, per_sample)
+    mean_ratio = mean_ratio / counts.to(dtype)
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        too_big = [int(c) for c in labels if int(c) >= len(classes)]
+        if too_big:
+            raise DataError(f"label {too_big[0]} has no name: classes lists {len(classes)} names.")
+        names = [classes[int(c)] for c in labels]
+    else:
+        names = [str(int(c)) for c in labels]
+    sample_shape = tuple(_tensor(x, "x").shape[1:]) or (n,)
+    if math.prod(sample_shape) != n:
+        sample_shape = (n,)
+    return ClassProjections(
+        labels=labels,
+        names=names,
+        counts=counts,
+        means=means.reshape(K, *sample_shape),
+        signal=signal.reshape(K, *sample_shape),
+        residual=residual.reshape(K, *sample_shape),
+        energy_ratio=_ratio(residual, means),
+        mean_sample_ratio=mean_ratio,
+    )
+
+
+def neuron_projections(
+    W: ArrayLike,
+    x: ArrayLike,
+    *,
+    neurons: Sequence[int] | None = None,
+    precision: Precision = "float64",
+) -> NeuronProjection:
+    """Project ``x`` onto every neuron (row ``w_j`` of ``W``): ``p_j = (w_j.x / w_j.w_j) w_j``.
+
+    ``W`` (m, n); ``x`` one sample (n,) or a batch (N, n); ``neurons`` restricts to some rows
+    (indices). Returns ``p``/``residual`` (m, n) for one sample, (N, m, n) for a batch, with
+    ``residual = x - p`` (Pattichis eq. 3, the per-neuron residual images of Fig. 1).
+
+    Invariant (checked in tests): ``residual[..., j, :] . w_j = 0`` and
+    ``||x||^2 = ||p_j||^2 + ||residual_j||^2``; zero rows give zero projections, no NaN.
+
+    Raises ``DataError`` for mismatched shapes, NaN/Inf, bad neuron indices, or a result
+    above 50 million values (pass fewer samples or ``neurons``).
+    """
+    dtype = _dtype(precision)
+    A, _ = _matrix(W, precision)
+    m, n = A.shape
+    if neurons is None:
+        idx = torch.arange(m)
+    else:
+        idx = torch.as_tensor(list(neurons), dtype=torch.int64)
+        if idx.ndim != 1 or idx.numel() == 0:
+            raise DataError("neurons must be a non-empty list of row indices.")
+        if bool((idx < 0).any()) or bool((idx >= m).any()):
+            raise DataError(f"neuron indices must lie in [0, {m}), got {idx.tolist()[:10]}.")
+    rows = A[idx]
+    flat, single = _inputs(x, n, dtype)
+    N = flat.shape[0]
+    size = N * rows.shape[0] * n
+    if size > _MAX_NEURON_ELEMENTS:
+        raise DataError(
+            f"projecting {N} samples onto {rows.shape[0]} neurons of {n} inputs makes {size:,} "
+            "values; pass fewer samples or choose neurons=[...]."
+        )
+    norms = (rows * rows).sum(dim=1)  # (k,)
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+    coeff = torch.where(norms > 0, (flat @ rows.mT) / safe, torch.zeros(1, dtype=dtype))  # (N, k)
+    p = coeff[:, :, None] * rows[None, :, :]  # (N, k, n)
+    residual = flat[:, None, :] - p
+    ratio = _ratio(residual, flat[:, None, :].expand_as(residual))
+    if single:
+        return NeuronProjection(p[0], residual[0], coeff[0], ratio[0], idx)
+    return NeuronProjection(p, residual, coeff, ratio, idx)
+
+
+def signal_vectors(
+    W: ArrayLike, *, k: int | None = None, rtol: float | None = None
+) -> SignalVectors:
+    """The signal space as images: rows ``sigma_i v_i`` of the SVD ``W = U S V^T``.
+
+    ``W`` (m, n) a matrix, or a convolution weight (out, in, *kernel) (rank >= 3), which is
+    taken in the kernels view (out * in, prod(kernel)): one row per kernel, so each signal
+    vector is a kernel of shape ``image_shape`` (Pattichis Fig. 2). ``k=None`` returns the
+    ``r`` vectors of the numerical rank (tolerance as :func:`subspaces`); an integer ``k``
+    returns the top ``min(k, min(m, n))`` (via :func:`svdcore.spectrum.svd`, randomized for
+    small ``k`` of very large matrices). Computed in float64.
+
+    Invariant (checked in tests): ``||vectors[i]|| = singular_values[i]`` and the rows are
+    mutually orthogonal.
+    """
+    t = _tensor(W, "W")
+    image_shape: tuple[int, int] | None = None
+    if t.ndim >= 3:
+        kernel = tuple(int(s) for s in t.shape[2:])
+        if len(kernel) == 2:
+            image_shape = (kernel[0], kernel[1])
+        t = t.reshape(t.shape[0] * t.shape[1], math.prod(kernel))
+    A = as_matrix(t, what="W")
+    eps_dtype = A.dtype
+    A = A.to(torch.float64)
+    tol = _check_rtol(rtol)
+    if tol is None:
+        tol = default_rtol(tuple(A.shape), eps_dtype)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1):
+        raise DataError(f"k must be a positive integer or None, got {k!r}.")
+    S_all = torch.linalg.svdvals(A)
+    r = _rank(S_all, tol)
+    res = svd(A, k=r if k is None else int(k)) if (k is not None or r > 0) else None
+    if res is None:  # the zero matrix: no signal space
+        return SignalVectors(
+            torch.zeros(0, A.shape[1], dtype=torch.float64),
+            torch.zeros(0, dtype=torch.float64),
+            image_shape,
+            0,
+        )
+    vectors = res.S[:, None] * res.Vh
+    return SignalVectors(vectors.contiguous(), res.S, image_shape, r)
