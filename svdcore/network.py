@@ -19,6 +19,7 @@ Matrix views (``Network.matrix(name, view=...)``):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -159,6 +160,8 @@ class Network:
         self._module = module.eval() if module is not None else None
         # Exported programs traced with a fixed batch size run in chunks of that size.
         self.static_batch: int | None = None
+        # Forward hooks live on the shared module: one hooked pass at a time per network.
+        self.hook_lock = threading.RLock()
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape else None
         self.image_shape = image_shape
         self.input_axis = input_axis
@@ -417,12 +420,13 @@ class Network:
 
             return hook
 
-        handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
-        try:
-            n_rows = self.forward(x).shape[0]
-        finally:
-            for h in handles:
-                h.remove()
+        with self.hook_lock:
+            handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
+            try:
+                n_rows = self.forward(x).shape[0]
+            finally:
+                for h in handles:
+                    h.remove()
         return {n: torch.cat(parts)[:n_rows] for n, parts in captured.items() if parts}
 
     def __repr__(self) -> str:

@@ -107,15 +107,17 @@ def _next_leaf(net: Network, layer: str) -> str | None:
     if net.input_shape is None:
         raise ExecutionError(f"{net.name} has no known input shape; cannot trace its layers.")
     order: list[str] = []
-    handles = []
-    for name, mod in module.named_modules():
-        if name and not list(mod.children()):
-            handles.append(mod.register_forward_hook(lambda _m, _i, _o, n=name: order.append(n)))
-    try:
-        net.forward(torch.zeros(1, *net.input_shape))
-    finally:
-        for h in handles:
-            h.remove()
+    with net.hook_lock:
+        handles = [
+            mod.register_forward_hook(lambda _m, _i, _o, n=name: order.append(n))
+            for name, mod in module.named_modules()
+            if name and not list(mod.children())
+        ]
+        try:
+            net.forward(torch.zeros(1, *net.input_shape))
+        finally:
+            for h in handles:
+                h.remove()
     if layer not in order:
         raise LayerError(f"layer {layer!r} does not run in {net.name}'s forward pass.")
     i = order.index(layer)
@@ -137,19 +139,19 @@ def _capture(net: Network, xb: torch.Tensor, layer: str, position: str) -> torch
     mod = _layer_module(net, layer)
     got: dict[str, torch.Tensor] = {}
     bias = getattr(mod, "bias", None)
-    h1 = mod.register_forward_hook(lambda _m, _i, o: got.__setitem__("lin", o.detach()))
-    handles = [h1]
     act = _next_leaf(net, layer) if position != "linear" else None
-    if act is not None:
-        hook = net.module.get_submodule(act).register_forward_hook(
-            lambda _m, _i, o: got.__setitem__("act", o.detach())
-        )
-        handles.append(hook)
-    try:
-        net.forward(xb)
-    finally:
-        for h in handles:
-            h.remove()
+    with net.hook_lock:
+        handles = [mod.register_forward_hook(lambda _m, _i, o: got.__setitem__("lin", o.detach()))]
+        if act is not None:
+            hook = net.module.get_submodule(act).register_forward_hook(
+                lambda _m, _i, o: got.__setitem__("act", o.detach())
+            )
+            handles.append(hook)
+        try:
+            net.forward(xb)
+        finally:
+            for h in handles:
+                h.remove()
     if position == "linear":
         out = got["lin"]
         if isinstance(bias, torch.Tensor):
