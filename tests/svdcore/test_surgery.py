@@ -1,5 +1,7 @@
 """svdcore.surgery: local affine maps, spectral contributions, reductions, contraction."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -24,7 +26,7 @@ def _chain(act: type[nn.Module], seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
     dims = [12, 16, 10, 6]
-    for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(dims)):
         layers.append(nn.Linear(a, b))
         if i < len(dims) - 2:
             layers.append(act())
