@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import io
 import math
-import pickle
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 
 from ..exceptions import DataError, LoadError
+from ._torchload import load_weights_only
 
 __all__ = [
     "DATASET_SUFFIXES",
@@ -340,24 +340,9 @@ def _read_csv(path: Path, labels: str | None, input_shape: Sequence[int] | None)
 
 
 def _read_pt(path: Path, labels: str | None, input_shape: Sequence[int] | None) -> Dataset:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if found is None:
-            raise LoadError(
-                f"{path.name} is not a readable PyTorch file (corrupt, or not written by "
-                "torch.save)."
-            ) from exc
-        raise LoadError(
-            f"{path.name} contains Python objects other than tensors ({found.group(1)}: "
-            "pickled code or classes). svdscope never unpickles code: save a tensor, or a "
-            "dict {'x': tensor, 'y': tensor}, with torch.save."
-        ) from exc
-    except Exception as exc:
-        raise LoadError(
-            f"{path.name} is not a readable PyTorch file ({type(exc).__name__}: {exc})."
-        ) from exc
+    obj = load_weights_only(
+        path, instead="save a tensor, or a dict {'x': tensor, 'y': tensor}, with torch.save."
+    )
     label_key = labels or "y"
     if isinstance(obj, torch.Tensor):
         if labels is not None:

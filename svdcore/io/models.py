@@ -8,8 +8,6 @@ through ``torch.export.load``.
 from __future__ import annotations
 
 import json
-import pickle
-import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ from torch import nn
 from ..exceptions import LoadError
 from ..network import Network
 from ..sources import DictSource, SafetensorsSource
+from ._torchload import load_weights_only
 from .chain import build_chain
 
 __all__ = ["FORMATS", "ModelFormat", "detect_format", "load_model"]
@@ -114,24 +113,9 @@ def _flatten(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if found is None:
-            raise LoadError(
-                f"{path.name} is not a readable PyTorch file (corrupt, or not written by "
-                "torch.save)."
-            ) from exc
-        raise LoadError(
-            f"{path.name} contains Python objects other than tensors ({found.group(1)}: a "
-            "pickled model or code). svdscope never unpickles code: save "
-            "`model.state_dict()` with torch.save, or use safetensors."
-        ) from exc
-    except Exception as exc:
-        raise LoadError(
-            f"{path.name} is not a readable PyTorch file ({type(exc).__name__}: {exc})."
-        ) from exc
+    obj = load_weights_only(
+        path, instead="save `model.state_dict()` with torch.save, or use safetensors."
+    )
     if isinstance(obj, Mapping):
         tensor_vals = [v for v in obj.values() if isinstance(v, torch.Tensor)]
         if not tensor_vals:
