@@ -7,6 +7,13 @@ U, S, Vh = sc.svd(W)
 """
 
 from . import cache, zoo
+from .compare import (
+    LayerComparison,
+    NetworkComparison,
+    compare_layers,
+    compare_networks,
+    subspace_angles,
+)
 from .descramble import (
     Descrambled,
     GramAccumulator,
@@ -18,6 +25,14 @@ from .descramble import (
     trig_basis,
 )
 from .device import default_device, resolve_dtype
+from .esd import (
+    LayerSpectrum,
+    PowerLawFit,
+    esd_eigenvalues,
+    fit_powerlaw,
+    layer_spectra,
+    spectral_table,
+)
 from .exceptions import DataError, ExecutionError, LayerError, LoadError, SvdscopeError
 from .fourier import FFTView, fft2_view
 from .inversion import (
@@ -33,6 +48,16 @@ from .inversion import (
 )
 from .io import ACTIVATIONS, Dataset, load_dataset, load_model, zoo_dataset
 from .network import Axis, LayerInfo, Network, ViewInfo
+from .signal_models import (
+    FAMILIES as FIT_FAMILIES,
+)
+from .signal_models import (
+    Fit,
+    fit_biexponential,
+    fit_chebyshev,
+    fit_trig,
+    fit_vector,
+)
 from .spectrum import (
     SpectrumSummary,
     SVDResult,
@@ -72,6 +97,7 @@ from .wiretap import LayerDescrambling, descramble_layer, layer_gram, principal_
 
 __all__ = [
     "ACTIVATIONS",
+    "FIT_FAMILIES",
     "INVERTIBLE_ACTIVATIONS",
     "ActivationInverse",
     "Axis",
@@ -81,17 +107,22 @@ __all__ = [
     "Descrambled",
     "ExecutionError",
     "FFTView",
+    "Fit",
     "FourSubspaces",
     "GramAccumulator",
     "Inversion",
+    "LayerComparison",
     "LayerDescrambling",
     "LayerError",
     "LayerInfo",
+    "LayerSpectrum",
     "LoadError",
     "LocalAffine",
     "Network",
+    "NetworkComparison",
     "NeuronProjection",
     "NotInvertibleError",
+    "PowerLawFit",
     "Projection",
     "Pruned",
     "Reduced",
@@ -104,6 +135,8 @@ __all__ = [
     "activation_range",
     "cache",
     "class_projections",
+    "compare_layers",
+    "compare_networks",
     "condition_number",
     "contract",
     "default_device",
@@ -111,10 +144,17 @@ __all__ = [
     "descramble",
     "descramble_layer",
     "effective_rank",
+    "esd_eigenvalues",
     "fft2_view",
+    "fit_biexponential",
+    "fit_chebyshev",
+    "fit_powerlaw",
+    "fit_trig",
+    "fit_vector",
     "ideal_output",
     "invert_activation",
     "layer_gram",
+    "layer_spectra",
     "load_dataset",
     "load_model",
     "local_affine",
@@ -134,8 +174,10 @@ __all__ = [
     "signal_vectors",
     "singular_vector_similarity",
     "spectral_surgery",
+    "spectral_table",
     "spectrum_summary",
     "stable_rank",
+    "subspace_angles",
     "subspaces",
     "svd",
     "trig_basis",

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .compare import subspace_angles
 from .descramble import (
     Descrambled,
     GramAccumulator,
@@ -78,11 +79,11 @@ class WiretapGram:
 
 
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> np.ndarray:
-    """Principal angles (radians, ascending) between span(A) and span(B), A, B with n rows."""
-    Qa, _ = torch.linalg.qr(A.double())
-    Qb, _ = torch.linalg.qr(B.double())
-    s = torch.linalg.svdvals(Qa.T @ Qb).clamp(-1.0, 1.0)
-    return np.sort(np.arccos(s.numpy()))
+    """Principal angles (radians, ascending) between span(A) and span(B), A, B with n rows.
+
+    The same as :func:`svdcore.compare.subspace_angles` (accurate near 0).
+    """
+    return subspace_angles(A, B)
 
 
 # --------------------------------------------------------------------------- network plumbing

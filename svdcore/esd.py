@@ -1,0 +1,381 @@
+"""Heavy-tailed empirical spectral density (ESD) fits and the per-layer spectral table.
+
+The ESD of a layer W (m, n) is the set of eigenvalues of the correlation matrix W^T W, i.e.
+the squared singular values lambda_i = s_i^2 (min(m, n) of them; the rest are zero). Trained
+layers tend to have heavy-tailed ESDs, p(lambda) ~ lambda^(-alpha) for lambda >= xmin, and the
+exponent alpha is a data-free quality metric (Martin & Mahoney, JMLR 22(165), 2021; their
+WeightWatcher tool). :func:`fit_powerlaw` follows WeightWatcher's published method:
+
+- keep the eigenvalues above ``thresh`` (1e-5, WeightWatcher's ``EVALS_THRESH``), sorted;
+- for every candidate xmin = lambda_(i) (each eigenvalue but the largest), the continuous
+  power-law maximum-likelihood exponent over the n = N - i eigenvalues >= xmin (Clauset,
+  Shalizi & Newman 2009, eq. 3.1):  alpha = 1 + n / sum_j log(lambda_j / xmin);
+- its Kolmogorov-Smirnov distance D = max_j |F(lambda_j) - j / n| between the fitted CDF
+  F(x) = 1 - (x / xmin)^(1 - alpha) and the empirical CDF of the tail, at the sorted tail
+  values (j = 0..n-1), as in WeightWatcher's ``WWFit`` (D = 1 where alpha <= 1);
+- xmin is the candidate with the smallest D; sigma = (alpha - 1) / sqrt(n) is the standard
+  error of alpha.
+
+WeightWatcher does not normalise W by default (its ``normalize=False``); alpha and D do not
+depend on the scale of W, only xmin does. ``normalize=True`` divides the eigenvalues by
+N = max(m, n) (WeightWatcher's ``normalize=True``: W / sqrt(N)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._validate import as_matrix
+from .exceptions import DataError, LayerError
+from .network import Network
+from .spectrum import SpectrumSummary, spectrum_summary
+
+__all__ = [
+    "EVALS_THRESH",
+    "MIN_EVALS",
+    "TABLE_COLUMNS",
+    "LayerSpectrum",
+    "PowerLawFit",
+    "esd_eigenvalues",
+    "fit_powerlaw",
+    "layer_spectra",
+    "spectral_table",
+]
+
+EVALS_THRESH = 1e-5  # WeightWatcher: eigenvalues at or below this count as zero
+MIN_EVALS = 10  # WeightWatcher: fewer eigenvalues than this are not fitted
+DEFAULT_MAX_ELEMENTS = 1 << 24  # 4096 x 4096: a full SVD of a few seconds on a laptop CPU
+
+
+@dataclass(frozen=True, eq=False)
+class PowerLawFit:
+    """A power-law fit p(lambda) ~ lambda^(-alpha), lambda >= xmin, to an ESD.
+
+    ``alpha`` > 1; ``xmin`` the selected lower cut-off (an eigenvalue); ``D`` its KS distance
+    in [0, 1]; ``n_tail`` the eigenvalues >= xmin; ``sigma = (alpha - 1) / sqrt(n_tail)``.
+    ``eigenvalues`` (N,) ascending: the values fitted (above ``thresh``). ``xmins``,
+    ``alphas``, ``Ds`` (N - 1,): the candidate scan (for a D-versus-xmin plot).
+    """
+
+    alpha: float
+    xmin: float
+    D: float
+    n_tail: int
+    sigma: float
+    eigenvalues: np.ndarray
+    xmins: np.ndarray
+    alphas: np.ndarray
+    Ds: np.ndarray
+
+
+def esd_eigenvalues(W: torch.Tensor | np.ndarray, *, normalize: bool = False) -> np.ndarray:
+    """Eigenvalues of W^T W for W (m, n): the min(m, n) squared singular values, ascending.
+
+    Computed in float64 from the singular values (never forming W^T W, which would square the
+    condition number). ``normalize=True`` divides by N = max(m, n). Invariant (checked in
+    tests): ``sum == ||W||_F^2`` (divided by N when normalised).
+
+    Raises ``DataError`` for non-2-D, empty, complex or non-finite input.
+    """
+    A = as_matrix(W, what="weight matrix", dtype=torch.float64)
+    s = torch.linalg.svdvals(A).numpy()
+    evals = np.sort(s * s)
+    if normalize:
+        evals = evals / max(A.shape)
+    return evals
+
+
+def _as_eigenvalues(eigenvalues: object) -> np.ndarray:
+    if isinstance(eigenvalues, torch.Tensor):
+        eigenvalues = eigenvalues.detach().cpu().double().numpy()
+    elif isinstance(eigenvalues, list | tuple):
+        try:
+            eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("eigenvalues must be a list of numbers.") from None
+    if not isinstance(eigenvalues, np.ndarray):
+        raise DataError(
+            f"eigenvalues must be a numpy array or torch.Tensor, got {type(eigenvalues).__name__}."
+        )
+    if eigenvalues.dtype == object or not np.issubdtype(eigenvalues.dtype, np.number):
+        raise DataError(f"eigenvalues must be numeric, got an array of dtype {eigenvalues.dtype}.")
+    if np.iscomplexobj(eigenvalues):
+        raise DataError("eigenvalues are complex; pass the real eigenvalues of W^T W.")
+    if eigenvalues.ndim != 1:
+        raise DataError(
+            f"eigenvalues must be 1-D, got shape {tuple(eigenvalues.shape)}; for a matrix W "
+            "use esd_eigenvalues(W)."
+        )
+    if eigenvalues.size == 0:
+        raise DataError("eigenvalues is empty; there is nothing to fit.")
+    ev = eigenvalues.astype(np.float64)
+    if not np.isfinite(ev).all():
+        bad = int((~np.isfinite(ev)).sum())
+        raise DataError(f"eigenvalues contain {bad} NaN or infinite value(s); remove them first.")
+    if (ev < 0).any():
+        raise DataError(
+            f"eigenvalues must be >= 0 (eigenvalues of W^T W), got a minimum of {ev.min():.3g}."
+        )
+    return ev
+
+
+def _scan(data: np.ndarray, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MLE alpha, KS distance D and sigma for xmin = data[i], i = 0..stop-1 (data ascending)."""
+    N = data.size
+    logs = np.log(data)
+    alphas = np.full(stop, np.nan)
+    Ds = np.ones(stop)
+    for i in range(stop):
+        n = N - i
+        rel_logs = logs[i:] - logs[i]  # log(lambda_j / xmin) >= 0
+        total = float(rel_logs.sum())
+        if total <= 0.0:  # every tail value equals xmin: no exponent
+            continue
+        a = 1.0 + n / total
+        alphas[i] = a
+        fitted_cdf = 1.0 - np.exp((1.0 - a) * rel_logs)
+        Ds[i] = np.abs(fitted_cdf - np.arange(n) / n).max()
+    sigmas = (alphas - 1.0) / np.sqrt(N - np.arange(stop))
+    return alphas, Ds, sigmas
+
+
+def fit_powerlaw(
+    eigenvalues: np.ndarray | torch.Tensor | Sequence[float],
+    *,
+    xmin: float | None = None,
+    thresh: float = EVALS_THRESH,
+    min_evals: int = MIN_EVALS,
+) -> PowerLawFit:
+    """Fit a power law to an ESD (N,) by maximum likelihood, xmin by the smallest KS distance.
+
+    See the module docstring for the method (WeightWatcher's ``WWFit``). ``xmin`` fixes the
+    cut-off instead (the fit then uses the eigenvalues >= xmin). ``thresh``: eigenvalues at or
+    below it are dropped as zeros. Invariant (checked in tests): ``alpha == 1 + n_tail /
+    sum(log(lambda / xmin))`` over the ``n_tail`` eigenvalues >= xmin, and ``D`` is the
+    smallest over the candidate scan.
+
+    Raises ``DataError`` for NaN/Inf, negative, empty or non-1-D input, fewer than
+    ``min_evals`` eigenvalues above ``thresh``, an ``xmin`` that leaves fewer than 2, or a
+    tail of equal values (no power law to fit).
+    """
+    ev = _as_eigenvalues(eigenvalues)
+    data = np.sort(ev[ev > thresh])
+    N = data.size
+    need = max(int(min_evals), 2)
+    if N < need:
+        raise DataError(
+            f"a power-law fit needs at least {need} eigenvalues above {thresh:g}, got {N} "
+            f"(of {ev.size}); the layer is too small or nearly zero."
+        )
+    if xmin is not None:
+        if not (isinstance(xmin, int | float | np.number) and math.isfinite(xmin) and xmin > 0):
+            raise DataError(f"xmin must be a positive number, got {xmin!r}.")
+        start = int(np.searchsorted(data, float(xmin), side="left"))
+        if N - start < 2:
+            raise DataError(
+                f"xmin={xmin:g} leaves {N - start} eigenvalue(s) in the tail (largest "
+                f"{data[-1]:.4g}); choose a smaller xmin."
+            )
+        alphas, Ds, sigmas = _scan(data[start:], 1)
+        best = 0
+        data_tail = data[start:]
+        xmins = data_tail[:1]
+    else:
+        alphas, Ds, sigmas = _scan(data, N - 1)
+        valid = np.isfinite(alphas) & (alphas > 1.0)
+        if not valid.any():
+            raise DataError(
+                "the eigenvalues above the threshold are all equal; there is no tail to fit."
+            )
+        best = int(np.argmin(np.where(valid, Ds, np.inf)))
+        data_tail = data[best:]
+        xmins = data[:-1]
+    alpha = float(alphas[best])
+    if not (math.isfinite(alpha) and alpha > 1.0):
+        raise DataError("the eigenvalues >= xmin are all equal; there is no tail to fit.")
+    return PowerLawFit(
+        alpha=alpha,
+        xmin=float(data_tail[0]),
+        D=float(Ds[best]),
+        n_tail=int(data_tail.size),
+        sigma=float(sigmas[best]),
+        eigenvalues=data,
+        xmins=xmins,
+        alphas=alphas,
+        Ds=Ds,
+    )
+
+
+# --------------------------------------------------------------------------- per-layer table
+@dataclass(frozen=True, eq=False)
+class LayerSpectrum:
+    """One layer's row of the spectral table, with the arrays behind it.
+
+    ``summary`` (singular values, norms, ranks; see :class:`SpectrumSummary`) is None for a
+    skipped layer; ``powerlaw`` is None when the layer was skipped or has too few eigenvalues
+    for a fit. ``note`` says why ("" when everything was computed).
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    matrix_shape: tuple[int, int] | None
+    summary: SpectrumSummary | None
+    powerlaw: PowerLawFit | None
+    note: str = ""
+
+
+def layer_spectra(
+    net: Network,
+    *,
+    view: str = "default",
+    max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+    normalize: bool = False,
+    thresh: float = EVALS_THRESH,
+) -> list[LayerSpectrum]:
+    """Spectrum summary and ESD power-law fit of every layer of ``net``, in layer order.
+
+    The matrix is ``net.matrix(name, view=view)`` (float32); its summary is
+    :func:`svdcore.spectrum_summary` and the ESD its squared singular values (divided by
+    max(m, n) when ``normalize``). Layers are skipped, with a note, when they cannot be viewed
+    as a matrix, lack ``view``, or have more than ``max_elements`` entries (None: no limit).
+    Invariant (checked in tests): every number equals the :mod:`svdcore.spectrum` function on
+    the same matrix.
+
+    Raises ``DataError`` if ``net`` is not a Network or ``max_elements`` is not positive.
+    """
+    if not isinstance(net, Network):
+        raise DataError(f"spectral tables need a svdcore Network, got {type(net).__name__}.")
+    if max_elements is not None and (
+        isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1
+    ):
+        raise DataError(f"max_elements must be a positive integer or None, got {max_elements!r}.")
+    rows: list[LayerSpectrum] = []
+    for info in net.layers:
+        base = {"name": info.name, "kind": info.kind, "shape": tuple(info.shape)}
+        if not info.viewable:
+            note = f"skipped: not viewable as a matrix ({info.note})"
+            rows.append(
+                LayerSpectrum(**base, matrix_shape=None, summary=None, powerlaw=None, note=note)
+            )
+            continue
+        try:
+            shape = net.view_info(info.name, view=view).shape
+        except LayerError as exc:
+            rows.append(
+                LayerSpectrum(
+                    **base, matrix_shape=None, summary=None, powerlaw=None, note=f"skipped: {exc}"
+                )
+            )
+            continue
+        size = shape[0] * shape[1]
+        if max_elements is not None and size > max_elements:
+            note = (
+                f"skipped: {shape[0]}x{shape[1]} = {size} entries > max_elements={max_elements}; "
+                "raise max_elements to include it"
+            )
+            rows.append(
+                LayerSpectrum(**base, matrix_shape=shape, summary=None, powerlaw=None, note=note)
+            )
+            continue
+        W = net.matrix(info.name, view=view)
+        summary = spectrum_summary(W)
+        evals = summary.singular_values**2
+        if normalize:
+            evals = evals / max(shape)
+        try:
+            fit: PowerLawFit | None = fit_powerlaw(evals, thresh=thresh)
+            note = ""
+        except DataError as exc:
+            fit, note = None, f"no power-law fit: {exc}"
+        rows.append(
+            LayerSpectrum(**base, matrix_shape=shape, summary=summary, powerlaw=fit, note=note)
+        )
+    return rows
+
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "name",
+    "kind",
+    "shape",
+    "rows",
+    "cols",
+    "spectral_norm",
+    "frobenius_norm",
+    "stable_rank",
+    "effective_rank",
+    "numerical_rank",
+    "condition_number",
+    "alpha",
+    "xmin",
+    "D",
+    "sigma",
+    "n_tail",
+    "n_evals",
+    "note",
+)
+
+
+def spectral_table(
+    net: Network | Sequence[LayerSpectrum],
+    *,
+    view: str = "default",
+    max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+    normalize: bool = False,
+    thresh: float = EVALS_THRESH,
+) -> pd.DataFrame:
+    """The per-layer spectral table of ``net`` (or of rows from :func:`layer_spectra`).
+
+    One row per layer (columns :data:`TABLE_COLUMNS`): name, kind, tensor ``shape`` as
+    "256x64", matrix ``rows``/``cols``, spectral and Frobenius norms, stable and effective
+    rank, numerical rank, condition number, the ESD power-law ``alpha``, ``xmin``, KS ``D``,
+    ``sigma``, ``n_tail`` (eigenvalues >= xmin), ``n_evals`` (eigenvalues fitted) and a
+    ``note`` for layers skipped or not fitted (their numbers are NaN / <NA>). CSV-ready:
+    ``table.to_csv(index=False)``. Invariant (checked in tests): one row per layer of
+    ``net.layers``, in order, and the numbers equal the :mod:`svdcore.spectrum` functions.
+
+    Raises ``DataError`` as :func:`layer_spectra`.
+    """
+    if isinstance(net, Network):
+        rows = layer_spectra(
+            net, view=view, max_elements=max_elements, normalize=normalize, thresh=thresh
+        )
+    else:
+        rows = list(net)
+        if not all(isinstance(r, LayerSpectrum) for r in rows):
+            raise DataError("spectral_table needs a Network or a list of LayerSpectrum rows.")
+    records = []
+    for r in rows:
+        s, p = r.summary, r.powerlaw
+        records.append(
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "shape": "x".join(str(d) for d in r.shape),
+                "rows": r.matrix_shape[0] if r.matrix_shape else None,
+                "cols": r.matrix_shape[1] if r.matrix_shape else None,
+                "spectral_norm": s.spectral_norm if s else math.nan,
+                "frobenius_norm": s.frobenius_norm if s else math.nan,
+                "stable_rank": s.stable_rank if s else math.nan,
+                "effective_rank": s.effective_rank if s else math.nan,
+                "numerical_rank": s.numerical_rank if s else None,
+                "condition_number": s.condition_number if s else math.nan,
+                "alpha": p.alpha if p else math.nan,
+                "xmin": p.xmin if p else math.nan,
+                "D": p.D if p else math.nan,
+                "sigma": p.sigma if p else math.nan,
+                "n_tail": p.n_tail if p else None,
+                "n_evals": p.eigenvalues.size if p else None,
+                "note": r.note,
+            }
+        )
+    df = pd.DataFrame(records, columns=list(TABLE_COLUMNS))
+    for col in ("rows", "cols", "numerical_rank", "n_tail", "n_evals"):
+        df[col] = df[col].astype("Int64")
+    return df
