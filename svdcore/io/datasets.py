@@ -234,7 +234,27 @@ def _dataset(
 
 
 # ----------------------------------------------------------------------------- readers
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _check_magic(path: Path, magic: bytes, kind: str) -> None:
+    """numpy reads any file that is not an .npy/.npz as a pickle (and refuses it): name the
+    real problem instead, a file that is not of the expected kind at all."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(magic))
+    except OSError as exc:
+        raise LoadError(f"{path.name} cannot be read ({exc}).") from exc
+    if head != magic and not (kind == ".npz" and head == b"PK\x05\x06"):  # empty zip
+        raise LoadError(
+            f"{path.name} is not a {kind} file (it does not start with the {kind} signature); "
+            "it may be truncated, corrupt or of another format."
+        )
+
+
 def _read_npy(path: Path, labels: str | None, input_shape: Sequence[int] | None) -> Dataset:
+    _check_magic(path, _NPY_MAGIC, ".npy")
     if labels is not None:
         raise DataError(
             f"{path.name}: a .npy file holds one array (the inputs) and no label array; "
@@ -255,6 +275,7 @@ def _read_npy(path: Path, labels: str | None, input_shape: Sequence[int] | None)
 
 
 def _read_npz(path: Path, labels: str | None, input_shape: Sequence[int] | None) -> Dataset:
+    _check_magic(path, _ZIP_MAGIC, ".npz")
     label_key = labels or "y"
     try:
         with np.load(path, allow_pickle=False) as npz:

@@ -308,3 +308,12 @@ def test_dataset_checks_its_invariant():
         Dataset(torch.zeros(3, 2), torch.zeros(2, dtype=torch.int64), "d")
     with pytest.raises(DataError, match="float32"):
         Dataset(torch.zeros(3, 2, dtype=torch.float64), None, "d")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_a_file_of_another_kind_is_named_as_such_not_as_a_pickle(tmp_path, suffix):
+    path = tmp_path / f"data{suffix}"
+    path.write_bytes(b"this is a text file, not numpy data\n")
+    with pytest.raises(LoadError, match=rf"not a \{suffix} file") as info:
+        load_dataset(path)
+    assert "pickle" not in str(info.value)
