@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import svdcore as sc
+from app.dataset_service import DATASET_ZOO
 from svdcore.fourier import FFTView, fft2_view
 from svdcore.wiretap import descramble_layer
 
@@ -166,15 +167,18 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
 
 
 class DescrambleServices:
-    """The descramble methods of `Services` (needs network, model_entry, _matrix_and_key,
-    _tensor_keys, _lock and shared_cache from it)."""
+    """The descramble methods of `Services` (needs network, model_entry, dataset,
+    _matrix_and_key, _tensor_keys, _lock and shared_cache from it)."""
 
     _data_memo: OrderedDict[tuple[str, int], tuple[torch.Tensor, str]]
     _data_lock: threading.Lock
 
     # ------------------------------------------------------------------ choices
-    def descramble_choices(self, model_id: str, session: str | None) -> dict[str, str]:
-        """Reasons why a data source or position cannot be used for this model, keyed
+    def descramble_choices(
+        self, model_id: str, session: str | None, dataset: str | None = None
+    ) -> dict[str, str]:
+        """Reasons why a data source or position cannot be used for this model (and the
+        dataset chosen in the sidebar, None / "zoo" = the zoo's own data), keyed
         "source:<value>" / "position:<value>"; usable choices are absent."""
         net = self.network(model_id, session)
         entry = self.model_entry(model_id, session)
@@ -184,8 +188,14 @@ class DescrambleServices:
             for key in ("source:dataset", "source:jacobian", "position:activation"):
                 reasons[key] = why
             reasons["position:second"] = why
+        elif _uploaded(dataset):
+            try:
+                self.dataset(model_id, dataset, session)
+            except sc.SvdscopeError as err:
+                why = f"the chosen dataset cannot be used ({str(err).rstrip('.')})"
+                reasons["source:dataset"] = reasons["source:jacobian"] = why
         elif entry.kind != "zoo":
-            why = "no dataset is loaded for this model (dataset upload comes in a later version)"
+            why = "no dataset is chosen for this model (pick or upload one in the sidebar)"
             reasons["source:dataset"] = reasons["source:jacobian"] = why
         return reasons
 
@@ -211,7 +221,12 @@ class DescrambleServices:
         return key
 
     def descramble_key(
-        self, model_id: str, layer: str, options: DescrambleOptions, session: str | None
+        self,
+        model_id: str,
+        layer: str,
+        options: DescrambleOptions,
+        session: str | None,
+        dataset: str | None = None,
     ) -> str:
         """Cache key of a descrambling: (weights content, data, normalised options)."""
         net = self.network(model_id, session)
@@ -220,8 +235,11 @@ class DescrambleServices:
             content = self._network_key(net)
         else:
             content = self._matrix_and_key(net, layer, "default")[1]
-        if opts.source in ("dataset", "jacobian"):
-            data: tuple[Any, ...] = ("zoo", model_id, opts.samples, DATA_SEED, DATA_SPLIT)
+        if opts.source in ("dataset", "jacobian") and _uploaded(dataset):
+            opened = self.dataset(model_id, dataset, session)
+            data: tuple[Any, ...] = ("dataset", opened.key, opts.samples)
+        elif opts.source in ("dataset", "jacobian"):
+            data = ("zoo", model_id, opts.samples, DATA_SEED, DATA_SPLIT)
         else:
             data = (opts.source,)
         return sc.cache.make_key("descramble", content, layer, data, opts)
@@ -268,24 +286,29 @@ class DescrambleServices:
         compute: bool = True,
         progress: Callable[[int, int, float], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        dataset: str | None = None,
     ) -> DescrambleData | None:
         """The descrambled layer for `options` (cached); with compute=False, None unless
-        it is already cached. A cancelled iterative run is returned but not cached."""
+        it is already cached. A cancelled iterative run is returned but not cached.
+        `dataset`: an uploaded dataset id for the dataset / Jacobian sources (None or
+        "zoo": the example network's own test split)."""
         options.validate()
-        reason = self.descramble_choices(model_id, session)
+        reason = self.descramble_choices(model_id, session, dataset)
         opts = options.normalized()
         for kind, value in (("source", opts.source), ("position", opts.position)):
             why = reason.get(f"{kind}:{value}")
             if why:
                 raise sc.DataError(f"The {kind} '{value}' is not available: {why}.")
-        key = self.descramble_key(model_id, layer, opts, session)
+        key = self.descramble_key(model_id, layer, opts, session, dataset)
         if not compute:
             return self.shared_cache.backend.get(key)
 
         def run() -> DescrambleData:
             net = self.network(model_id, session)
             x, data_note = None, ""
-            if opts.source in ("dataset", "jacobian"):
+            if opts.source in ("dataset", "jacobian") and _uploaded(dataset):
+                x, data_note = self.dataset_inputs(model_id, dataset, session, opts.samples)
+            elif opts.source in ("dataset", "jacobian"):
                 x, data_note = self._zoo_inputs(model_id, opts.samples)
             res = descramble_layer(
                 net,
@@ -334,6 +357,11 @@ class DescrambleServices:
     def cancel_requested(self, session: str | None, nonce: str) -> bool:
         key = sc.cache.make_key("descramble-cancel", session, nonce)
         return bool(self.shared_cache.backend.get(key))
+
+
+def _uploaded(dataset: str | None) -> bool:
+    """True for an uploaded dataset id (not None, not the zoo's own data)."""
+    return bool(dataset) and dataset != DATASET_ZOO
 
 
 def _to_data(res: Any, opts: DescrambleOptions, info: Any) -> DescrambleData:

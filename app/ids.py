@@ -1,16 +1,20 @@
 """Component ids, one constant each, spelled "<type>-<subject>-<param>".
 
 Callbacks, assets/upload.js and the browser tests refer to components only through these
-names (the JS file repeats the three upload ids; keep them in step).
+names (the upload controls hand their ids to assets/upload.js as data attributes). Numbers
+that callbacks create (stat boxes) have ids `stat_id(view, key)`: "text-<view>-<key>".
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 # Page state
 LOCATION_PAGE_URL = "location-page-url"
-STORE_SELECTION_STATE = "store-selection-state"  # {"model", "layer", "view", "tab"}
+STORE_SELECTION_STATE = "store-selection-state"  # model, dataset, layer, view, tab, sample
 STORE_MODEL_CURRENT = "store-model-current"  # model id whose layer table is shown
 STORE_UPLOAD_EVENT = "store-upload-event"  # written by assets/upload.js after each upload
+STORE_DATASET_UPLOAD_EVENT = "store-dataset-upload-event"  # the same, for dataset files
 
 # Sidebar
 DROPDOWN_MODEL_SELECT = "dropdown-model-select"
@@ -20,6 +24,13 @@ INPUT_UPLOAD_FILE = "input-upload-file"  # the <input type="file"> created by up
 DIV_UPLOAD_STATUS = "div-upload-status"
 TABLE_LAYER_LIST = "table-layer-list"
 DIV_LAYER_NOTES = "div-layer-notes"
+# Sidebar: dataset
+DROPDOWN_DATASET_SELECT = "dropdown-dataset-select"  # "zoo" | "upload-<id>"
+DIV_DATASET_STATUS = "div-dataset-status"  # size and labels, or why it does not fit
+DIV_DATASET_UPLOAD_CONTROL = "div-dataset-upload-control"
+INPUT_DATASET_FILE = "input-dataset-file"  # the <input type="file"> created by upload.js
+INPUT_DATASET_LABELS = "input-dataset-labels"  # label column (.csv) / array (.npz, .pt)
+DIV_DATASET_UPLOAD_STATUS = "div-dataset-upload-status"
 
 # Main area
 DIV_ALERT_GLOBAL = "div-alert-global"
@@ -81,9 +92,135 @@ GRAPH_DESCRAMBLE_HISTORY = "graph-descramble-history"  # objective per iterative
 DIV_DESCRAMBLE_NEXT = "div-descramble-next"
 DIV_DESCRAMBLE_HISTORY = "div-descramble-history"
 
+# Subspaces & residuals view
+DIV_SUBSPACES_ALERT = "div-subspaces-alert"
+INPUT_SUBSPACES_RTOL = "input-subspaces-rtol"  # empty = svdcore's default tolerance
+RADIO_SUBSPACES_FOCUS = "radio-subspaces-focus"  # class | sample
+DROPDOWN_SUBSPACES_CLASS = "dropdown-subspaces-class"
+INPUT_SUBSPACES_SAMPLE = "input-subspaces-sample"
+DIV_SUBSPACES_STATS = "div-subspaces-stats"
+GRAPH_SUBSPACES_SPECTRUM = "graph-subspaces-spectrum"  # sigma_i and the rank cut
+GRAPH_SUBSPACES_SIGNAL = "graph-subspaces-signal"  # sigma_i v_i gallery
+DIV_SUBSPACES_NOTE = "div-subspaces-note"  # why there are no residuals for this layer
+DIV_SUBSPACES_INPUTS = "div-subspaces-inputs"  # everything that needs the layer's inputs
+DIV_SUBSPACES_SOURCE = "div-subspaces-source"
+GRAPH_SUBSPACES_DECOMPOSITION = "graph-subspaces-decomposition"  # x, signal, residual
+GRAPH_SUBSPACES_NEURONS = "graph-subspaces-neurons"  # x - p_j per neuron
+DIV_SUBSPACES_CLASSES = "div-subspaces-classes"
+GRAPH_SUBSPACES_CLASSES = "graph-subspaces-classes"  # residuals of the class averages
+DIV_SUBSPACES_OWN = "div-subspaces-own"  # shown when the layer's outputs are the classes
+GRAPH_SUBSPACES_OWN = "graph-subspaces-own"  # class average k - p_k (Pattichis Fig. 1)
+TABLE_SUBSPACES_ENERGY = "table-subspaces-energy"
+
+# Inversion view
+DIV_INVERSION_ALERT = "div-inversion-alert"
+DROPDOWN_INVERSION_TARGET = "dropdown-inversion-target"
+RADIO_INVERSION_METHOD = "radio-inversion-method"  # pseudo-inverse | optimise
+RADIO_INVERSION_START = "radio-inversion-start"  # avg-img | min-img | avg-min-img
+INPUT_INVERSION_STEPS = "input-inversion-steps"
+INPUT_INVERSION_LR = "input-inversion-lr"
+CHECKLIST_INVERSION_CLAMP = "checklist-inversion-clamp"  # ["clamp"]: keep the data range
+DIV_INVERSION_OPTIMISE = "div-inversion-optimise"  # start, steps, lr, run / cancel
+BUTTON_INVERSION_RUN = "button-inversion-run"
+BUTTON_INVERSION_CANCEL = "button-inversion-cancel"
+DIV_INVERSION_PROGRESS = "div-inversion-progress"
+PROGRESS_INVERSION_STEPS = "progress-inversion-steps"
+TEXT_INVERSION_PROGRESS = "text-inversion-progress"
+STORE_INVERSION_RUN = "store-inversion-run"  # {"nonce", ...}: one per Run click
+STORE_INVERSION_DONE = "store-inversion-done"  # {"nonce", "key", "status", "message"}
+DIV_INVERSION_STATUS = "div-inversion-status"
+DIV_INVERSION_STATS = "div-inversion-stats"
+DIV_INVERSION_WARNINGS = "div-inversion-warnings"
+GRAPH_INVERSION_INPUT = "graph-inversion-input"
+GRAPH_INVERSION_OUTPUT = "graph-inversion-output"
+DIV_INVERSION_HISTORY = "div-inversion-history"
+GRAPH_INVERSION_HISTORY = "graph-inversion-history"
+
+# Spectral surgery view: sample gallery and choices
+STORE_SURGERY_PICK = "store-surgery-pick"  # {"sample", "at"}: a gallery pick, read by the router
+STORE_SURGERY_PAGE = "store-surgery-page"  # gallery page shown
+STORE_SURGERY_SPLIT_FOR = "store-surgery-split-for"  # {"model", "layer"} the split follows
+DIV_SURGERY_GALLERY = "div-surgery-gallery"
+BUTTON_SURGERY_PREV = "button-surgery-prev"
+BUTTON_SURGERY_NEXT = "button-surgery-next"
+TEXT_SURGERY_PAGE = "text-surgery-page"
+INPUT_SURGERY_SAMPLE = "input-surgery-sample"  # type a sample index
+DROPDOWN_SURGERY_SPLIT = "dropdown-surgery-split"  # module whose output splits the network
+INPUT_SURGERY_OUTPUT = "input-surgery-output"  # empty: the predicted output (argmax)
+INPUT_SURGERY_VECTORS = "input-surgery-vectors"  # how many top vectors to show
+SLIDER_SURGERY_KEEP = "slider-surgery-keep"  # keep the top k components
+RADIO_SURGERY_RANK = "radio-surgery-rank"  # top vectors by "alpha" or "reduced" (eq. 21)
+# Spectral surgery view: a split too large to compute in the request (background job)
+DIV_SURGERY_COMPUTE = "div-surgery-compute"
+TEXT_SURGERY_COMPUTE = "text-surgery-compute"
+BUTTON_SURGERY_COMPUTE = "button-surgery-compute"
+BUTTON_SURGERY_COMPUTE_CANCEL = "button-surgery-compute-cancel"
+DIV_SURGERY_COMPUTE_PROGRESS = "div-surgery-compute-progress"
+STORE_SURGERY_COMPUTE_RUN = "store-surgery-compute-run"
+STORE_SURGERY_COMPUTE_DONE = "store-surgery-compute-done"
+# Spectral surgery view: results
+DIV_SURGERY_ALERT = "div-surgery-alert"
+DIV_SURGERY_SUMMARY = "div-surgery-summary"
+TEXT_SURGERY_CHECK = "text-surgery-check"  # max |sum alpha + bypass + b - y|
+GRAPH_SURGERY_INPUT = "graph-surgery-input"
+GRAPH_SURGERY_ALPHA = "graph-surgery-alpha"  # contributions, outputs x components
+GRAPH_SURGERY_PROPORTIONS = "graph-surgery-proportions"  # sign-reduced (eq. 21-22)
+GRAPH_SURGERY_SPECTRUM = "graph-surgery-spectrum"  # sigma_k vs |alpha_jk|
+GRAPH_SURGERY_VECTORS = "graph-surgery-vectors"  # top phi_k, raw and contracted
+GRAPH_SURGERY_BIAS = "graph-surgery-bias"  # waterfall: sum alpha, bypass, beta_l, remainder
+DIV_SURGERY_BIAS_NOTES = "div-surgery-bias-notes"
+DIV_SURGERY_BIAS_IMAGES = "div-surgery-bias-images"  # shown for image-shaped outputs
+GRAPH_SURGERY_BIAS_IMAGES = "graph-surgery-bias-images"
+GRAPH_SURGERY_PRUNED = "graph-surgery-pruned"
+TEXT_SURGERY_CHANGE = "text-surgery-change"  # relative change of the top-k output
+TEXT_SURGERY_KEPT = "text-surgery-kept"
+# Spectral surgery view: dataset-wide background jobs (similarity: Fig. 5; depth: Fig. 6)
+INPUT_SURGERY_SIM_SAMPLES = "input-surgery-sim-samples"
+INPUT_SURGERY_SIM_COMPONENT = "input-surgery-sim-component"
+BUTTON_SURGERY_SIM_RUN = "button-surgery-sim-run"
+BUTTON_SURGERY_SIM_CANCEL = "button-surgery-sim-cancel"
+DIV_SURGERY_SIM_PROGRESS = "div-surgery-sim-progress"
+PROGRESS_SURGERY_SIM = "progress-surgery-sim"
+TEXT_SURGERY_SIM_PROGRESS = "text-surgery-sim-progress"
+STORE_SURGERY_SIM_RUN = "store-surgery-sim-run"
+STORE_SURGERY_SIM_DONE = "store-surgery-sim-done"
+DIV_SURGERY_SIM_STATUS = "div-surgery-sim-status"
+GRAPH_SURGERY_SIMILARITY = "graph-surgery-similarity"
+BUTTON_SURGERY_DEPTH_RUN = "button-surgery-depth-run"
+BUTTON_SURGERY_DEPTH_CANCEL = "button-surgery-depth-cancel"
+DIV_SURGERY_DEPTH_PROGRESS = "div-surgery-depth-progress"
+PROGRESS_SURGERY_DEPTH = "progress-surgery-depth"
+TEXT_SURGERY_DEPTH_PROGRESS = "text-surgery-depth-progress"
+STORE_SURGERY_DEPTH_RUN = "store-surgery-depth-run"
+STORE_SURGERY_DEPTH_DONE = "store-surgery-depth-done"
+DIV_SURGERY_DEPTH_STATUS = "div-surgery-depth-status"
+GRAPH_SURGERY_DEPTH = "graph-surgery-depth"
+
 # Tab values (also the `tab=` URL parameter)
 TAB_WEIGHTS = "weights"
 TAB_SPECTRUM = "spectrum"
 TAB_VECTORS = "vectors"
 TAB_DESCRAMBLE = "descramble"
-TABS = (TAB_WEIGHTS, TAB_SPECTRUM, TAB_VECTORS, TAB_DESCRAMBLE)
+TAB_SUBSPACES = "subspaces"
+TAB_INVERSION = "inversion"
+TAB_SURGERY = "surgery"
+TABS = (
+    TAB_WEIGHTS,
+    TAB_SPECTRUM,
+    TAB_VECTORS,
+    TAB_DESCRAMBLE,
+    TAB_SUBSPACES,
+    TAB_INVERSION,
+    TAB_SURGERY,
+)
+
+
+def stat_id(view: str, key: str) -> str:
+    """Id of a number box a callback creates: "text-<view>-<key>"."""
+    return f"text-{view}-{key}"
+
+
+def surgery_thumb_id(index: Any) -> dict[str, Any]:
+    """Pattern-matching id of a sample thumbnail the surgery gallery creates (index: the
+    sample, or dash.ALL in a callback)."""
+    return {"type": "button-surgery-thumb", "index": index}

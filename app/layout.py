@@ -1,14 +1,16 @@
-"""Page shell: header, sidebar (model picker, upload, layer table) and the view tabs."""
+"""Page shell: header, sidebar (model picker and upload, dataset picker and upload, layer
+table) and the view tabs."""
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from dash import dash_table, dcc, html
 
 from app import ids
-from app.uploads import ALLOWED_SUFFIXES
-from app.views import descramble, spectrum, vectors, weights
+from app.uploads import ALLOWED_SUFFIXES, DATASET_SUFFIXES, MODEL_TOO_BIG_HINT
+from app.views import descramble, inversion, spectrum, subspaces, surgery, vectors, weights
 
 __all__ = ["LAYER_COLUMNS", "build_layout"]
 
@@ -78,8 +80,91 @@ def _new_layer_table() -> dash_table.DataTable:
     )
 
 
-def _sidebar(max_upload_bytes: int, upload_url: str) -> html.Aside:
-    accept = ",".join(ALLOWED_SUFFIXES)
+def _upload_control(
+    control_id: str,
+    *,
+    url: str,
+    max_bytes: int,
+    suffixes: tuple[str, ...],
+    input_id: str,
+    store_id: str,
+    label: str,
+    too_big_hint: str,
+    labels_input: str | None = None,
+) -> html.Div:
+    """A placeholder that assets/upload.js fills with a file input (see that file)."""
+    attrs = {
+        "data-upload-url": url,
+        "data-max-bytes": str(max_bytes),
+        "data-accept": ",".join(suffixes),
+        "data-input-id": input_id,
+        "data-store-id": store_id,
+        "data-label": label,
+        "data-too-big": too_big_hint,
+    }
+    if labels_input:
+        attrs["data-labels-input"] = labels_input
+    return html.Div(id=control_id, className="upload-control", **attrs)
+
+
+def _dataset_section(max_upload_bytes: int, dataset_upload_url: str) -> list[Any]:
+    return [
+        html.Label("Dataset", htmlFor=ids.DROPDOWN_DATASET_SELECT, className="section-label"),
+        dcc.Dropdown(
+            id=ids.DROPDOWN_DATASET_SELECT,
+            options=[],
+            clearable=False,
+            searchable=False,
+            placeholder="No dataset: upload one below",
+        ),
+        html.Div(id=ids.DIV_DATASET_STATUS, className="dataset-status"),
+        html.Details(
+            [
+                html.Summary("Open a dataset file", className="section-summary"),
+                html.Div(
+                    [
+                        html.Label(
+                            "Label column (.csv) or array (.npz/.pt), optional",
+                            htmlFor=ids.INPUT_DATASET_LABELS,
+                            className="inline-label",
+                        ),
+                        dcc.Input(
+                            id=ids.INPUT_DATASET_LABELS,
+                            type="text",
+                            placeholder="e.g. label",
+                            debounce=True,
+                            className="text-field",
+                        ),
+                    ],
+                    className="labels-field",
+                ),
+                _upload_control(
+                    ids.DIV_DATASET_UPLOAD_CONTROL,
+                    url=dataset_upload_url,
+                    max_bytes=max_upload_bytes,
+                    suffixes=DATASET_SUFFIXES,
+                    input_id=ids.INPUT_DATASET_FILE,
+                    store_id=ids.STORE_DATASET_UPLOAD_EVENT,
+                    label="Open a dataset file",
+                    too_big_hint="upload a smaller sample of it",
+                    labels_input=ids.INPUT_DATASET_LABELS,
+                ),
+                html.Div(
+                    ".npy (inputs), .npz (arrays x and y), .csv (header row; every column but "
+                    "the label column is a feature), .pt (tensors, loaded without unpickling "
+                    "code) or a .zip of PNG/JPEG images, one folder per class. Samples are "
+                    "reshaped to the model's input shape.",
+                    className="hint",
+                ),
+            ],
+            open=True,
+            className="dataset-upload",
+        ),
+        html.Div(id=ids.DIV_DATASET_UPLOAD_STATUS),
+    ]
+
+
+def _sidebar(max_upload_bytes: int, upload_url: str, dataset_upload_url: str) -> html.Aside:
     return html.Aside(
         [
             html.Label("Model", htmlFor=ids.DROPDOWN_MODEL_SELECT, className="section-label"),
@@ -88,14 +173,15 @@ def _sidebar(max_upload_bytes: int, upload_url: str) -> html.Aside:
             ),
             html.Div(id=ids.DIV_MODEL_DESCRIPTION, className="model-description"),
             html.Label("Open a model file", className="section-label"),
-            html.Div(
-                id=ids.DIV_UPLOAD_CONTROL,
-                className="upload-control",
-                **{
-                    "data-upload-url": upload_url,
-                    "data-max-bytes": str(max_upload_bytes),
-                    "data-accept": accept,
-                },
+            _upload_control(
+                ids.DIV_UPLOAD_CONTROL,
+                url=upload_url,
+                max_bytes=max_upload_bytes,
+                suffixes=ALLOWED_SUFFIXES,
+                input_id=ids.INPUT_UPLOAD_FILE,
+                store_id=ids.STORE_UPLOAD_EVENT,
+                label="Open a model file",
+                too_big_hint=MODEL_TOO_BIG_HINT,
             ),
             html.Div(
                 "safetensors, PyTorch state_dict (.pt/.pth/.bin, loaded without unpickling "
@@ -103,6 +189,7 @@ def _sidebar(max_upload_bytes: int, upload_url: str) -> html.Aside:
                 className="hint",
             ),
             html.Div(id=ids.DIV_UPLOAD_STATUS),
+            *_dataset_section(max_upload_bytes, dataset_upload_url),
             html.Label("Layers", className="section-label"),
             _layer_table(),
             html.Div(id=ids.DIV_LAYER_NOTES),
@@ -148,6 +235,17 @@ def _main() -> html.Main:
                     dcc.Tab(
                         label="Descramble", value=ids.TAB_DESCRAMBLE, children=descramble.layout()
                     ),
+                    dcc.Tab(
+                        label="Subspaces & residuals",
+                        value=ids.TAB_SUBSPACES,
+                        children=subspaces.layout(),
+                    ),
+                    dcc.Tab(
+                        label="Inversion", value=ids.TAB_INVERSION, children=inversion.layout()
+                    ),
+                    dcc.Tab(
+                        label="Spectral surgery", value=ids.TAB_SURGERY, children=surgery.layout()
+                    ),
                 ],
             ),
         ],
@@ -155,7 +253,9 @@ def _main() -> html.Main:
     )
 
 
-def build_layout(*, title: str, max_upload_bytes: int, upload_url: str) -> html.Div:
+def build_layout(
+    *, title: str, max_upload_bytes: int, upload_url: str, dataset_upload_url: str = ""
+) -> html.Div:
     """The whole page (static: everything that changes is filled in by callbacks)."""
     return html.Div(
         [
@@ -163,6 +263,7 @@ def build_layout(*, title: str, max_upload_bytes: int, upload_url: str) -> html.
             dcc.Store(id=ids.STORE_SELECTION_STATE, storage_type="memory"),
             dcc.Store(id=ids.STORE_MODEL_CURRENT, storage_type="memory"),
             dcc.Store(id=ids.STORE_UPLOAD_EVENT, storage_type="memory"),
+            dcc.Store(id=ids.STORE_DATASET_UPLOAD_EVENT, storage_type="memory"),
             html.Header(
                 [
                     html.H1(title, className="app-title"),
@@ -173,7 +274,10 @@ def build_layout(*, title: str, max_upload_bytes: int, upload_url: str) -> html.
                 ],
                 className="app-header",
             ),
-            html.Div([_sidebar(max_upload_bytes, upload_url), _main()], className="app-body"),
+            html.Div(
+                [_sidebar(max_upload_bytes, upload_url, dataset_upload_url), _main()],
+                className="app-body",
+            ),
         ],
         className="app-root",
     )

@@ -23,12 +23,22 @@ from app.config import AppConfig
 from app.layout import build_layout
 from app.services import Services
 from app.uploads import register_upload_routes
-from app.views import descramble, router, spectrum, vectors, weights
+from app.views import (
+    descramble,
+    inversion,
+    router,
+    spectrum,
+    subspaces,
+    surgery,
+    vectors,
+    weights,
+)
 
 __all__ = ["ASSETS_DIR", "AppConfig", "config_from_env", "create_app", "get_services"]
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 UPLOAD_ROUTE = "upload"
+DATASET_UPLOAD_ROUTE = "upload-dataset"
 
 
 def create_app(config: AppConfig | None = None) -> dash.Dash:
@@ -36,8 +46,8 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
 
     Each call has its own `Services` (model registry, caches, upload store), reachable as
     `get_services(app)`. Unknown model names raise `sc.LoadError` here, before serving.
-    Background callbacks (the iterative descrambler) run in processes forked by a
-    DiskcacheManager whose queue lives in `services.jobs_dir`.
+    Background callbacks (the iterative descrambler, the inversion by optimisation) run in
+    processes forked by a DiskcacheManager whose queue lives in `services.jobs_dir`.
     """
     config = config or AppConfig()
     services = Services(config)
@@ -54,20 +64,28 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
         suppress_callback_exceptions=False,
         background_callback_manager=manager,
     )
+    prefix = app.config.routes_pathname_prefix
     register_upload_routes(
-        app.server, services, route=app.config.routes_pathname_prefix + UPLOAD_ROUTE
+        app.server,
+        services,
+        route=prefix + UPLOAD_ROUTE,
+        dataset_route=prefix + DATASET_UPLOAD_ROUTE,
     )
     app.server.extensions["svdscope"] = services
     app.layout = build_layout(
         title=config.title,
         max_upload_bytes=config.max_upload_bytes,
         upload_url=app.config.requests_pathname_prefix + UPLOAD_ROUTE,
+        dataset_upload_url=app.config.requests_pathname_prefix + DATASET_UPLOAD_ROUTE,
     )
     router.register(app, services)
     weights.register(app, services)
     spectrum.register(app, services)
     vectors.register(app, services)
     descramble.register(app, services)
+    subspaces.register(app, services)
+    inversion.register(app, services)
+    surgery.register(app, services)
     return app
 
 

@@ -24,15 +24,31 @@ from cachelib import BaseCache, FileSystemCache, SimpleCache
 
 import svdcore as sc
 from app.config import AppConfig
+from app.dataset_service import DatasetEntry, DatasetServices, OpenedDataset
 from app.descramble_service import DescrambleData, DescrambleOptions, DescrambleServices
-from app.uploads import UploadStore
+from app.inversion_service import InversionData, InversionOptions, InversionServices
+from app.subspaces_service import (
+    ProjectionData,
+    SubspacesData,
+    SubspacesOptions,
+    SubspacesServices,
+)
+from app.surgery_service import SurgeryServices
+from app.uploads import DATASET_SUFFIXES, UploadStore
 
 __all__ = [
+    "DatasetEntry",
     "DescrambleData",
     "DescrambleOptions",
+    "InversionData",
+    "InversionOptions",
     "ModelEntry",
+    "OpenedDataset",
+    "ProjectionData",
     "Services",
     "SpectrumData",
+    "SubspacesData",
+    "SubspacesOptions",
     "VectorsData",
     "WeightsData",
 ]
@@ -84,13 +100,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
 
 
-class Services(DescrambleServices):
+class Services(
+    DescrambleServices, DatasetServices, SubspacesServices, InversionServices, SurgeryServices
+):
     """Per-process registry of networks plus cached analyses; safe to call from threads.
 
     `cache` keeps results in this process (memory) or on disk (`config.cache_dir`);
     `shared_cache` is the one that background-job processes see too (the same disk cache,
     or a private temporary folder when `cache` is in memory); `jobs_dir` is where the
-    background-job manager keeps its queue. Descramble methods: see DescrambleServices.
+    background-job manager keeps its queue. Descramble, dataset, subspace and inversion
+    methods: see the mixins (app/*_service.py).
     """
 
     def __init__(self, config: AppConfig | None = None) -> None:
@@ -100,6 +119,16 @@ class Services(DescrambleServices):
             max_bytes=self.config.max_upload_bytes,
             max_files=self.config.max_uploads_per_session,
         )
+        self.dataset_uploads = UploadStore(
+            self.config.upload_dir / "datasets",
+            max_bytes=self.config.max_upload_bytes,
+            max_files=self.config.max_uploads_per_session,
+            suffixes=DATASET_SUFFIXES,
+            what="dataset",
+            too_big_hint="upload a smaller sample of it",
+        )
+        self._dataset_memo = OrderedDict()
+        self._dataset_lock = threading.Lock()
         backend: BaseCache
         if self.config.cache_dir is None:
             backend = SimpleCache(threshold=self.config.cache_threshold)

@@ -1,10 +1,14 @@
-"""Streaming model uploads: per-session storage, size limits, the POST endpoint.
+"""Streaming uploads (model files and datasets): per-session storage, size limits, the
+POST endpoints.
 
 The browser (assets/upload.js) POSTs the raw file as the request body with its name in the
-``X-Filename`` header (URI-encoded). The body is copied to disk in chunks and the size limit
+``X-Filename`` header (URI-encoded); a dataset may name its label column / array in
+``X-Labels``. The body is copied to disk in chunks and the size limit
 is checked while it streams. Each browser session is an unguessable random id kept in a
 cookie; its files live in ``<upload_dir>/<session id>/<random file id><allowed suffix>``.
 The user's file name is kept only as display text in a side file: it never becomes a path.
+Models and datasets live in two stores (`UploadStore`) with their own suffixes; datasets
+under ``<upload_dir>/datasets/<session id>/``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import flask
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALLOWED_SUFFIXES",
+    "DATASET_SUFFIXES",
     "SESSION_COOKIE",
     "StoredUpload",
     "UploadError",
@@ -42,6 +47,10 @@ __all__ = [
 
 SESSION_COOKIE = "svdscope_session"
 ALLOWED_SUFFIXES = (".safetensors", ".pt2", ".pth", ".pt", ".bin", ".json")
+# svdcore.io.datasets.DATASET_SUFFIXES (kept here so that this module imports no svdcore)
+DATASET_SUFFIXES = (".npy", ".npz", ".csv", ".pt", ".pth", ".zip")
+MODEL_TOO_BIG_HINT = "open it from the command line (svdscope serve PATH) instead"
+LABELS_HEADER = "X-Labels"
 CHUNK_BYTES = 1 << 20
 PAGE_CLIENT_HEADER = "X-Svdscope-Client"
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
@@ -65,12 +74,13 @@ class StoredUpload:
     size: int
     created: float
     path: Path
+    labels: str | None = None  # datasets: the label column / array named at upload
 
 
-def allowed_suffix(name: str) -> str | None:
+def allowed_suffix(name: str, suffixes: tuple[str, ...] = ALLOWED_SUFFIXES) -> str | None:
     """The allowed suffix `name` ends with (lower-cased), or None."""
     lowered = name.strip().lower()
-    for suffix in ALLOWED_SUFFIXES:
+    for suffix in suffixes:
         if lowered.endswith(suffix) and len(lowered) > len(suffix):
             return suffix
     return None
@@ -92,12 +102,28 @@ def _fmt_bytes(n: int) -> str:
 
 
 class UploadStore:
-    """Files of each session under `root`; every method validates the ids it is given."""
+    """Files of each session under `root`; every method validates the ids it is given.
 
-    def __init__(self, root: Path, *, max_bytes: int, max_files: int = 32) -> None:
+    `suffixes` are the accepted file types, `what` names them in messages ("model file",
+    "dataset") and `too_big_hint` says what to do with a file over the size limit.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_bytes: int,
+        max_files: int = 32,
+        suffixes: tuple[str, ...] = ALLOWED_SUFFIXES,
+        what: str = "model file",
+        too_big_hint: str = MODEL_TOO_BIG_HINT,
+    ) -> None:
         self.root = Path(root)
         self.max_bytes = int(max_bytes)
         self.max_files = int(max_files)
+        self.suffixes = tuple(suffixes)
+        self.what = what
+        self.too_big_hint = too_big_hint
 
     def session_dir(self, session: str, *, create: bool = False) -> Path:
         if not isinstance(session, str) or not _SESSION_RE.match(session):
@@ -109,19 +135,26 @@ class UploadStore:
         return folder
 
     def save_stream(
-        self, session: str, name: str, stream: IO[bytes], content_length: int | None = None
+        self,
+        session: str,
+        name: str,
+        stream: IO[bytes],
+        content_length: int | None = None,
+        *,
+        labels: str | None = None,
     ) -> StoredUpload:
-        """Copy `stream` to a new file of `session`, refusing it once it passes the limit."""
-        suffix = allowed_suffix(name)
+        """Copy `stream` to a new file of `session`, refusing it once it passes the limit.
+        `labels` (datasets) is kept beside the file as plain text."""
+        suffix = allowed_suffix(name, self.suffixes)
         if suffix is None:
-            allowed = ", ".join(ALLOWED_SUFFIXES)
+            allowed = ", ".join(self.suffixes)
             raise UploadError(
-                415, f"'{display_name(name)}' is not a supported model file; use one of {allowed}."
+                415, f"'{display_name(name)}' is not a supported {self.what}; use one of {allowed}."
             )
         limit = self.max_bytes
         too_big = (
             f"'{display_name(name)}' is larger than the upload limit of {_fmt_bytes(limit)}; "
-            "open it from the command line (svdscope serve PATH) instead."
+            f"{self.too_big_hint}."
         )
         if content_length is not None and content_length > limit:
             raise UploadError(413, too_big)
@@ -129,7 +162,7 @@ class UploadStore:
         if len(self.list(session)) >= self.max_files:
             raise UploadError(
                 429,
-                f"This session already holds {self.max_files} uploaded models; "
+                f"This session already holds {self.max_files} uploaded {self.what}s; "
                 "reload the page in a new browser session to upload more.",
             )
         file_id = secrets.token_hex(12)
@@ -153,8 +186,12 @@ class UploadStore:
             part.unlink(missing_ok=True)
             raise
         meta = {"name": display_name(name), "suffix": suffix, "size": size, "created": time.time()}
+        if labels:
+            meta["labels"] = str(labels)[:200]
         (folder / f"{file_id}.meta").write_text(json.dumps(meta))
-        return StoredUpload(file_id, meta["name"], suffix, size, meta["created"], final)
+        return StoredUpload(
+            file_id, meta["name"], suffix, size, meta["created"], final, meta.get("labels")
+        )
 
     def get(self, session: str, file_id: str) -> StoredUpload | None:
         if not _FILE_ID_RE.match(file_id or ""):
@@ -168,7 +205,7 @@ class UploadStore:
         except (OSError, ValueError):
             return None
         suffix = meta.get("suffix")
-        if suffix not in ALLOWED_SUFFIXES:
+        if suffix not in self.suffixes:
             return None
         path = folder / f"{file_id}{suffix}"
         if not path.is_file():
@@ -180,6 +217,7 @@ class UploadStore:
             int(meta.get("size", 0)),
             float(meta.get("created", 0.0)),
             path,
+            str(meta["labels"]) if meta.get("labels") else None,
         )
 
     def list(self, session: str | None) -> list[StoredUpload]:
@@ -230,9 +268,14 @@ def ensure_session_id() -> str:
 
 
 def register_upload_routes(
-    server: flask.Flask, services: Services, *, route: str = "/upload"
+    server: flask.Flask,
+    services: Services,
+    *,
+    route: str = "/upload",
+    dataset_route: str | None = None,
 ) -> Callable[..., flask.Response]:
-    """Add the session cookie hook and the POST `route` endpoint to `server`."""
+    """Add the session cookie hook, the POST `route` endpoint for model files and (when
+    given) the POST `dataset_route` endpoint for datasets to `server`."""
 
     @server.before_request
     def _issue_session() -> None:
@@ -247,39 +290,70 @@ def register_upload_routes(
             )
         return response
 
-    def upload() -> tuple[flask.Response, int]:
-        answer, status = _upload()
+    def _answer(answer: flask.Response, status: int) -> tuple[flask.Response, int]:
         if flask.request.headers.get(PAGE_CLIENT_HEADER) == "page":
             # the page reads the outcome from the body; a 4xx would also be logged as a
             # console error by the browser
             return answer, 200
         return answer, status
 
-    def _upload() -> tuple[flask.Response, int]:
+    def _receive(store: UploadStore, *, labels: bool) -> tuple[str, StoredUpload | None, Any]:
+        """(session, stored file or None, error answer) for the current request."""
         session = ensure_session_id()
         request = flask.request
         if request.mimetype.startswith("multipart/"):
-            return flask.jsonify(
-                ok=False,
-                status=415,
-                message="Send the file itself as the request body (not a form), "
-                "with its name in the X-Filename header.",
-            ), 415
-        raw_name = request.headers.get("X-Filename") or request.args.get("name", "")
-        name = unquote(raw_name)
+            return (
+                session,
+                None,
+                _error(
+                    415,
+                    "Send the file itself as the request body (not a form), "
+                    "with its name in the X-Filename header.",
+                ),
+            )
+        name = unquote(request.headers.get("X-Filename") or request.args.get("name", ""))
+        label_name = None
+        if labels:
+            label_name = unquote(request.headers.get(LABELS_HEADER) or "").strip() or None
         try:
-            stored = services.uploads.save_stream(
-                session, name, request.stream, request.content_length
+            stored = store.save_stream(
+                session, name, request.stream, request.content_length, labels=label_name
             )
         except UploadError as err:
-            return flask.jsonify(ok=False, status=err.status, message=err.message), err.status
+            return session, None, _error(err.status, err.message)
+        return session, stored, None
+
+    def upload() -> tuple[flask.Response, int]:
+        session, stored, error = _receive(services.uploads, labels=False)
+        if stored is None:
+            return _answer(*error)
         try:
             entry = services.open_upload(session, stored.file_id)
         except Exception as err:  # every failure to open becomes a message, not a 500
             services.uploads.delete(session, stored.file_id)
-            message = services.error_message(err)
-            return flask.jsonify(ok=False, status=422, message=message), 422
-        return flask.jsonify(ok=True, model_id=entry.id, name=entry.label, size=stored.size), 200
+            return _answer(*_error(422, services.error_message(err)))
+        body = flask.jsonify(ok=True, model_id=entry.id, name=entry.label, size=stored.size)
+        return _answer(body, 200)
+
+    def upload_dataset() -> tuple[flask.Response, int]:
+        session, stored, error = _receive(services.dataset_uploads, labels=True)
+        if stored is None:
+            return _answer(*error)
+        try:
+            entry = services.check_dataset_upload(session, stored.file_id)
+        except Exception as err:  # every failure to open becomes a message, not a 500
+            services.dataset_uploads.delete(session, stored.file_id)
+            return _answer(*_error(422, services.error_message(err)))
+        body = flask.jsonify(ok=True, dataset_id=entry.id, name=entry.name, size=stored.size)
+        return _answer(body, 200)
 
     server.add_url_rule(route, "svdscope_upload", upload, methods=["POST"])
+    if dataset_route:
+        server.add_url_rule(
+            dataset_route, "svdscope_upload_dataset", upload_dataset, methods=["POST"]
+        )
     return upload
+
+
+def _error(status: int, message: str) -> tuple[flask.Response, int]:
+    return flask.jsonify(ok=False, status=status, message=message), status

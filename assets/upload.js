@@ -1,22 +1,22 @@
-/* svdscope: model-file upload without base64 through a callback.
+/* svdscope: file uploads (model files, datasets) without base64 through a callback.
  *
- * A plain <input type="file"> is put into #div-upload-control (Dash has no html.Input).
- * On change, the File itself is POSTed as the request body to the URL in the control's
- * data-upload-url (the server streams it to disk and enforces the size limit), then the
- * JSON answer is written into the dcc.Store #store-upload-event with
- * dash_clientside.set_props, which triggers the callbacks that refresh the model picker
- * and show the status. Ids repeat app/ids.py. Nothing is computed here.
+ * Every element with class "upload-control" and a data-upload-url gets a plain
+ * <input type="file"> (Dash has no html.Input) with the id in its data-input-id. On change,
+ * the File itself is POSTed as the request body to data-upload-url (the server streams it
+ * to disk and enforces the size limit), with the value of the text field named by
+ * data-labels-input (a dataset's label column) in the X-Labels header; the JSON answer is
+ * then written into the dcc.Store named by data-store-id with
+ * dash_clientside.set_props, which triggers the callbacks that refresh the pickers and show
+ * the status. The ids come from app/ids.py through those attributes. Nothing is computed
+ * here.
  */
 (function () {
   "use strict";
-  var CONTROL_ID = "div-upload-control";
-  var INPUT_ID = "input-upload-file";
-  var STORE_ID = "store-upload-event";
 
-  function publish(data) {
+  function publish(storeId, data) {
     data.t = Date.now();
     if (window.dash_clientside && window.dash_clientside.set_props) {
-      window.dash_clientside.set_props(STORE_ID, { data: data });
+      window.dash_clientside.set_props(storeId, { data: data });
     }
   }
 
@@ -27,29 +27,39 @@
     return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
   }
 
+  function labelsOf(control) {
+    var id = control.dataset.labelsInput;
+    var field = id ? document.getElementById(id) : null;
+    return field && field.value ? field.value.trim() : "";
+  }
+
   function upload(input, control) {
     var file = input.files && input.files[0];
-    if (!file) { return; }
+    var storeId = control.dataset.storeId;
+    if (!file || !storeId) { return; }
     var limit = Number(control.dataset.maxBytes || 0);
     if (limit && file.size > limit) {
-      publish({ ok: false, status: "error", name: file.name,
+      publish(storeId, { ok: false, status: "error", name: file.name,
         message: "'" + file.name + "' (" + humanBytes(file.size) + ") is larger than the " +
-          "upload limit of " + humanBytes(limit) + "; open it from the command line " +
-          "(svdscope serve PATH) instead." });
+          "upload limit of " + humanBytes(limit) + "; " +
+          (control.dataset.tooBig || "open it from the command line instead") + "." });
       input.value = "";
       return;
     }
-    publish({ status: "uploading", name: file.name + " (" + humanBytes(file.size) + ")" });
+    publish(storeId, { status: "uploading", name: file.name + " (" + humanBytes(file.size) + ")" });
     input.disabled = true;
+    var headers = {
+      "Content-Type": "application/octet-stream",
+      "X-Svdscope-Client": "page",
+      "X-Filename": encodeURIComponent(file.name)
+    };
+    var labels = labelsOf(control);
+    if (labels) { headers["X-Labels"] = encodeURIComponent(labels); }
     fetch(control.dataset.uploadUrl, {
       method: "POST",
       body: file,
       credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/octet-stream",
-        "X-Svdscope-Client": "page",
-        "X-Filename": encodeURIComponent(file.name)
-      }
+      headers: headers
     })
       .then(function (response) {
         return response.json().catch(function () {
@@ -60,10 +70,10 @@
       .then(function (answer) {
         answer.name = answer.name || file.name;
         answer.status = answer.ok ? "done" : "error";
-        publish(answer);
+        publish(storeId, answer);
       })
       .catch(function (err) {
-        publish({ ok: false, status: "error", name: file.name,
+        publish(storeId, { ok: false, status: "error", name: file.name,
           message: "The upload of '" + file.name + "' did not reach the server (" +
             err.message + ")." });
       })
@@ -73,19 +83,22 @@
       });
   }
 
-  function ensureInput() {
-    var control = document.getElementById(CONTROL_ID);
-    if (!control || document.getElementById(INPUT_ID)) { return; }
-    var input = document.createElement("input");
-    input.type = "file";
-    input.id = INPUT_ID;
-    input.accept = control.dataset.accept || "";
-    input.setAttribute("aria-label", "Open a model file");
-    input.addEventListener("change", function () { upload(input, control); });
-    control.appendChild(input);
+  function ensureInputs() {
+    var controls = document.querySelectorAll(".upload-control[data-upload-url]");
+    Array.prototype.forEach.call(controls, function (control) {
+      var inputId = control.dataset.inputId;
+      if (!inputId || document.getElementById(inputId)) { return; }
+      var input = document.createElement("input");
+      input.type = "file";
+      input.id = inputId;
+      input.accept = control.dataset.accept || "";
+      input.setAttribute("aria-label", control.dataset.label || "Open a file");
+      input.addEventListener("change", function () { upload(input, control); });
+      control.appendChild(input);
+    });
   }
 
-  new MutationObserver(ensureInput).observe(document.documentElement,
+  new MutationObserver(ensureInputs).observe(document.documentElement,
     { childList: true, subtree: true });
-  document.addEventListener("DOMContentLoaded", ensureInput);
+  document.addEventListener("DOMContentLoaded", ensureInputs);
 })();

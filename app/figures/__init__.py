@@ -1,8 +1,15 @@
 """Pure figure builders: numpy arrays in, plotly figures out (no svdcore, no Dash)."""
 
 from app.figures.descramble import basis_overlay, fft_heatmap, matrix_panel, objective_history
+from app.figures.inversion import distance_history, generated_input, output_bars
 from app.figures.pooling import Pooled, pool_max_abs
 from app.figures.spectrum import spectrum_figure
+from app.figures.subspaces import (
+    decomposition_figure,
+    panel_grid,
+    signal_gallery,
+    singular_values_figure,
+)
 from app.figures.theme import (
     DIVERGING,
     SEQUENTIAL,
@@ -19,12 +26,19 @@ __all__ = [
     "TEMPLATE",
     "Pooled",
     "basis_overlay",
+    "decomposition_figure",
+    "distance_history",
     "fft_heatmap",
+    "generated_input",
     "matrix_panel",
     "objective_history",
+    "output_bars",
+    "panel_grid",
     "placeholder_figure",
     "pool_max_abs",
     "register_template",
+    "signal_gallery",
+    "singular_values_figure",
     "spectrum_figure",
     "symmetric_limit",
     "vector_gallery",

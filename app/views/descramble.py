@@ -105,7 +105,9 @@ def register(app: dash.Dash, services: Any) -> None:
         if not selection_ready(selection, ids.TAB_DESCRAMBLE) or not selection.get("model"):
             raise dash.exceptions.PreventUpdate
         try:
-            reasons = services.descramble_choices(selection["model"], current_session_id())
+            reasons = services.descramble_choices(
+                selection["model"], current_session_id(), selection.get("dataset")
+            )
         except Exception:
             reasons = {}  # the model's own error is shown by the page already
         return (
@@ -158,11 +160,12 @@ def register(app: dash.Dash, services: Any) -> None:
         session = current_session_id()
         options = options_from(*option_values)
         iterative = options.method == "iterative"
+        model, layer, dataset = selection["model"], selection["layer"], selection.get("dataset")
         try:
             data = services.descramble(
-                selection["model"], selection["layer"], options, session, compute=not iterative
+                model, layer, options, session, compute=not iterative, dataset=dataset
             )
-            key = services.descramble_key(selection["model"], selection["layer"], options, session)
+            key = services.descramble_key(model, layer, options, session, dataset)
         except Exception as err:
             return (*empty(), None, alert(services.error_message(err)))
         status = None
@@ -242,9 +245,16 @@ def register(app: dash.Dash, services: Any) -> None:
 
         result: dict[str, Any] = {"nonce": nonce, "status": "done", "message": ""}
         try:
-            result["key"] = services.descramble_key(model, layer, options, session)
+            dataset = selection.get("dataset")
+            result["key"] = services.descramble_key(model, layer, options, session, dataset)
             data = services.descramble(
-                model, layer, options, session, progress=progress, should_stop=should_stop
+                model,
+                layer,
+                options,
+                session,
+                progress=progress,
+                should_stop=should_stop,
+                dataset=dataset,
             )
             if data is not None and data.cancelled:
                 result["status"] = "cancelled"

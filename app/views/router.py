@@ -1,6 +1,7 @@
 """Page state: URL <-> controls, the layer table and the upload status.
 
-The URL (`?model=deernet&layer=fc1&tab=spectrum&view=kernels`) and the controls are kept
+The URL (`?model=deernet&layer=fc1&tab=spectrum&view=kernels&dataset=upload-...`) and the
+controls are kept
 in step by ONE callback (`sync_state`): Dash allows a callback to read and write the same
 props, not two callbacks to feed each other. It resolves what was asked for against what
 exists (`resolve_state`) and publishes the result in STORE_SELECTION_STATE, which the
@@ -22,7 +23,7 @@ from app.views.common import Selection, alert
 
 __all__ = ["encode_search", "parse_search", "register", "resolve_state"]
 
-_KEYS = ("model", "layer", "tab", "view")
+_KEYS = ("model", "layer", "tab", "view", "dataset", "sample")
 
 
 def parse_search(search: str | None) -> dict[str, str]:
@@ -31,10 +32,14 @@ def parse_search(search: str | None) -> dict[str, str]:
     return {key: query[key][0] for key in _KEYS if query.get(key)}
 
 
-def encode_search(state: Selection, default_view: str | None = None) -> str:
-    """The canonical query string of a selection; the default matrix view is left out."""
+def encode_search(
+    state: Selection, default_view: str | None = None, default_dataset: str | None = None
+) -> str:
+    """The canonical query string of a selection; the default matrix view and the model's
+    default dataset (its own data) are left out."""
+    defaults = {"view": default_view, "dataset": default_dataset}
     pairs = [(key, state.get(key)) for key in _KEYS]
-    kept = [(k, v) for k, v in pairs if v and not (k == "view" and v == default_view)]
+    kept = [(k, v) for k, v in pairs if v and not (k in defaults and v == defaults[k])]
     return "?" + urlencode(kept) if kept else ""
 
 
@@ -93,8 +98,49 @@ def resolve_state(
             info = layers[layer]
             views = tuple(info.views) or ("default",)
             view = view if view in views else views[0]
-    state: Selection = {"model": model, "layer": layer, "view": view or "default", "tab": tab}
+    dataset = _resolve_dataset(services, session, model, requested.get("dataset"), messages)
+    state: Selection = {
+        "model": model,
+        "layer": layer,
+        "view": view or "default",
+        "tab": tab,
+        "dataset": dataset,
+    }
+    sample = _sample(requested.get("sample"))
+    if sample is not None:  # the Spectral surgery tab's sample (URL `sample=`)
+        state["sample"] = sample
     return state, messages, info
+
+
+def _sample(value: Any) -> str | None:
+    """A sample index as the URL spells it ("12"), None unless a non-negative integer."""
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        return None
+    return str(index) if index >= 0 else None
+
+
+def _resolve_dataset(
+    services: Any, session: str | None, model: str | None, dataset: Any, messages: list
+) -> str | None:
+    """The requested dataset when this session has it, else the model's default (its own
+    data for an example network, none otherwise)."""
+    if not model:
+        return None
+    available = [d.id for d in services.datasets(model, session)]
+    default = services.default_dataset(model, session)
+    if dataset and dataset not in available:
+        instead = "the model's own data" if default else "no dataset"
+        messages.append(
+            alert(
+                f"The dataset '{dataset}' is not available in this browser session (uploads "
+                f"are private to the session that sent them); using {instead}.",
+                kind="warning",
+            )
+        )
+        dataset = None
+    return dataset or default
 
 
 def _header(services: Any, session: str | None, state: Selection, info: Any) -> list[Any]:
@@ -128,12 +174,17 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.DIV_LAYER_HEADER, "children"),
         Output(ids.DIV_MODEL_DESCRIPTION, "children"),
         Output(ids.TABLE_LAYER_LIST, "active_cell"),
+        Output(ids.DROPDOWN_DATASET_SELECT, "options"),
+        Output(ids.DROPDOWN_DATASET_SELECT, "value"),
         Input(ids.LOCATION_PAGE_URL, "search"),
         Input(ids.DROPDOWN_MODEL_SELECT, "value"),
         Input(ids.TABLE_LAYER_LIST, "active_cell"),
         Input(ids.TABS_VIEW_SELECT, "value"),
         Input(ids.RADIO_MATRIX_VIEW, "value"),
         Input(ids.STORE_UPLOAD_EVENT, "data"),
+        Input(ids.DROPDOWN_DATASET_SELECT, "value"),
+        Input(ids.STORE_DATASET_UPLOAD_EVENT, "data"),
+        Input(ids.STORE_SURGERY_PICK, "data"),
         State(ids.STORE_SELECTION_STATE, "data"),
     )
     def sync_state(
@@ -143,6 +194,9 @@ def register(app: dash.Dash, services: Any) -> None:
         tab_value: str | None,
         view_value: str | None,
         upload_event: dict[str, Any] | None,
+        dataset_value: str | None,
+        dataset_event: dict[str, Any] | None,
+        surgery_pick: dict[str, Any] | None,
         current: Selection | None,
     ) -> tuple[Any, ...]:
         trigger = ctx.triggered_id
@@ -156,7 +210,7 @@ def register(app: dash.Dash, services: Any) -> None:
             if trigger == ids.DROPDOWN_MODEL_SELECT:
                 if not model_value:
                     raise dash.exceptions.PreventUpdate
-                requested.update(model=model_value, layer=None, view=None)
+                requested.update(model=model_value, layer=None, view=None, dataset=None)
             elif trigger == ids.TABLE_LAYER_LIST:
                 if not active_cell or not active_cell.get("row_id"):
                     raise dash.exceptions.PreventUpdate
@@ -166,12 +220,31 @@ def register(app: dash.Dash, services: Any) -> None:
             elif trigger == ids.STORE_UPLOAD_EVENT:
                 if not upload_event or not upload_event.get("ok"):
                     raise dash.exceptions.PreventUpdate
-                requested.update(model=upload_event["model_id"], layer=None, view=None)
+                requested.update(
+                    model=upload_event["model_id"], layer=None, view=None, dataset=None
+                )
+            elif trigger == ids.DROPDOWN_DATASET_SELECT:
+                if not dataset_value:
+                    raise dash.exceptions.PreventUpdate
+                requested["dataset"] = dataset_value
+            elif trigger == ids.STORE_DATASET_UPLOAD_EVENT:
+                if not dataset_event or not dataset_event.get("ok"):
+                    raise dash.exceptions.PreventUpdate
+                requested["dataset"] = dataset_event["dataset_id"]
+            elif trigger == ids.STORE_SURGERY_PICK:
+                if not surgery_pick:
+                    raise dash.exceptions.PreventUpdate
+                requested["sample"] = surgery_pick.get("sample")
         fallback = current.get("layer") if requested.get("model") == current.get("model") else None
         state, messages, info = resolve_state(services, session, requested, fallback_layer=fallback)
         views = tuple(info.views) if info is not None and info.views else ("default",)
-        new_search = encode_search(state, default_view=views[0])
+        default_dataset = services.default_dataset(state.get("model"), session)
+        new_search = encode_search(state, default_view=views[0], default_dataset=default_dataset)
         options = [{"label": m.label, "value": m.id} for m in services.models(session)]
+        dataset_options = [
+            {"label": d.label, "value": d.id}
+            for d in services.datasets(state.get("model"), session)
+        ]
         description = _description(services, session, state.get("model"))
         return (
             new_search if from_user and new_search != (search or "") else no_update,
@@ -186,6 +259,8 @@ def register(app: dash.Dash, services: Any) -> None:
             _header(services, session, state, info),
             description,
             None if trigger == ids.TABLE_LAYER_LIST else no_update,
+            dataset_options,
+            state.get("dataset"),
         )
 
     @app.callback(
@@ -251,6 +326,34 @@ def register(app: dash.Dash, services: Any) -> None:
         if event.get("ok"):
             return alert(f"Opened {name}.", kind="info")
         return alert(event.get("message") or "The upload failed.", title="Upload failed")
+
+    @app.callback(
+        Output(ids.DIV_DATASET_UPLOAD_STATUS, "children"),
+        Input(ids.STORE_DATASET_UPLOAD_EVENT, "data"),
+        prevent_initial_call=True,
+    )
+    def show_dataset_upload_status(event: dict[str, Any] | None) -> Any:
+        return show_upload_status(event)
+
+    @app.callback(
+        Output(ids.DIV_DATASET_STATUS, "children"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+    )
+    def show_dataset_status(selection: Selection | None) -> Any:
+        """Size and labels of the chosen dataset, or why it cannot be used with this model."""
+        model = (selection or {}).get("model")
+        if not model:
+            return []
+        dataset = (selection or {}).get("dataset")
+        try:
+            text = services.dataset_summary(model, dataset, current_session_id())
+        except Exception as err:
+            return alert(services.error_message(err), title="This dataset does not fit")
+        if text is None:
+            return html.Div(
+                "No dataset chosen: upload one to see residuals and inversions.", className="hint"
+            )
+        return html.Div(text, className="hint dataset-summary")
 
 
 def _description(services: Any, session: str | None, model: str | None) -> Any:

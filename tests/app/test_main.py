@@ -50,8 +50,8 @@ def test_every_id_constant_is_in_the_layout_once(tmp_path):
         if name.isupper() and isinstance(value, str) and not name.startswith("TAB_")
     }
     present = _component_ids(app.layout)
-    # the file input is created in the browser by assets/upload.js
-    assert declared - present == {ids.INPUT_UPLOAD_FILE}
+    # the file inputs are created in the browser by assets/upload.js
+    assert declared - present == {ids.INPUT_UPLOAD_FILE, ids.INPUT_DATASET_FILE}
     assert all(value.count("-") >= 2 for value in declared)  # "<type>-<subject>-<param>"
     assert isinstance(get_services(app).config, AppConfig)
 

@@ -42,12 +42,18 @@ def test_parse_and_encode_round_trip():
 
 def test_resolve_fills_defaults(services):
     state, alerts, info = resolve_state(services, None, {})
-    assert state == {"model": "net", "layer": "a", "view": "default", "tab": ids.TAB_WEIGHTS}
+    assert state == {
+        "model": "net",
+        "layer": "a",
+        "view": "default",
+        "tab": ids.TAB_WEIGHTS,
+        "dataset": None,  # a weights file has no data of its own
+    }
     assert alerts == [] and info.name == "a"
 
 
 def test_resolve_keeps_a_valid_request(services):
-    asked = {"model": "net", "layer": "b", "view": "kernels", "tab": "vectors"}
+    asked = {"model": "net", "layer": "b", "view": "kernels", "tab": "vectors", "dataset": None}
     state, alerts, info = resolve_state(services, None, asked)
     assert state == asked and alerts == [] and info.kind == "conv2d"
     state, _, _ = resolve_state(services, None, {**asked, "view": "bogus"})

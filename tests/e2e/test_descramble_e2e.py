@@ -83,12 +83,13 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
         assert fft["traces"][0]["x0"] == pytest.approx(-0.5)  # cycles/sample, zero in the middle
         assert fft["traces"][0]["xlast"] == pytest.approx(0.5 - 1 / d, abs=1e-6)
         assert "input frequency (cycles/sample)" in fft["xtitles"]
+    data = services.descramble("deernet", "fc1", DescrambleOptions(source="limit"), None)
+    r = data.rank  # phi = T_r^T P U_r is r x r (the retrained DEERNet's fc1 has r < n)
     wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_P, lambda g: _shape(g) == (n, n))
-    wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_PHI, lambda g: _shape(g) == (n, n))
+    wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_PHI, lambda g: _shape(g) == (r, r))
     overlay = wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_OVERLAY, lambda g: len(g["traces"]) == 16)
     assert {t["n"] for t in overlay["traces"]} == {n}
 
-    data = services.descramble("deernet", "fc1", DescrambleOptions(source="limit"), None)
     dash_duo.wait_for_text_to_equal("#text-descramble-objective", f"{data.objective:.6g}")
     assert _text(dash_duo, "objective") == _text(dash_duo, "bound")  # exact: meets the bound
     assert _text(dash_duo, "signals") == "∞"

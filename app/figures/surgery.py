@@ -1,0 +1,315 @@
+"""Spectral surgery figures (SpecXAI): contributions, reduced proportions, spectra, singular
+vectors as images or curves, the bias waterfall and the pruned output. Pure builders."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from app.figures.theme import ACCENT, DIVERGING, LINE, MUTED, register_template
+from app.figures.weights import symmetric_limit, weights_heatmap
+
+__all__ = [
+    "bias_waterfall",
+    "contributions_heatmap",
+    "image_trace",
+    "input_figure",
+    "panel_grid",
+    "proportions_bar",
+    "pruned_output",
+    "spectrum_comparison",
+]
+
+GREYS = [[0.0, "#ffffff"], [1.0, "#102a43"]]  # inputs: dark ink on white
+
+
+def contributions_heatmap(
+    alpha: np.ndarray, *, output: int, title: str = "", output_label: str = "output j"
+) -> go.Figure:
+    """alpha (N outputs, r components) as a diverging heatmap centred at 0 (white = 0),
+    component axis 1-based; the chosen `output` row is outlined (when not pooled)."""
+    n, r = np.shape(alpha)
+    fig = weights_heatmap(
+        np.asarray(alpha, dtype=np.float32),
+        title=title,
+        row_label=output_label,
+        col_label="component k (σ descending)",
+        value_label="α",
+        col_values=np.arange(1, r + 1),
+    )
+    if n <= 512 and r <= 512:
+        fig.add_shape(
+            type="rect",
+            x0=0.5,
+            x1=r + 0.5,
+            y0=output - 0.5,
+            y1=output + 0.5,
+            line={"color": "#263238", "width": 1.5},
+        )
+    fig.update_layout(height=int(min(620, max(300, 150 + 22 * n))))
+    return fig
+
+
+def proportions_bar(
+    proportions: np.ndarray,
+    lead: np.ndarray,
+    group_sizes: Sequence[int],
+    *,
+    title: str = "",
+    max_bars: int = 20,
+) -> go.Figure:
+    """Sign-reduced proportions (eq. 21-22), one bar per reduced term labelled by its lead
+    component (1-based; "+n" = n more components merged into it), largest first; terms past
+    `max_bars` are summed in one "others" bar, so the bars always sum to 1."""
+    p = np.asarray(proportions, dtype=np.float64)
+    lead = np.asarray(lead, dtype=int)
+    labels = [
+        f"φ{k + 1}" + (f" +{s - 1}" if s > 1 else "")
+        for k, s in zip(lead, group_sizes, strict=True)
+    ]
+    shown, values = labels[:max_bars], list(p[:max_bars])
+    if p.size > max_bars:
+        shown.append(f"others ({p.size - max_bars})")
+        values.append(float(p[max_bars:].sum()))
+    fig = go.Figure(
+        go.Bar(
+            x=shown,
+            y=values,
+            marker_color=[LINE] * min(p.size, max_bars) + [MUTED] * (p.size > max_bars),
+            hovertemplate="%{x}<br>share %{y:.3%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        xaxis={"title": {"text": "reduced term (lead component)"}, "type": "category"},
+        yaxis={"title": {"text": "proportion α̃ (sums to 1)"}, "tickformat": ".0%"},
+        height=360,
+    )
+    return fig
+
+
+def spectrum_comparison(S: np.ndarray, alpha_row: np.ndarray, *, title: str = "") -> go.Figure:
+    """Full spectrum sigma_k (bars, left axis) against the reduced spectrum |alpha[j, k]|
+    of one output (markers, right axis), k = 1..r."""
+    k = np.arange(1, len(S) + 1)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=k,
+            y=np.asarray(S, dtype=np.float32),
+            name="σₖ (full spectrum)",
+            marker_color="#b0bec5",
+            hovertemplate="k = %{x}<br>σ = %{y:.4g}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=np.abs(np.asarray(alpha_row, dtype=np.float32)),
+            name="|αⱼₖ| (reduced spectrum of output j)",
+            mode="markers+lines",
+            marker={"color": ACCENT, "size": 5},
+            line={"color": ACCENT, "width": 1},
+            hovertemplate="k = %{x}<br>|α| = %{y:.4g}<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    fig.update_xaxes(title_text="component k")
+    fig.update_yaxes(title_text="σₖ", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title_text="|αⱼₖ|", secondary_y=True, showgrid=False, rangemode="tozero")
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        height=360,
+        legend={"orientation": "h", "y": -0.25, "x": 0},
+        bargap=0.15,
+    )
+    return fig
+
+
+def image_trace(z: np.ndarray, *, diverging: bool) -> go.Heatmap:
+    z = np.asarray(z, dtype=np.float32)
+    if diverging:
+        limit = symmetric_limit(z)
+        colours: dict[str, object] = {"zmid": 0.0, "zmin": -limit, "zmax": limit}
+        scale: object = DIVERGING
+    else:
+        colours, scale = {}, GREYS
+    return go.Heatmap(
+        z=z,
+        colorscale=scale,
+        showscale=False,
+        hovertemplate="(%{y}, %{x}): %{z:.3g}<extra></extra>",
+        **colours,
+    )
+
+
+def panel_grid(
+    panels: Sequence[np.ndarray],
+    titles: Sequence[str],
+    *,
+    columns: int,
+    title: str = "",
+    axis_values: np.ndarray | None = None,
+    axis_label: str = "index",
+    diverging: bool = True,
+    row_titles: Sequence[str] | None = None,
+    panel_height: int | None = None,
+) -> go.Figure:
+    """A grid of small panels, filled row by row: 2-D arrays as images (each with its own
+    colour range, zero-centred when `diverging`), 1-D arrays as curves over `axis_values`
+    (or the index). `row_titles` name the rows at the left."""
+    count = len(panels)
+    cols = max(1, min(columns, count))
+    rows = max(1, math.ceil(count / cols))
+    images = [np.ndim(p) == 2 for p in panels]
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=list(titles),
+        row_titles=list(row_titles) if row_titles else None,
+        horizontal_spacing=0.03 if all(images) else 0.05,
+        vertical_spacing=min(0.4 / rows, 0.12) if rows > 1 else 0.0,
+    )
+    for i, panel in enumerate(panels):
+        r, c = divmod(i, cols)
+        if images[i]:
+            trace: go.Heatmap | go.Scatter = image_trace(panel, diverging=diverging)
+        else:
+            y = np.asarray(panel, dtype=np.float32).reshape(-1)
+            x = axis_values if axis_values is not None and len(axis_values) == y.size else None
+            trace = go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                line={"color": LINE, "width": 1.4},
+                hovertemplate="%{x}: %{y:.3g}<extra></extra>",
+            )
+        fig.add_trace(trace, row=r + 1, col=c + 1)
+        suffix = "" if i == 0 else str(i + 1)
+        if images[i]:
+            fig.layout[f"xaxis{suffix}"].update(
+                scaleanchor=f"y{suffix}", constrain="domain", visible=False
+            )
+            fig.layout[f"yaxis{suffix}"].update(
+                autorange="reversed", constrain="domain", visible=False
+            )
+        else:
+            fig.layout[f"yaxis{suffix}"].update(zeroline=True, zerolinecolor="#cfd8dc")
+            if r == rows - 1:
+                fig.layout[f"xaxis{suffix}"].update(title={"text": axis_label})
+    fig.update_annotations(font_size=11)
+    height = panel_height or (200 if all(images) else 170)
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        showlegend=False,
+        height=80 + height * rows,
+        margin={"t": 80, "l": 70 if row_titles else 40},
+    )
+    return fig
+
+
+def input_figure(
+    sample: np.ndarray, *, title: str = "", axis_values: np.ndarray | None = None,
+    axis_label: str = "index",
+) -> go.Figure:  # fmt: skip
+    """The input: an (h, w) image (dark = large) or a curve."""
+    a = np.asarray(sample, dtype=np.float32)
+    if a.ndim == 2:
+        fig = go.Figure(image_trace(a, diverging=False))
+        fig.update_traces(showscale=True, colorbar={"thickness": 10})
+        fig.update_xaxes(scaleanchor="y", constrain="domain", visible=False)
+        fig.update_yaxes(autorange="reversed", constrain="domain", visible=False)
+    else:
+        x = axis_values if axis_values is not None and len(axis_values) == a.size else None
+        fig = go.Figure(go.Scatter(x=x, y=a.reshape(-1), mode="lines", line={"color": LINE}))
+        fig.update_xaxes(title_text=axis_label)
+    fig.update_layout(template=register_template(), title={"text": title}, height=300)
+    return fig
+
+
+def bias_waterfall(
+    parts: Sequence[tuple[str, float]], total: float, *, title: str = "", total_label: str = "y"
+) -> go.Figure:
+    """How the output is assembled: each part (Σ α, bypass, β per layer, remainder) adds
+    to the running sum; the last bar is the total, which the parts reach exactly."""
+    labels = [p[0] for p in parts] + [total_label]
+    values = [float(p[1]) for p in parts] + [float(total)]
+    fig = go.Figure(
+        go.Waterfall(
+            x=labels,
+            y=values,
+            measure=["relative"] * len(parts) + ["total"],
+            increasing={"marker": {"color": "#c0392b"}},
+            decreasing={"marker": {"color": "#2e6da4"}},
+            totals={"marker": {"color": "#37474f"}},
+            connector={"line": {"color": "#b0bec5", "width": 1}},
+            text=[f"{v:+.4g}" for v in values[:-1]] + [f"{values[-1]:.4g}"],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:.6g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        xaxis={"type": "category"},
+        yaxis={"title": {"text": "contribution to the output"}},
+        height=380,
+        showlegend=False,
+    )
+    return fig
+
+
+def pruned_output(
+    y: np.ndarray,
+    y_pruned: np.ndarray,
+    *,
+    kind: str,
+    title: str = "",
+    names: Sequence[str] | None = None,
+    image_shape: tuple[int, int] | None = None,
+    axis_values: np.ndarray | None = None,
+    axis_label: str = "output index",
+) -> go.Figure:
+    """The full output against the output kept by the top-k components: grouped bars
+    (`kind` "bars"), two images side by side ("image") or two curves ("curve")."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    yp = np.asarray(y_pruned, dtype=np.float64).reshape(-1)
+    if kind == "image" and image_shape is not None:
+        h, w = image_shape
+        pair = [y.reshape(-1, h, w).mean(0), yp.reshape(-1, h, w).mean(0)]
+        fig = panel_grid(pair, ["full output y", "top-k output"], columns=2, diverging=False)
+        fig.update_layout(title={"text": title}, height=340)
+        return fig
+    if kind == "bars":
+        x = list(names) if names and len(names) == y.size else [str(i) for i in range(y.size)]
+        traces = [
+            go.Bar(x=x, y=y, name="full output y", marker_color="#90a4ae"),
+            go.Bar(x=x, y=yp, name="top-k output", marker_color=LINE),
+        ]
+        xaxis = {"title": {"text": axis_label}, "type": "category"}
+    else:
+        x = axis_values if axis_values is not None and len(axis_values) == y.size else None
+        traces = [
+            go.Scatter(x=x, y=y, name="full output y", line={"color": "#90a4ae", "width": 3}),
+            go.Scatter(x=x, y=yp, name="top-k output", line={"color": LINE, "width": 1.5}),
+        ]
+        xaxis = {"title": {"text": axis_label}}
+    fig = go.Figure(traces)
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        xaxis=xaxis,
+        yaxis={"title": {"text": "output"}},
+        barmode="group",
+        height=360,
+        legend={"orientation": "h", "y": -0.3, "x": 0},
+    )
+    return fig

@@ -1,0 +1,252 @@
+"""Inversion view (Pattichis & Pattichis, section 2.4 and Fig. 3): an input whose output is
+the ideal output of a target class, by the pseudo-inverse through invertible activations
+(computed in the request) or by optimising the input (a background job with progress and
+Cancel, the same pattern as the iterative descrambler: see app/views/descramble.py).
+
+The training data is the dataset chosen in the sidebar (an example network: its train
+split). A network that is not a chain of Linear layers and invertible activations shows
+svdcore's sentence, which suggests the optimisation.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import dash
+from dash import Input, Output, State, ctx, dcc, html
+
+from app import ids
+from app.figures import placeholder_figure
+from app.services import InversionOptions
+from app.uploads import current_session_id, session_from_cookies
+from app.views.common import Selection, alert, selection_ready
+from app.views.inversion_render import DEFAULTS, controls, graphs, render
+
+__all__ = ["PROGRESS_EVERY_S", "layout", "options_from", "register"]
+
+PROGRESS_EVERY_S = 0.25  # throttle of progress reports and cancel-flag checks in a job
+_HIDDEN = {"display": "none"}
+
+
+def layout() -> html.Div:
+    return html.Div(
+        [
+            dcc.Store(id=ids.STORE_INVERSION_RUN, storage_type="memory"),
+            dcc.Store(id=ids.STORE_INVERSION_DONE, storage_type="memory"),
+            html.Div(id=ids.DIV_INVERSION_ALERT),
+            controls(),
+            html.Div(id=ids.DIV_INVERSION_STATUS),
+            html.Div(id=ids.DIV_INVERSION_WARNINGS),
+            html.Div(id=ids.DIV_INVERSION_STATS, className="stats"),
+            *graphs(),
+        ],
+        className="view view-inversion",
+    )
+
+
+def options_from(
+    target: Any, method: Any, start: Any, steps: Any, lr: Any, clamp: Any
+) -> InversionOptions:
+    """The controls' values as InversionOptions (empty inputs fall back to the defaults)."""
+
+    def number(value: Any, default: float, kind: type) -> Any:
+        try:
+            return kind(value) if value not in (None, "") else default
+        except (TypeError, ValueError):
+            return default
+
+    return InversionOptions(
+        target=number(target, DEFAULTS.target, int),
+        method=method or DEFAULTS.method,
+        start=start or DEFAULTS.start,
+        steps=number(steps, DEFAULTS.steps, int),
+        lr=number(lr, DEFAULTS.lr, float),
+        clamp="clamp" in (clamp or []),
+    )
+
+
+_OPTION_STATES = [
+    (ids.DROPDOWN_INVERSION_TARGET, "value"),
+    (ids.RADIO_INVERSION_METHOD, "value"),
+    (ids.RADIO_INVERSION_START, "value"),
+    (ids.INPUT_INVERSION_STEPS, "value"),
+    (ids.INPUT_INVERSION_LR, "value"),
+    (ids.CHECKLIST_INVERSION_CLAMP, "value"),
+]
+
+
+def _empty(message: str = "") -> tuple[Any, ...]:
+    return placeholder_figure(message), placeholder_figure(), placeholder_figure(), _HIDDEN, []
+
+
+def register(app: dash.Dash, services: Any) -> None:
+    @app.callback(
+        Output(ids.DROPDOWN_INVERSION_TARGET, "options"),
+        Output(ids.DROPDOWN_INVERSION_TARGET, "value"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+        State(ids.DROPDOWN_INVERSION_TARGET, "value"),
+    )
+    def update_targets(selection: Selection | None, current: Any) -> Any:
+        """The classes of the training data (the main callback says why when there are none)."""
+        if not selection_ready(selection, ids.TAB_INVERSION) or not selection.get("model"):
+            raise dash.exceptions.PreventUpdate
+        try:
+            _, names = services.inversion_training(
+                selection["model"], selection.get("dataset"), current_session_id()
+            )
+        except Exception:
+            return [], None
+        options = [{"label": f"class {name}", "value": i} for i, name in enumerate(names)]
+        return options, current if current in range(len(names)) else 0
+
+    app.clientside_callback(
+        "function (method) { return {display: method === 'optimise' ? 'flex' : 'none'}; }",
+        Output(ids.DIV_INVERSION_OPTIMISE, "style"),
+        Input(ids.RADIO_INVERSION_METHOD, "value"),
+    )
+    app.clientside_callback(  # a fresh nonce per Run click: names the job's cancel flag
+        """function (clicks) {
+            const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2);
+            return {nonce: nonce, clicks: clicks};
+        }""",
+        Output(ids.STORE_INVERSION_RUN, "data"),
+        Input(ids.BUTTON_INVERSION_RUN, "n_clicks"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(ids.GRAPH_INVERSION_INPUT, "figure"),
+        Output(ids.GRAPH_INVERSION_OUTPUT, "figure"),
+        Output(ids.GRAPH_INVERSION_HISTORY, "figure"),
+        Output(ids.DIV_INVERSION_HISTORY, "style"),
+        Output(ids.DIV_INVERSION_STATS, "children"),
+        Output(ids.DIV_INVERSION_WARNINGS, "children"),
+        Output(ids.DIV_INVERSION_STATUS, "children"),
+        Output(ids.DIV_INVERSION_ALERT, "children"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+        *[Input(cid, prop) for cid, prop in _OPTION_STATES],
+        Input(ids.STORE_INVERSION_DONE, "data"),
+    )
+    def update_inversion(selection: Selection | None, *values: Any) -> tuple[Any, ...]:
+        if not selection_ready(selection, ids.TAB_INVERSION):
+            raise dash.exceptions.PreventUpdate
+        *option_values, done = values
+        if not selection.get("model"):
+            return (*_empty("Choose a model."), None, None, None)
+        if option_values[0] is None:  # the target list is not filled in yet (or empty)
+            option_values[0] = 0
+        session = current_session_id()
+        options = options_from(*option_values)
+        optimise = options.method == "optimise"
+        model, dataset = selection["model"], selection.get("dataset")
+        try:
+            data = services.inversion(model, options, dataset, session, compute=not optimise)
+            key = services.inversion_key(model, options, dataset, session)
+        except Exception as err:
+            return (*_empty(), None, None, alert(services.error_message(err)))
+        if done and done.get("key") == key and done.get("status") == "error":
+            return (*_empty(), None, None, alert(done.get("message") or "The run failed."))
+        if data is None:
+            status = alert(
+                "No optimisation result for these options yet: press Run to start it.",
+                kind="info",
+            )
+            if done and done.get("key") == key and done.get("status") == "cancelled":
+                status = _cancelled_alert(None, None)
+            return (*_empty("Press Run to start the optimisation."), None, status, None)
+        entry = services.model_entry(model, session)
+        image, bars, history, style, stats, warnings = render(data, entry.id)
+        note = f"Ideal output from {data.n_train:,} training samples of {data.data_name}."
+        status = html.Div(note, className="caption")
+        return image, bars, history, style, stats, warnings, status, None
+
+    @app.callback(
+        Output(ids.STORE_INVERSION_DONE, "data"),
+        Input(ids.STORE_INVERSION_RUN, "data"),
+        State(ids.STORE_SELECTION_STATE, "data"),
+        *[State(cid, prop) for cid, prop in _OPTION_STATES],
+        background=True,
+        running=[
+            (Output(ids.BUTTON_INVERSION_RUN, "disabled"), True, False),
+            (Output(ids.BUTTON_INVERSION_CANCEL, "disabled"), False, True),
+            (Output(ids.DIV_INVERSION_PROGRESS, "style"), {"display": "flex"}, _HIDDEN),
+        ],
+        progress=[
+            Output(ids.PROGRESS_INVERSION_STEPS, "value"),
+            Output(ids.PROGRESS_INVERSION_STEPS, "max"),
+            Output(ids.TEXT_INVERSION_PROGRESS, "children"),
+        ],
+        progress_default=[0, 1, ""],
+        cancel=[Input(ids.BUTTON_INVERSION_CANCEL, "n_clicks")],
+        interval=400,
+        prevent_initial_call=True,
+    )
+    def run_optimise(set_progress, run: dict | None, selection: Selection | None, *values: Any):
+        """The background job: one optimisation of the input, reported step by step."""
+        import torch  # the job is a forked process: one thread, no contention with the server
+
+        torch.set_num_threads(1)
+        if not run or not selection or not selection.get("model"):
+            raise dash.exceptions.PreventUpdate
+        session = current_session_id() or session_from_cookies(ctx.cookies)
+        values = list(values)
+        values[0] = 0 if values[0] is None else values[0]
+        options = options_from(*values)
+        nonce = str(run.get("nonce"))
+        model, dataset = selection["model"], selection.get("dataset")
+        last = {"report": 0.0, "check": 0.0}
+
+        def progress(step: int, total: int, distance: float) -> None:
+            now = time.monotonic()
+            if step == total or now - last["report"] >= PROGRESS_EVERY_S:
+                last["report"] = now
+                set_progress((step, total, f"step {step:,} of {total:,} · distance {distance:.6g}"))
+
+        server = os.getppid()
+
+        def should_stop() -> bool:  # Cancel's flag, or the server is gone (orphaned job)
+            now = time.monotonic()
+            if now - last["check"] < PROGRESS_EVERY_S:
+                return False
+            last["check"] = now
+            return os.getppid() != server or services.cancel_requested(session, nonce)
+
+        result: dict[str, Any] = {"nonce": nonce, "status": "done", "message": ""}
+        try:
+            result["key"] = services.inversion_key(model, options, dataset, session)
+            data = services.inversion(
+                model, options, dataset, session, progress=progress, should_stop=should_stop
+            )
+            if data is not None and data.stopped:
+                result["status"] = "cancelled"
+        except Exception as err:
+            result.update(status="error", message=services.error_message(err))
+        return result
+
+    @app.callback(
+        Output(ids.DIV_INVERSION_STATUS, "children", allow_duplicate=True),
+        Input(ids.BUTTON_INVERSION_CANCEL, "n_clicks"),
+        State(ids.STORE_INVERSION_RUN, "data"),
+        State(ids.PROGRESS_INVERSION_STEPS, "value"),
+        State(ids.PROGRESS_INVERSION_STEPS, "max"),
+        prevent_initial_call=True,
+    )
+    def cancel_run(clicks: int | None, run: dict | None, step: Any, total: Any) -> Any:
+        """Raise the job's cancel flag (Dash kills the job as well) and say so on the page."""
+        if not clicks or not run:
+            raise dash.exceptions.PreventUpdate
+        services.request_cancel(current_session_id(), str(run.get("nonce")))
+        return _cancelled_alert(step, total)
+
+
+def _cancelled_alert(step: Any, total: Any) -> html.Div:
+    where = ""
+    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 1:
+        where = f" at step {int(step):,} of {int(total):,}"
+    return alert(
+        f"The optimisation was cancelled{where}; no result was kept. Press Run to start it again.",
+        kind="warning",
+        title="Cancelled",
+    )

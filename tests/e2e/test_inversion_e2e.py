@@ -1,0 +1,147 @@
+"""The Inversion view in a real browser: the pseudo-inverse of digits gives an image whose
+output matches the ideal output, an optimisation runs as a background job with a progress
+bar and Cancel, and a network that is not invertible says to use the optimisation."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+from dash.testing.wait import until
+from e2e_helpers import click_tab, graph, screenshot, select_model, settle, wait_graph
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from app import ids
+from app.config import AppConfig
+from app.main import create_app, get_services
+from app.services import InversionOptions
+
+pytestmark = pytest.mark.e2e
+
+
+def _stat(dash_duo, key: str) -> str:
+    return dash_duo.find_element(f"#{ids.stat_id('inversion', key)}").text
+
+
+def _click_option(dash_duo, control_id: str, text: str) -> None:
+    xpath = f"//*[@id='{control_id}']//label[contains(normalize-space(), '{text}')]"
+    dash_duo.driver.find_element(By.XPATH, xpath).click()
+
+
+def _type_number(dash_duo, input_id: str, value: str) -> None:
+    box = dash_duo.find_element(f"#{input_id}")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(value, Keys.ENTER)
+
+
+def _choose(dash_duo, dropdown_id: str, text: str) -> None:
+    dash_duo.find_element(f"#{dropdown_id}").click()
+    for option in dash_duo.find_elements(".dash-dropdown-option"):
+        if option.text == text:
+            option.click()
+            return
+    raise AssertionError(f"no option {text!r} in #{dropdown_id}")
+
+
+def _progress(dash_duo) -> float:
+    value = dash_duo.find_element(f"#{ids.PROGRESS_INVERSION_STEPS}").get_attribute("value")
+    return float(value or 0)
+
+
+def _job_processes() -> list[psutil.Process]:
+    """Background jobs are forked children of this process (the server runs in a thread)."""
+    return [p for p in psutil.Process().children() if "python" in p.name().lower()]
+
+
+@pytest.fixture
+def no_leftover_jobs():
+    """Kill background jobs a failed test left behind (else exit waits for them)."""
+    yield
+    for proc in _job_processes():
+        proc.kill()
+
+
+def _bars(g) -> bool:
+    return len(g["traces"]) == 2 and all(t["type"] == "bar" and t["n"] == 10 for t in g["traces"])
+
+
+def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_leftover_jobs):
+    app = create_app(AppConfig(models=["digits", "digits-cnn"], upload_dir=tmp_path / "up"))
+    services = get_services(app)
+    dash_duo.driver.set_window_size(1400, 1900)
+    dash_duo.start_server(app)
+    dash_duo.driver.get(f"{dash_duo.server_url}/?model=digits&layer=fc1")
+    dash_duo.wait_for_contains_text(f"#{ids.DIV_LAYER_HEADER}", "fc1", timeout=20)
+    click_tab(dash_duo, "Inversion")
+    until(lambda: "tab=inversion" in dash_duo.driver.current_url, timeout=20)
+
+    # pseudo-inverse (the default) for class 3: an 8x8 image whose output is the ideal one
+    _choose(dash_duo, ids.DROPDOWN_INVERSION_TARGET, "class 3")
+    image = wait_graph(
+        dash_duo,
+        ids.GRAPH_INVERSION_INPUT,
+        lambda g: "class 3" in g["title"] and g["traces"][0]["type"] == "heatmap",
+    )
+    assert (image["traces"][0]["rows"], image["traces"][0]["cols"]) == (8, 8)
+    wait_graph(dash_duo, ids.GRAPH_INVERSION_OUTPUT, _bars)
+    data = services.inversion("digits", InversionOptions(target=3), "zoo", None)
+    dash_duo.wait_for_text_to_equal(
+        f"#{ids.stat_id('inversion', 'distance')}", f"{data.distance:.4g}", timeout=20
+    )
+    assert data.distance < 1e-6 * max(1.0, float(abs(data.target).max()))
+    assert _stat(dash_duo, "predicted") == "3" and _stat(dash_duo, "method") == "pseudo-inverse"
+    assert not dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_displayed()
+
+    # optimisation: a short run completes in a background job and lowers the distance
+    _click_option(dash_duo, ids.RADIO_INVERSION_METHOD, "optimisation")
+    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_displayed(), 10)
+    _type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "200")
+    _type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.002")
+    dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").click()
+    history = wait_graph(dash_duo, ids.GRAPH_INVERSION_HISTORY, lambda g: g["traces"][0]["n"])
+    assert history["traces"][0]["n"] == 201  # the start and every step
+    dash_duo.wait_for_contains_text(
+        f"#{ids.stat_id('inversion', 'method')}", "optimise from avg-img", timeout=20
+    )
+    assert float(_stat(dash_duo, "distance")) <= float(_stat(dash_duo, "start"))
+    wait_graph(dash_duo, ids.GRAPH_INVERSION_INPUT, lambda g: g["traces"][0]["type"] == "heatmap")
+    wait_graph(dash_duo, ids.GRAPH_INVERSION_OUTPUT, _bars)
+    screenshot(dash_duo, tmp_path, "inversion.png")
+
+    # a long run: the progress bar advances, Cancel stops the job, no result is shown
+    _click_option(dash_duo, ids.RADIO_INVERSION_START, "min-img")
+    _type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "100000")
+    _type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.0001")
+    dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").click()
+    until(lambda: _progress(dash_duo) > 0, timeout=60, msg="the progress bar never moved")
+    first = _progress(dash_duo)
+    until(lambda: _progress(dash_duo) > first, timeout=60, msg="the progress bar stalled")
+    assert dash_duo.find_element(f"#{ids.PROGRESS_INVERSION_STEPS}").get_attribute("max") == (
+        "100000"
+    )
+    assert dash_duo.find_element(f"#{ids.TEXT_INVERSION_PROGRESS}").text.startswith("step ")
+    assert _job_processes(), "the optimisation should be a background process"
+    cancel = dash_duo.find_element(f"#{ids.BUTTON_INVERSION_CANCEL}")
+    assert cancel.is_enabled()
+    cancel.click()
+    dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "cancelled", timeout=20)
+    until(lambda: not _job_processes(), timeout=30, msg="the cancelled job is still running")
+    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_enabled(), 20)
+    assert not dash_duo.find_element(f"#{ids.BUTTON_INVERSION_CANCEL}").is_enabled()
+    assert not dash_duo.find_element(f"#{ids.DIV_INVERSION_PROGRESS}").is_displayed()
+    assert graph(dash_duo, ids.GRAPH_INVERSION_INPUT)["traces"] == []  # no result
+    long_run = InversionOptions(target=3, method="optimise", start="min-img", steps=100000, lr=1e-4)
+    assert services.inversion("digits", long_run, "zoo", None, compute=False) is None
+
+    # a ReLU CNN cannot be inverted layer by layer: svdcore's sentence suggests optimisation
+    _click_option(dash_duo, ids.RADIO_INVERSION_METHOD, "pseudo-inverse")
+    select_model(dash_duo, "digits-cnn")
+    dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_ALERT}", "optimis", timeout=30)
+    text = dash_duo.find_element(f"#{ids.DIV_INVERSION_ALERT}").text
+    assert "cannot be inverted layer by layer" in text and "Traceback" not in text
+    click_tab(dash_duo, "Weights")  # the other views keep working
+    wait_graph(dash_duo, ids.GRAPH_WEIGHTS_HEATMAP, lambda g: g["traces"][0]["type"] == "heatmap")
+    settle(dash_duo)
+    assert dash_duo.get_logs() == []
