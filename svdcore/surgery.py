@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev, jvp, vmap
+from torch.func import functional_call, jacfwd, jacrev, jvp, vmap
 
 from .exceptions import DataError, ExecutionError, LayerError
 from .network import Network
@@ -208,7 +208,10 @@ def _split_jacobians(
             J, L = vmap(jacrev(lambda xs, dl: F(xs, dl)[0], argnums=(0, 1)), in_dims=(0, None))(
                 xb, zero
             )
-            R = vmap(jacrev(lambda xs: F(xs, zero)[1]))(xb)
+            # R = dz/dx has d rows and M columns: reverse mode costs one pass per row,
+            # forward mode one per column; take the cheaper
+            jac = jacfwd if xb[0].numel() < d else jacrev
+            R = vmap(jac(lambda xs: F(xs, zero)[1]))(xb)
             with torch.no_grad():
                 y = vmap(lambda xs: F(xs, zero)[0])(xb)
         finally:
