@@ -1,13 +1,17 @@
 """The example zoo: small trained networks from the papers, with their data and training.
 
-=================  ===========================================================  ==========
-name               network                                                      input
-=================  ===========================================================  ==========
-``deernet``        Amey et al. 2021: 256 -> 80 (tanh) -> 256 (logistic)          DEER trace
-``digits``         Pattichis & Pattichis: 64 -> 10 (SELU)                        8x8 image
-``digits-5layer``  Pattichis & Pattichis: 64 -> 256 -> 256 -> 128 -> 32 -> 10     8x8 image
-``digits-cnn``     residual CNN, 3x3 kernels (Pattichis Fig. 2 analogue)         1x8x8 image
-=================  ===========================================================  ==========
+===================  ===============================================================  =============
+name                 network                                                          input
+===================  ===============================================================  =============
+``deernet``          Amey et al. 2021: 256 -> 80 (tanh) -> 256 (logistic)             DEER trace
+``digits``           Pattichis & Pattichis: 64 -> 10 (SELU)                           8x8 image
+``digits-5layer``    Pattichis & Pattichis: 64 -> 256 -> 256 -> 128 -> 32 -> 10       8x8 image
+``digits-cnn``       residual CNN, 3x3 kernels (Pattichis Fig. 2 analogue)            1x8x8 image
+``squares-ae``       SpecXAI 2.3: 4096 -> 48 -> 32 -> 8 -> 32 -> 48 -> 4096, no bias  1x64x64 image
+``squares-ae-bias``  the same with biases (SpecXAI 3.1, Fig. 9)                       1x64x64 image
+``ilr-biexp-ndnd``   Sule et al. ILR: 128 -> 32 -> 256 -> 256 -> 2 (ReLU), (ND, ND)   2 x 64 decay
+``ilr-biexp-ndreg``  the same, (ND, Reg): noisy decay + regularised-NLLS Reg track    2 x 64 decay
+===================  ===============================================================  =============
 
 Every entry ships float32 safetensors weights in ``svdcore/zoo/weights/<name>.safetensors``
 with a JSON sidecar of the metrics and settings of the run that produced them;
@@ -27,7 +31,7 @@ import torch
 
 from svdcore.exceptions import DataError, LoadError
 from svdcore.network import Network
-from svdcore.zoo import deernet, digits, digits_cnn
+from svdcore.zoo import deernet, digits, digits_cnn, ilr, squares
 from svdcore.zoo._training import Progress
 from svdcore.zoo._types import Axis, TrainReport, ZooEntry
 
@@ -46,7 +50,8 @@ __all__ = [
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 _ENTRIES: dict[str, ZooEntry] = {
-    e.name: e for e in (deernet.ENTRY, *digits.ENTRIES, digits_cnn.ENTRY)
+    e.name: e
+    for e in (deernet.ENTRY, *digits.ENTRIES, digits_cnn.ENTRY, *squares.ENTRIES, *ilr.ENTRIES)
 }
 
 

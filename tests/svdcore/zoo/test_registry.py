@@ -14,7 +14,16 @@ import svdcore.zoo as zoo
 from svdcore.exceptions import DataError, LoadError
 from svdcore.network import Network
 
-NAMES = ["deernet", "digits", "digits-5layer", "digits-cnn"]
+NAMES = [
+    "deernet",
+    "digits",
+    "digits-5layer",
+    "digits-cnn",
+    "squares-ae",
+    "squares-ae-bias",
+    "ilr-biexp-ndnd",
+    "ilr-biexp-ndreg",
+]
 
 
 def test_names_and_public_api():
@@ -83,8 +92,14 @@ def test_shipped_weights_load_strictly_and_run(name):
     x, _ = zoo.get(name).make_data(n=16, seed=0, split="test")
     with torch.no_grad():
         out = module(x)
-    expected_out = 256 if name == "deernet" else 10
-    assert out.shape == (16, expected_out)
+    expected_out = {
+        "deernet": (256,),
+        "squares-ae": (1, 64, 64),
+        "squares-ae-bias": (1, 64, 64),
+        "ilr-biexp-ndnd": (2,),
+        "ilr-biexp-ndreg": (2,),
+    }
+    assert out.shape == (16, *expected_out.get(name, (10,)))
     assert torch.isfinite(out).all()
     # the weights differ from a fresh initialisation
     assert not torch.equal(module.fc1.weight, fresh.fc1.weight)
