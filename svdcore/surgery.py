@@ -75,6 +75,21 @@ def _inputs(net: Network, x: torch.Tensor | np.ndarray) -> torch.Tensor:
     return net._batch(x).double()
 
 
+def _one(xs: torch.Tensor, shape: tuple[int, ...], net: Network) -> torch.Tensor:
+    """One sample as the batch the module accepts: (1, *shape), or zero-padded to the fixed
+    batch of a torch.export program traced with one (rows run independently in eval mode)."""
+    one = xs.reshape(1, *shape)
+    batch = net.static_batch
+    if batch and batch > 1:
+        one = torch.cat([one, torch.zeros(batch - 1, *shape, dtype=one.dtype)])
+    return one
+
+
+def _first(out: torch.Tensor, net: Network) -> torch.Tensor:
+    """The output row of the sample (row 0), flattened."""
+    return out[:1].reshape(-1) if net.static_batch and net.static_batch > 1 else out.reshape(-1)
+
+
 def _split_module(module: nn.Module, split: str, net: Network) -> nn.Module:
     try:
         return module.get_submodule(split)
@@ -103,10 +118,6 @@ class LocalAffine:
     remainder: torch.Tensor
 
 
-def _flat_out(out: torch.Tensor) -> torch.Tensor:
-    return out.reshape(-1)
-
-
 def local_affine(net: Network, x: torch.Tensor | np.ndarray) -> LocalAffine:
     """The local affine form y = J x + b of ``net`` at every input of the batch ``x``.
 
@@ -119,7 +130,7 @@ def local_affine(net: Network, x: torch.Tensor | np.ndarray) -> LocalAffine:
     buffers = dict(module.named_buffers())
 
     def f(p: dict, xs: torch.Tensor) -> torch.Tensor:
-        return _flat_out(functional_call(module, (p, buffers), (xs.reshape(1, *shape),)))
+        return _first(functional_call(module, (p, buffers), (_one(xs, shape, net),)), net)
 
     with lock, torch.no_grad():
         y = vmap(lambda xs: f(params, xs))(xb)
@@ -186,22 +197,26 @@ def _split_jacobians(
 
     def hook(_mod, _inp, out):
         state["z"] = out
-        return out + state["delta"].reshape(out.shape)
+        delta = state["delta"].reshape(1, *out.shape[1:])
+        if out.shape[0] > 1:  # a fixed-batch export: the sample is row 0
+            pad = torch.zeros(out.shape[0] - 1, *out.shape[1:], dtype=out.dtype)
+            delta = torch.cat([delta, pad])
+        return out + delta
 
     def F(xs: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         state["delta"] = delta
-        y = _flat_out(module(xs.reshape(1, *shape)))
-        return y, state["z"].reshape(-1)
+        y = _first(module(_one(xs, shape, net)), net)
+        return y, _first(state["z"], net)
 
     with lock:
         probe: dict[str, torch.Tensor] = {}
         h = target.register_forward_hook(lambda _m, _i, o: probe.setdefault("z", o))
         try:
             with torch.no_grad():
-                module(xb[:1])
+                module(_one(xb[0], shape, net))
         finally:
             h.remove()
-        d = probe["z"][0].numel()
+        d = probe["z"][0].numel()  # per sample
         zero = torch.zeros(d, dtype=xb.dtype)
         handle = target.register_forward_hook(hook)
         try:

@@ -222,3 +222,21 @@ def test_errors_are_clear():
         spectral_surgery(net, torch.randn(12), split="2", output=6)
     with pytest.raises(sc.DataError, match="do not fit"):
         spectral_surgery(net, torch.randn(3, 5), split="2")
+
+
+def test_surgery_on_a_torch_export_archive_and_an_executable_chain(tmp_path):
+    module = _chain(nn.ReLU).eval()
+    ep = torch.export.export(module, (torch.randn(2, 12),))  # traced with a fixed batch of 2
+    torch.export.save(ep, tmp_path / "m.pt2")
+    torch.save(module.state_dict(), tmp_path / "m.pt")
+    x = _x(3, (12,))
+    ref = module.double()(x.double()).detach()
+    module.float()
+    for net in (
+        sc.load_model(tmp_path / "m.pt2"),
+        sc.load_model(tmp_path / "m.pt", activation="relu"),
+    ):
+        for res, y in zip(spectral_surgery(net, x, split="2"), ref, strict=True):
+            np.testing.assert_allclose(res.y.numpy(), y.numpy(), atol=1e-10)
+            np.testing.assert_allclose(res.reconstruction.numpy(), y.numpy(), atol=1e-10)
+            assert float(res.remainder.abs().max()) < 1e-10
