@@ -167,6 +167,7 @@ GRAPH_SURGERY_ALPHA = "graph-surgery-alpha"  # contributions, outputs x componen
 GRAPH_SURGERY_PROPORTIONS = "graph-surgery-proportions"  # sign-reduced (eq. 21-22)
 GRAPH_SURGERY_SPECTRUM = "graph-surgery-spectrum"  # sigma_k vs |alpha_jk|
 GRAPH_SURGERY_VECTORS = "graph-surgery-vectors"  # top phi_k, raw and contracted
+GRAPH_SURGERY_DATA_SVD = "graph-surgery-data-svd"  # data matrix SVD beside the network's
 GRAPH_SURGERY_BIAS = "graph-surgery-bias"  # waterfall: sum alpha, bypass, beta_l, remainder
 DIV_SURGERY_BIAS_NOTES = "div-surgery-bias-notes"
 DIV_SURGERY_BIAS_IMAGES = "div-surgery-bias-images"  # shown for image-shaped outputs

@@ -12,10 +12,13 @@ import svdcore as sc
 from svdcore.surgery import Surgery
 
 __all__ = [
+    "DATA_SVD_SAMPLES",
+    "DATA_SVD_VECTORS",
     "MAX_DEPTH_SPLITS",
     "MAX_SIMILARITY_SAMPLES",
     "SIMILARITY_BATCH",
     "SYNC_MAX_RANK",
+    "DataSvd",
     "DepthData",
     "DepthOptions",
     "InputLayout",
@@ -34,6 +37,8 @@ MAX_DEPTH_SPLITS = 8
 # Jacobians of that size; r = 4096 takes minutes on a CPU) run as a background job.
 SYNC_MAX_RANK = 1024
 SIMILARITY_BATCH = 16  # samples per progress report / cancel check
+DATA_SVD_SAMPLES = 1024  # rows of the data matrix X (the first samples of the dataset)
+DATA_SVD_VECTORS = 12  # top right singular vectors of X kept
 
 
 @dataclass(frozen=True)
@@ -208,3 +213,17 @@ class DepthData:
     spectra: list[np.ndarray]
     top: list[np.ndarray]
     contracted: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class DataSvd:
+    """The SVD of the data matrix X (``samples`` x M: the first samples of the dataset,
+    flattened, uncentred, as in SpecXAI Fig. 8): every singular value ``S`` (float64,
+    descending) and the top right singular vectors ``vectors`` (K, M) float32, each signed
+    so that its largest-magnitude entry is positive."""
+
+    S: np.ndarray
+    vectors: np.ndarray
+    samples: int
+    total: int
+    name: str

@@ -24,9 +24,12 @@ import torch
 import svdcore as sc
 from app.dataset_service import DATASET_ZOO
 from app.surgery_data import (
+    DATA_SVD_SAMPLES,
+    DATA_SVD_VECTORS,
     MAX_DEPTH_SPLITS,
     MAX_SIMILARITY_SAMPLES,
     SIMILARITY_BATCH,
+    DataSvd,
     DepthData,
     DepthOptions,
     InputLayout,
@@ -41,8 +44,10 @@ from app.surgery_data import (
 from svdcore.surgery import Pruned, Reduced, contract, prune, sign_reduce
 
 __all__ = [
+    "DATA_SVD_SAMPLES",
     "MAX_DEPTH_SPLITS",
     "MAX_SIMILARITY_SAMPLES",
+    "DataSvd",
     "DepthData",
     "DepthOptions",
     "InputLayout",
@@ -271,6 +276,34 @@ class SurgeryServices:
         )
 
     # ------------------------------------------------------------------ dataset-wide
+    def surgery_data_svd(
+        self,
+        model_id: str,
+        session: str | None,
+        dataset: str | None = None,
+        *,
+        samples: int = DATA_SVD_SAMPLES,
+    ) -> DataSvd:
+        """SpecXAI Fig. 8: the SVD (svdcore.svd, float64) of the data matrix X whose rows
+        are the first `samples` inputs of the chosen dataset, flattened and uncentred.
+        Cached by the dataset's content key (not the network's: any network reading the
+        same data shares it)."""
+        data = self.surgery_samples(model_id, session, dataset)
+        n = max(1, min(int(samples), len(data)))
+        key = sc.cache.make_key("surgery-data-svd", data.key, n, DATA_SVD_VECTORS)
+
+        def run() -> DataSvd:
+            X = torch.from_numpy(data.x[:n].reshape(n, -1).astype(np.float64))
+            # X^T = V S U^T: the tall factorisation is several times faster on a CPU
+            res = sc.svd(X.T, precision="float64")
+            top = _np64(res.U[:, :DATA_SVD_VECTORS].T)
+            signs = np.sign(top[np.arange(top.shape[0]), np.abs(top).argmax(axis=1)])
+            signs[signs == 0] = 1.0
+            vectors = (top * signs[:, None]).astype(np.float32)
+            return DataSvd(_np64(res.S), vectors, n, len(data), data.name)
+
+        return self.cache.get_or_compute(key, run)
+
     def surgery_similarity(
         self,
         model_id: str,

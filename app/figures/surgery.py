@@ -16,6 +16,7 @@ from app.figures.weights import symmetric_limit, weights_heatmap
 __all__ = [
     "bias_waterfall",
     "contributions_heatmap",
+    "data_svd_figure",
     "image_trace",
     "input_figure",
     "panel_grid",
@@ -311,5 +312,83 @@ def pruned_output(
         barmode="group",
         height=360,
         legend={"orientation": "h", "y": -0.3, "x": 0},
+    )
+    return fig
+
+
+def data_svd_figure(
+    data_S: np.ndarray,
+    net_S: np.ndarray,
+    data_vectors: Sequence[np.ndarray],
+    net_vectors: Sequence[np.ndarray],
+    *,
+    title: str = "",
+    data_label: str = "data X",
+    net_label: str = "network",
+    axis_values: np.ndarray | None = None,
+    axis_label: str = "index",
+) -> go.Figure:
+    """SpecXAI Fig. 8: the spectrum of the data matrix and of the network operator, each
+    divided by its first value, on one log axis (row 1); the top singular vectors of the
+    data (row 2) and of the network (row 3), as images (2-D arrays) or curves (1-D)."""
+    k = max(1, len(data_vectors), len(net_vectors))
+    specs: list[list[dict | None]] = [[{"colspan": k}] + [None] * (k - 1)]
+    specs += [[{} for _ in range(k)] for _ in range(2)]
+    titles = ["", *(f"data v{i + 1}" for i in range(len(data_vectors)))]
+    titles += [""] * (k - len(data_vectors))
+    titles += [f"network φ{i + 1}" for i in range(len(net_vectors))]
+    fig = make_subplots(
+        rows=3,
+        cols=k,
+        specs=specs,
+        subplot_titles=titles,
+        row_heights=[0.44, 0.28, 0.28],
+        vertical_spacing=0.09,
+        horizontal_spacing=0.02 if k > 1 else 0.0,
+    )
+    for S, name, colour in ((data_S, data_label, MUTED), (net_S, net_label, ACCENT)):
+        s = np.asarray(S, dtype=np.float64).reshape(-1)
+        norm = s / s[0] if s.size and s[0] > 0 else s
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(1, s.size + 1),
+                y=norm.astype(np.float32),
+                name=name,
+                mode="lines+markers",
+                marker={"color": colour, "size": 4},
+                line={"color": colour, "width": 1.5},
+                hovertemplate="k = %{x}<br>σₖ/σ₁ = %{y:.3g}<extra>" + name + "</extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.update_xaxes(title_text="k", row=1, col=1)
+    fig.update_yaxes(title_text="σₖ / σ₁", type="log", row=1, col=1)
+    for row, panels in ((2, data_vectors), (3, net_vectors)):
+        for c, panel in enumerate(panels, start=1):
+            if np.ndim(panel) == 2:
+                fig.add_trace(image_trace(panel, diverging=True), row=row, col=c)
+                fig.update_xaxes(visible=False, row=row, col=c)
+                fig.update_yaxes(visible=False, autorange="reversed", row=row, col=c)
+                y_name = fig.get_subplot(row, c).xaxis.anchor  # keep the pixels square
+                fig.update_xaxes(scaleanchor=y_name, constrain="domain", row=row, col=c)
+                fig.update_yaxes(constrain="domain", row=row, col=c)
+            else:
+                y = np.asarray(panel, dtype=np.float32).reshape(-1)
+                x = axis_values if axis_values is not None and len(axis_values) == y.size else None
+                fig.add_trace(
+                    go.Scatter(x=x, y=y, mode="lines", line={"color": LINE, "width": 1.2},
+                               showlegend=False),
+                    row=row,
+                    col=c,
+                )  # fmt: skip
+                fig.update_yaxes(showticklabels=False, row=row, col=c)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        height=760,
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        margin={"t": 90},
     )
     return fig

@@ -190,6 +190,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.GRAPH_SURGERY_PROPORTIONS, "figure"),
         Output(ids.GRAPH_SURGERY_SPECTRUM, "figure"),
         Output(ids.GRAPH_SURGERY_VECTORS, "figure"),
+        Output(ids.GRAPH_SURGERY_DATA_SVD, "figure"),
         Output(ids.GRAPH_SURGERY_BIAS, "figure"),
         Output(ids.DIV_SURGERY_BIAS_NOTES, "children"),
         Output(ids.GRAPH_SURGERY_BIAS_IMAGES, "figure"),
@@ -242,7 +243,8 @@ def register(app: dash.Dash, services: Any) -> None:
                 blank = empty("Press Compute to run this surgery in the background.")
                 return (*blank, no_update, no_update, no_update, {"display": "flex"}, text, message)
             j = services.surgery_output(data, output)
-            rendered = render(services, data, j, _count(count), rank_by or "alpha")
+            svd = services.surgery_data_svd(selection["model"], session, dataset_of(selection))
+            rendered = render(services, data, j, _count(count), rank_by or "alpha", svd)
         except Exception as err:
             message = alert(services.error_message(err))
             return (*empty(), no_update, no_update, no_update, hidden, "", message)

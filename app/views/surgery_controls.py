@@ -247,6 +247,7 @@ def layout() -> html.Div:
             _pair(_graph(ids.GRAPH_SURGERY_INPUT), _graph(ids.GRAPH_SURGERY_ALPHA)),
             _pair(_graph(ids.GRAPH_SURGERY_PROPORTIONS), _graph(ids.GRAPH_SURGERY_SPECTRUM)),
             _graph(ids.GRAPH_SURGERY_VECTORS),
+            _graph(ids.GRAPH_SURGERY_DATA_SVD),
             _pair(
                 html.Div([_graph(ids.GRAPH_SURGERY_BIAS), html.Div(id=ids.DIV_SURGERY_BIAS_NOTES)]),
                 html.Div(

@@ -17,6 +17,7 @@ from app.figures import placeholder_figure
 from app.figures.surgery import (
     bias_waterfall,
     contributions_heatmap,
+    data_svd_figure,
     input_figure,
     panel_grid,
     proportions_bar,
@@ -24,7 +25,7 @@ from app.figures.surgery import (
     spectrum_comparison,
 )
 from app.figures.thumbnails import curve_thumbnail, image_thumbnail
-from app.surgery_service import InputLayout, SampleSet, SurgeryData
+from app.surgery_service import DataSvd, InputLayout, SampleSet, SurgeryData
 
 __all__ = ["Rendered", "empty", "gallery_items", "panel", "render", "render_pruned"]
 
@@ -39,6 +40,7 @@ class Rendered(NamedTuple):
     proportions: go.Figure
     spectrum: go.Figure
     vectors: go.Figure
+    data_svd: go.Figure
     bias: go.Figure
     bias_notes: list[Any]
     bias_images: go.Figure
@@ -49,7 +51,7 @@ class Rendered(NamedTuple):
 
 def empty(message: str = "") -> Rendered:
     blank, other = placeholder_figure(message), placeholder_figure()
-    return Rendered(blank, other, other, other, other, other, [], other, HIDDEN, [], "")
+    return Rendered(blank, other, other, other, other, other, other, [], other, HIDDEN, [], "")
 
 
 def panel(layout: InputLayout, flat: np.ndarray, *, reduce: str = "mean") -> np.ndarray:
@@ -175,8 +177,40 @@ def _vectors_figure(service: Any, data: SurgeryData, j: int, count: int, rank: s
     return fig
 
 
-def render(service: Any, data: SurgeryData, j: int, count: int, rank: str = "alpha") -> Rendered:
-    """Every figure of the view for one surgery and output j."""
+def _data_svd_figure(data: SurgeryData, svd: DataSvd | None, count: int) -> go.Figure:
+    """The data matrix's spectrum and top singular vectors beside the network's (Fig. 8)."""
+    if svd is None:
+        return placeholder_figure()
+    layout, k = data.layout, max(1, min(count, svd.vectors.shape[0], data.rank))
+    used = f"{svd.samples:,}" + ("" if svd.samples == svd.total else f" of {svd.total:,}")
+    return data_svd_figure(
+        svd.S,
+        data.S,
+        [panel(layout, v) for v in svd.vectors[:k]],
+        [panel(layout, data.V[:, i]) for i in range(k)],
+        title=(
+            f"Data SVD ({used} samples of {svd.name}, uncentred) beside the network's at "
+            f"{data.options.split}<br><sup>spectra divided by their first value; row 2: "
+            f"top singular vectors vₖ of the data matrix X; row 3: top φₖ of the network "
+            f"operator for sample #{data.options.sample}</sup>"
+        ),
+        data_label=f"data X ({svd.samples:,} × {svd.vectors.shape[1]:,})",
+        net_label=f"network at {data.options.split}, sample #{data.options.sample}",
+        axis_values=layout.axis_values,
+        axis_label=layout.axis_label,
+    )
+
+
+def render(
+    service: Any,
+    data: SurgeryData,
+    j: int,
+    count: int,
+    rank: str = "alpha",
+    data_svd: DataSvd | None = None,
+) -> Rendered:
+    """Every figure of the view for one surgery and output j (`data_svd`: the dataset's
+    SVD to draw beside the network's singular vectors; a blank panel without it)."""
     layout, out = data.layout, data.output_layout
     split, r = data.options.split, data.rank
     label = "" if data.label is None else f" (label {data.label})"
@@ -240,6 +274,7 @@ def render(service: Any, data: SurgeryData, j: int, count: int, rank: str = "alp
         proportions,
         spectrum,
         _vectors_figure(service, data, j, count, rank),
+        _data_svd_figure(data, data_svd, count),
         bias,
         _bias_notes(data, j),
         bias_images,

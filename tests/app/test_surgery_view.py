@@ -26,7 +26,13 @@ from app.figures.surgery import (
 from app.figures.surgery_dataset import depth_figure, similarity_heatmap
 from app.figures.thumbnails import curve_thumbnail, image_thumbnail, png_bytes
 from app.services import Services
-from app.surgery_data import DepthOptions, SimilarityOptions, SurgeryOptions
+from app.surgery_data import (
+    DATA_SVD_SAMPLES,
+    DATA_SVD_VECTORS,
+    DepthOptions,
+    SimilarityOptions,
+    SurgeryOptions,
+)
 from app.views.router import encode_search, parse_search, resolve_state
 from app.views.surgery import sample_of
 from app.views.surgery_render import gallery_items, render, render_pruned
@@ -238,6 +244,37 @@ def test_similarity_and_depth_equal_the_engine_and_cancel_keeps_nothing(services
     halted = DepthOptions(3, splits)
     assert services.surgery_depth("digits-cnn", halted, None, should_stop=lambda: True) is None
     assert services.surgery_depth("digits-cnn", halted, None, compute=False) is None
+
+
+def test_data_svd_is_numpys_svd_of_the_data_matrix(services):
+    svd = services.surgery_data_svd("digits-cnn", None, "zoo")
+    samples = services.surgery_samples("digits-cnn", None)
+    n = min(DATA_SVD_SAMPLES, len(samples))
+    X = samples.x[:n].reshape(n, -1).astype(np.float64)  # uncentred, as in SpecXAI
+    _, S, Vt = np.linalg.svd(X, full_matrices=False)
+    assert (svd.samples, svd.total) == (n, len(samples))
+    np.testing.assert_allclose(svd.S, S, rtol=1e-10, atol=1e-10 * S[0])
+    top = Vt[:DATA_SVD_VECTORS]
+    top = top * np.sign(top[np.arange(len(top)), np.abs(top).argmax(axis=1)])[:, None]
+    np.testing.assert_allclose(svd.vectors, top, atol=1e-5)
+    hits = services.cache.hits
+    assert services.surgery_data_svd("digits-cnn", None, None) is not None  # zoo = default
+    assert services.cache.hits == hits + 1
+    small = services.surgery_data_svd("digits-cnn", None, "zoo", samples=10)
+    np.testing.assert_allclose(small.S, np.linalg.svd(X[:10], compute_uv=False), rtol=1e-10)
+    data = services.surgery("digits-cnn", SurgeryOptions(5, "conv2"), None)
+    fig = render(services, data, data.predicted, 3, data_svd=svd).data_svd
+    assert [t.type for t in fig.data] == ["scatter"] * 2 + ["heatmap"] * 6
+    np.testing.assert_allclose(fig.data[0].y, S / S[0], rtol=1e-6, atol=1e-9)  # data, σ/σ1
+    np.testing.assert_allclose(fig.data[1].y, data.S / data.S[0], rtol=1e-6)  # network
+    np.testing.assert_allclose(fig.data[2].z, top[0].reshape(8, 8), atol=1e-5)
+    np.testing.assert_allclose(fig.data[5].z, data.V[:, 0].reshape(8, 8), atol=1e-6)
+    assert fig.layout.yaxis.type == "log"
+    assert render(services, data, data.predicted, 3).data_svd.data == ()  # none given
+    deer = services.surgery("deernet", SurgeryOptions(0, "fc1"), None)
+    deer_svd = services.surgery_data_svd("deernet", None)
+    curves = render(services, deer, 0, 2, data_svd=deer_svd).data_svd
+    assert {t.type for t in curves.data} == {"scatter"} and len(curves.data) == 6
 
 
 def test_layouts_splits_and_sentences(services):

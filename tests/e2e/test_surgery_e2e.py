@@ -173,6 +173,10 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     assert "a skip connection" in _text(dash_duo, ids.DIV_SURGERY_BIAS_NOTES)  # digits-cnn
     vectors = wait_graph(dash_duo, ids.GRAPH_SURGERY_VECTORS, lambda g: len(g["traces"]) >= 2)
     assert {t["type"] for t in vectors["traces"]} == {"heatmap"}
+    # the data matrix's SVD beside the network's (Fig. 8): two spectra, then v_k and phi_k
+    svd = wait_graph(dash_duo, ids.GRAPH_SURGERY_DATA_SVD, lambda g: len(g["traces"]) >= 4)
+    assert [t["type"] for t in svd["traces"][:3]] == ["scatter", "scatter", "heatmap"]
+    assert svd["traces"][1]["n"] == r and "Data SVD" in svd["title"]
 
     # depth evolution (Fig. 6): a background job over the four layers with weights
     dash_duo.find_element(f"#{ids.BUTTON_SURGERY_DEPTH_RUN}").click()
