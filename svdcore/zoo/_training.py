@@ -13,14 +13,16 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import torch
 from safetensors.torch import save_file
 
 from svdcore.exceptions import DataError
+from svdcore.zoo._types import TrainReport
 
-__all__ = ["Progress", "fit", "save_weights", "threads"]
+__all__ = ["Progress", "fit", "run_training", "save_weights", "seeded_fit", "threads"]
 
 Progress = Callable[[str], None] | None
 
@@ -141,3 +143,70 @@ def save_weights(
     tmp_json.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp_json, sidecar)
     return out
+
+
+def seeded_fit(
+    builder: Callable[[], torch.nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    seed: int,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer],
+    epochs: int,
+    batch_size: int,
+    scheduler: Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler]
+    | None = None,
+    evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    progress: Progress = None,
+) -> torch.nn.Module:
+    """``torch.manual_seed(seed)``, build a fresh module and :func:`fit` it; returns it.
+
+    ``optimizer(module)`` makes the optimizer; ``scheduler(optimizer, steps)`` (if any) the
+    per-batch schedule over all ``steps`` of the run; ``evaluate(module)`` the scores logged
+    every tenth of the epochs (``log_every = max(1, epochs // 10)``).
+    """
+    torch.manual_seed(seed)
+    module = builder()
+    opt = optimizer(module)
+    steps = epochs * ((x.shape[0] + batch_size - 1) // batch_size)
+    fit(
+        module,
+        x,
+        y,
+        loss_fn=loss_fn,
+        optimizer=opt,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        scheduler=None if scheduler is None else scheduler(opt, steps),
+        evaluate=None if evaluate is None else lambda: evaluate(module),
+        progress=progress,
+        log_every=max(1, epochs // 10),
+    )
+    return module
+
+
+def run_training(
+    name: str,
+    *,
+    out: Path,
+    settings: dict[str, Any],
+    num_threads: int | None,
+    progress: Progress,
+    body: Callable[[], tuple[torch.nn.Module, dict[str, float], str]],
+) -> TrainReport:
+    """Time ``body()`` under ``threads(num_threads)``, write its module and return the report.
+
+    ``body`` draws the data, trains and returns ``(module, metrics, summary)``; the weights
+    and sidecar go to ``out`` (:func:`save_weights`) and ``progress`` (if any) receives
+    ``"{name}: {summary} -> {path}"``.
+    """
+    started = perf_counter()
+    with threads(num_threads):
+        module, metrics, summary = body()
+    seconds = perf_counter() - started
+    path = save_weights(module, out, name=name, metrics=metrics, settings=settings, seconds=seconds)
+    if progress:
+        progress(f"{name}: {summary} -> {path}")
+    return TrainReport(name=name, path=path, seconds=seconds, metrics=metrics, settings=settings)

@@ -15,7 +15,7 @@ import torch
 
 from svdcore.network import Axis
 
-__all__ = ["Axis", "TrainReport", "ZooEntry"]
+__all__ = ["Axis", "TrainReport", "ZooEntry", "make_entry"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,32 @@ class ZooEntry:
     build: Callable[[], torch.nn.Module]
     make_data: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     train: Callable[..., TrainReport]
+
+
+def make_entry(
+    name: str,
+    title: str,
+    description: str,
+    *,
+    input_shape: tuple[int, ...],
+    build: Callable[[], torch.nn.Module],
+    make_data: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    train: Callable[..., TrainReport],
+    image_shape: tuple[int, int] | None = None,
+    input_axis: Axis | None = None,
+    output_axis: Axis | None = None,
+) -> ZooEntry:
+    """A :class:`ZooEntry` whose weights file is ``<name>.safetensors``; no axes by default."""
+    return ZooEntry(
+        name=name,
+        title=title,
+        description=description,
+        input_shape=input_shape,
+        image_shape=image_shape,
+        input_axis=input_axis,
+        output_axis=output_axis,
+        weights_file=f"{name}.safetensors",
+        build=build,
+        make_data=make_data,
+        train=train,
+    )

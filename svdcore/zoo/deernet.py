@@ -37,7 +37,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from time import perf_counter
 
 import numpy as np
 import torch
@@ -45,8 +44,8 @@ from torch import nn
 
 from svdcore.exceptions import DataError
 from svdcore.zoo import deer
-from svdcore.zoo._training import Progress, fit, save_weights, threads
-from svdcore.zoo._types import Axis, TrainReport, ZooEntry
+from svdcore.zoo._training import Progress, run_training, seeded_fit
+from svdcore.zoo._types import Axis, TrainReport, make_entry
 
 __all__ = ["ENTRY", "HIDDEN", "build", "make_data", "train"]
 
@@ -147,7 +146,6 @@ def train(
     if l2 < 0:
         raise DataError(f"l2 must be >= 0, got {l2}")
     weight_decay = l2 * 2.0 / deer.N_POINTS
-    started = perf_counter()
     settings = {
         "seed": seed,
         "n_train": n_train,
@@ -164,67 +162,57 @@ def train(
         "loss": "MSE",
         "num_threads": num_threads,
     }
-    with threads(num_threads):
-        if progress:
-            progress(f"deernet: simulating {n_train} training and {n_test} test traces")
-        x, y = make_data(n=n_train, seed=seed, split="train")
-        xt, yt = make_data(n=n_test, seed=seed, split="test")
-        mean_target = y.mean(dim=0)
-        baseline = float(((yt - mean_target) ** 2).mean())
 
-        torch.manual_seed(seed)
-        module = build()
+    def optimizer(module: nn.Module) -> torch.optim.Optimizer:
         weights = [module.fc1.weight, module.fc2.weight]
         biases = [module.fc1.bias, module.fc2.bias]
-        optimizer = torch.optim.Adam(
+        return torch.optim.Adam(
             [
                 {"params": weights, "weight_decay": weight_decay},
                 {"params": biases, "weight_decay": 0.0},
             ],
             lr=lr,
         )
-        steps = epochs * ((n_train + batch_size - 1) // batch_size)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
-        def evaluate() -> dict[str, float]:
-            return {"test_mse": float(((module(xt) - yt) ** 2).mean())}
-
-        fit(
-            module,
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        if progress:
+            progress(f"deernet: simulating {n_train} training and {n_test} test traces")
+        x, y = make_data(n=n_train, seed=seed, split="train")
+        xt, yt = make_data(n=n_test, seed=seed, split="test")
+        baseline = float(((yt - y.mean(dim=0)) ** 2).mean())
+        module = seeded_fit(
+            build,
             x,
             y,
+            seed=seed,
             loss_fn=nn.functional.mse_loss,
             optimizer=optimizer,
             epochs=epochs,
             batch_size=batch_size,
-            seed=seed,
-            scheduler=scheduler,
-            evaluate=evaluate,
+            scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=steps
+            ),
+            evaluate=lambda m: {"test_mse": float(((m(xt) - yt) ** 2).mean())},
             progress=progress,
-            log_every=max(1, epochs // 10),
         )
         with torch.no_grad():
-            test_mse = evaluate()["test_mse"]
-    metrics = {
-        "test_mse": test_mse,
-        "baseline_mse": baseline,
-        "mse_ratio": test_mse / baseline,
-    }
-    seconds = perf_counter() - started
-    path = save_weights(
-        module, out, name="deernet", metrics=metrics, settings=settings, seconds=seconds
-    )
-    if progress:
-        progress(f"deernet: test MSE {test_mse:.5f} (baseline {baseline:.5f}) -> {path}")
-    return TrainReport(
-        name="deernet", path=path, seconds=seconds, metrics=metrics, settings=settings
+            test_mse = float(((module(xt) - yt) ** 2).mean())
+        metrics = {
+            "test_mse": test_mse,
+            "baseline_mse": baseline,
+            "mse_ratio": test_mse / baseline,
+        }
+        return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
+
+    return run_training(
+        "deernet", out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
     )
 
 
-ENTRY = ZooEntry(
-    name="deernet",
-    title="DEERNet (2-layer, Amey et al. 2021)",
-    description=(
+ENTRY = make_entry(
+    "deernet",
+    "DEERNet (2-layer, Amey et al. 2021)",
+    (
         "The simplest DEERNet of Amey, Keeley, Choudhury and Kuprov (PNAS 2021): a "
         "256-point DEER echo trace (0-2 µs) -> fully connected 256->80 -> tanh -> fully "
         "connected 80->256 -> logistic -> a distance distribution on 256 points from 1.178 "
@@ -243,10 +231,8 @@ ENTRY = ZooEntry(
         "step, median)."
     ),
     input_shape=(deer.N_POINTS,),
-    image_shape=None,
     input_axis=Axis("time", "µs", deer.time_axis_us()),
     output_axis=Axis("distance", "nm", deer.distance_axis_nm()),
-    weights_file="deernet.safetensors",
     build=build,
     make_data=make_data,
     train=train,

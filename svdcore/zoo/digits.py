@@ -21,22 +21,23 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from time import perf_counter
 
 import numpy as np
 import torch
 from torch import nn
 
 from svdcore.exceptions import DataError
-from svdcore.zoo._training import Progress, fit, save_weights, threads
-from svdcore.zoo._types import TrainReport, ZooEntry
+from svdcore.zoo._training import Progress, run_training, seeded_fit
+from svdcore.zoo._types import TrainReport, make_entry
 
 __all__ = [
     "ENTRIES",
     "FIVE_LAYER_DIMS",
     "SPLIT_SEED",
+    "accuracy_summary",
     "build_5layer",
     "build_single",
+    "fit_classifier",
     "make_data",
     "split_indices",
     "train_5layer",
@@ -138,124 +139,116 @@ def _accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((module(x).argmax(dim=1) == y).double().mean())
 
 
-def _train(
-    name: str,
+def fit_classifier(
     builder: Callable[[], nn.Module],
+    data: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     *,
-    out: Path,
     seed: int,
+    optimizer: Callable[[nn.Module], torch.optim.Optimizer],
     epochs: int,
     batch_size: int,
-    lr: float,
-    num_threads: int | None,
     progress: Progress,
-) -> TrainReport:
-    started = perf_counter()
-    settings = {
-        "seed": seed,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": "SGD",
-        "lr": lr,
-        "momentum": MOMENTUM,
-        "loss": "cross-entropy on the SELU outputs",
-        "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}",
-        "num_threads": num_threads,
+) -> tuple[nn.Module, dict[str, float]]:
+    """Train ``builder()`` on ``data(split="train")`` with cross-entropy (shared with
+    ``digits-cnn``); returns the module and its ``test_accuracy``, ``train_accuracy`` and
+    ``fc1_condition_number``. Call it under :func:`~svdcore.zoo._training.threads`."""
+    x, y = data(split="train")
+    xt, yt = data(split="test")
+    module = seeded_fit(
+        builder,
+        x,
+        y,
+        seed=seed,
+        loss_fn=nn.functional.cross_entropy,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        evaluate=lambda m: {"test_accuracy": _accuracy(m, xt, yt)},
+        progress=progress,
+    )
+    s = torch.linalg.svdvals(module.fc1.weight.detach().double())
+    metrics = {
+        "test_accuracy": _accuracy(module, xt, yt),
+        "train_accuracy": _accuracy(module, x, y),
+        "fc1_condition_number": float(s[0] / s[-1]),
     }
-    with threads(num_threads):
-        x, y = make_data(split="train")
-        xt, yt = make_data(split="test")
-        torch.manual_seed(seed)
-        module = builder()
-        optimizer = torch.optim.SGD(module.parameters(), lr=lr, momentum=MOMENTUM)
+    return module, metrics
 
-        def evaluate() -> dict[str, float]:
-            return {"test_accuracy": _accuracy(module, xt, yt)}
 
-        fit(
-            module,
-            x,
-            y,
-            loss_fn=nn.functional.cross_entropy,
-            optimizer=optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            evaluate=evaluate,
-            progress=progress,
-            log_every=max(1, epochs // 10),
-        )
-        weight = module.fc1.weight.detach().double()
-        s = torch.linalg.svdvals(weight)
-        metrics = {
-            "test_accuracy": _accuracy(module, xt, yt),
-            "train_accuracy": _accuracy(module, x, y),
-            "fc1_condition_number": float(s[0] / s[-1]),
+def accuracy_summary(metrics: dict[str, float]) -> str:
+    """The closing progress line of a digits classifier run."""
+    return f"test accuracy {metrics['test_accuracy']:.4f}"
+
+
+def _trainer(
+    name: str, builder: Callable[[], nn.Module], defaults: dict[str, float | int], doc: str
+) -> Callable[..., TrainReport]:
+    def train(
+        *,
+        out: Path,
+        seed: int = 0,
+        epochs: int = int(defaults["epochs"]),
+        batch_size: int = int(defaults["batch_size"]),
+        lr: float = float(defaults["lr"]),
+        num_threads: int | None = 1,
+        progress: Progress = None,
+    ) -> TrainReport:
+        settings = {
+            "seed": seed,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": "SGD",
+            "lr": lr,
+            "momentum": MOMENTUM,
+            "loss": "cross-entropy on the SELU outputs",
+            "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}",
+            "num_threads": num_threads,
         }
-    seconds = perf_counter() - started
-    path = save_weights(module, out, name=name, metrics=metrics, settings=settings, seconds=seconds)
-    if progress:
-        progress(f"{name}: test accuracy {metrics['test_accuracy']:.4f} -> {path}")
-    return TrainReport(name=name, path=path, seconds=seconds, metrics=metrics, settings=settings)
+
+        def body() -> tuple[nn.Module, dict[str, float], str]:
+            module, metrics = fit_classifier(
+                builder,
+                make_data,
+                seed=seed,
+                optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=lr, momentum=MOMENTUM),
+                epochs=epochs,
+                batch_size=batch_size,
+                progress=progress,
+            )
+            return module, metrics, accuracy_summary(metrics)
+
+        return run_training(
+            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+        )
+
+    train.__doc__ = doc
+    return train
 
 
-def train_single(
-    *,
-    out: Path,
-    seed: int = 0,
-    epochs: int = int(SINGLE_DEFAULTS["epochs"]),
-    batch_size: int = int(SINGLE_DEFAULTS["batch_size"]),
-    lr: float = float(SINGLE_DEFAULTS["lr"]),
-    num_threads: int | None = 1,
-    progress: Progress = None,
-) -> TrainReport:
+train_single = _trainer(
+    "digits",
+    build_single,
+    SINGLE_DEFAULTS,
     """Train the 1-layer digits FCNN and write its weights to ``out`` (safetensors + JSON).
 
     SGD with momentum 0.9 (the paper's optimizer; its lr 1e-3 x 20 epochs suits 60000
     MNIST images, the 1438 digits training images need lr 0.05 x 100 epochs), minibatches
     of ``batch_size``, cross-entropy. ``metrics``: ``test_accuracy``, ``train_accuracy``,
     ``fc1_condition_number``. About a second on one CPU thread.
-    """
-    return _train(
-        "digits",
-        build_single,
-        out=out,
-        seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        num_threads=num_threads,
-        progress=progress,
-    )
+    """,
+)
 
-
-def train_5layer(
-    *,
-    out: Path,
-    seed: int = 0,
-    epochs: int = int(FIVE_DEFAULTS["epochs"]),
-    batch_size: int = int(FIVE_DEFAULTS["batch_size"]),
-    lr: float = float(FIVE_DEFAULTS["lr"]),
-    num_threads: int | None = 1,
-    progress: Progress = None,
-) -> TrainReport:
+train_5layer = _trainer(
+    "digits-5layer",
+    build_5layer,
+    FIVE_DEFAULTS,
     """Train the 5-layer digits FCNN and write its weights to ``out`` (safetensors + JSON).
 
     SGD with momentum 0.9, lr 0.01, 50 epochs of minibatches of 32, cross-entropy.
     ``metrics``: ``test_accuracy``, ``train_accuracy``, ``fc1_condition_number``.
     A few seconds on one CPU thread.
-    """
-    return _train(
-        "digits-5layer",
-        build_5layer,
-        out=out,
-        seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        num_threads=num_threads,
-        progress=progress,
-    )
+    """,
+)
 
 
 _SINGLE_DESCRIPTION = (
@@ -279,28 +272,22 @@ _FIVE_DESCRIPTION = (
 )
 
 ENTRIES = (
-    ZooEntry(
-        name="digits",
-        title="Digits, 1-layer SELU (Pattichis & Pattichis)",
-        description=_SINGLE_DESCRIPTION,
+    make_entry(
+        "digits",
+        "Digits, 1-layer SELU (Pattichis & Pattichis)",
+        _SINGLE_DESCRIPTION,
         input_shape=(N_PIXELS,),
         image_shape=IMAGE_SHAPE,
-        input_axis=None,
-        output_axis=None,
-        weights_file="digits.safetensors",
         build=build_single,
         make_data=make_data,
         train=train_single,
     ),
-    ZooEntry(
-        name="digits-5layer",
-        title="Digits, 5-layer SELU (Pattichis & Pattichis)",
-        description=_FIVE_DESCRIPTION,
+    make_entry(
+        "digits-5layer",
+        "Digits, 5-layer SELU (Pattichis & Pattichis)",
+        _FIVE_DESCRIPTION,
         input_shape=(N_PIXELS,),
         image_shape=IMAGE_SHAPE,
-        input_axis=None,
-        output_axis=None,
-        weights_file="digits-5layer.safetensors",
         build=build_5layer,
         make_data=make_data,
         train=train_5layer,

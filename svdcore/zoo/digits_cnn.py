@@ -20,14 +20,13 @@ non-invertible layer by layer: its ideal inputs come from the optimisation metho
 from __future__ import annotations
 
 from pathlib import Path
-from time import perf_counter
 
 import torch
 from torch import nn
 
 from svdcore.zoo import digits
-from svdcore.zoo._training import Progress, fit, save_weights, threads
-from svdcore.zoo._types import TrainReport, ZooEntry
+from svdcore.zoo._training import Progress, run_training
+from svdcore.zoo._types import TrainReport, make_entry
 
 __all__ = ["CHANNELS", "DEFAULTS", "ENTRY", "DigitsCNN", "build", "make_data", "train"]
 
@@ -74,11 +73,6 @@ def make_data(
     return x.reshape(-1, *INPUT_SHAPE), y
 
 
-def _accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((module(x).argmax(dim=1) == y).double().mean())
-
-
 def _kernel_cond(conv: nn.Conv2d) -> float:
     """sigma_1 / sigma_9 of the kernels view (out * in, 9)."""
     w = conv.weight.detach().double()
@@ -104,7 +98,6 @@ def train(
     ``conv1_kernels_condition_number``, ``conv2_kernels_condition_number``. A few seconds
     on one CPU thread; deterministic in ``seed``.
     """
-    started = perf_counter()
     settings = {
         "seed": seed,
         "epochs": epochs,
@@ -115,45 +108,28 @@ def train(
         "split": f"stratified 80%/20%, seed {digits.SPLIT_SEED} (as digits)",
         "num_threads": num_threads,
     }
-    with threads(num_threads):
-        x, y = make_data(split="train")
-        xt, yt = make_data(split="test")
-        torch.manual_seed(seed)
-        module = build()
-        optimizer = torch.optim.Adam(module.parameters(), lr=lr)
 
-        def evaluate() -> dict[str, float]:
-            return {"test_accuracy": _accuracy(module, xt, yt)}
-
-        fit(
-            module,
-            x,
-            y,
-            loss_fn=nn.functional.cross_entropy,
-            optimizer=optimizer,
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        module, metrics = digits.fit_classifier(
+            build,
+            make_data,
+            seed=seed,
+            optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
             epochs=epochs,
             batch_size=batch_size,
-            seed=seed,
-            evaluate=evaluate,
             progress=progress,
-            log_every=max(1, epochs // 10),
         )
-        s = torch.linalg.svdvals(module.fc1.weight.detach().double())
-        metrics = {
-            "test_accuracy": _accuracy(module, xt, yt),
-            "train_accuracy": _accuracy(module, x, y),
-            "fc1_condition_number": float(s[0] / s[-1]),
-            "conv1_kernels_condition_number": _kernel_cond(module.conv1),
-            "conv2_kernels_condition_number": _kernel_cond(module.conv2),
-        }
-    seconds = perf_counter() - started
-    path = save_weights(
-        module, out, name="digits-cnn", metrics=metrics, settings=settings, seconds=seconds
-    )
-    if progress:
-        progress(f"digits-cnn: test accuracy {metrics['test_accuracy']:.4f} -> {path}")
-    return TrainReport(
-        name="digits-cnn", path=path, seconds=seconds, metrics=metrics, settings=settings
+        metrics["conv1_kernels_condition_number"] = _kernel_cond(module.conv1)
+        metrics["conv2_kernels_condition_number"] = _kernel_cond(module.conv2)
+        return module, metrics, digits.accuracy_summary(metrics)
+
+    return run_training(
+        "digits-cnn",
+        out=out,
+        settings=settings,
+        num_threads=num_threads,
+        progress=progress,
+        body=body,
     )
 
 
@@ -170,15 +146,12 @@ _DESCRIPTION = (
     "shipped weights: 0.989 on the 359 held-out digits."
 )
 
-ENTRY = ZooEntry(
-    name="digits-cnn",
-    title="Digits, residual CNN (Pattichis Fig. 2 analogue)",
-    description=_DESCRIPTION,
+ENTRY = make_entry(
+    "digits-cnn",
+    "Digits, residual CNN (Pattichis Fig. 2 analogue)",
+    _DESCRIPTION,
     input_shape=INPUT_SHAPE,
     image_shape=digits.IMAGE_SHAPE,
-    input_axis=None,
-    output_axis=None,
-    weights_file="digits-cnn.safetensors",
     build=build,
     make_data=make_data,
     train=train,

@@ -76,8 +76,8 @@ import torch
 from torch import nn
 
 from svdcore.exceptions import DataError
-from svdcore.zoo._training import Progress, fit, save_weights, threads
-from svdcore.zoo._types import Axis, TrainReport, ZooEntry
+from svdcore.zoo._training import Progress, run_training, seeded_fit
+from svdcore.zoo._types import Axis, TrainReport, make_entry
 
 __all__ = [
     "C1",
@@ -416,99 +416,6 @@ def _errors_ms(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[flo
     return float(rmse[0]), float(rmse[1])
 
 
-def _train(
-    variant: str,
-    *,
-    out: Path,
-    seed: int,
-    n_train: int,
-    n_test: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    num_threads: int | None,
-    progress: Progress,
-) -> TrainReport:
-    name = f"ilr-biexp-{variant}"
-    started = perf_counter()
-    settings = {
-        "seed": seed,
-        "variant": variant,
-        "n_train": n_train,
-        "n_test": n_test,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": "AdamW" if weight_decay else "Adam",
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "schedule": "cosine annealing to 0, stepped per batch",
-        "loss": "MSE on (T21, T22) / 500 ms",
-        "snr": SNR,
-        "noise_std": NOISE_STD,
-        "reg_lambda": REG_LAMBDA,
-        "target_scale_ms": TARGET_SCALE_MS,
-        "num_threads": num_threads,
-    }
-    with threads(num_threads):
-        if progress:
-            progress(f"{name}: simulating {n_train} training and {n_test} test samples")
-        x, y = make_data(n=n_train, seed=seed, split="train", variant=variant)
-        xt, yt = make_data(n=n_test, seed=seed, split="test", variant=variant)
-        if progress:
-            progress(f"{name}: data ready after {perf_counter() - started:.1f} s")
-        mean_target = y.mean(dim=0)
-        base = torch.sqrt((((yt - mean_target).double() * TARGET_SCALE_MS) ** 2).mean(dim=0))
-
-        torch.manual_seed(seed)
-        module = build()
-        optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
-        steps = epochs * ((n_train + batch_size - 1) // batch_size)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-
-        def evaluate() -> dict[str, float]:
-            e1, e2 = _errors_ms(module, xt, yt)
-            return {"test_rmse_T21_ms": e1, "test_rmse_T22_ms": e2}
-
-        fit(
-            module,
-            x,
-            y,
-            loss_fn=nn.functional.mse_loss,
-            optimizer=optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            scheduler=scheduler,
-            evaluate=evaluate,
-            progress=progress,
-            log_every=max(1, epochs // 10),
-        )
-        e1, e2 = _errors_ms(module, xt, yt)
-    metrics = {
-        "test_rmse_T21_ms": e1,
-        "test_rmse_T22_ms": e2,
-        "baseline_rmse_T21_ms": float(base[0]),
-        "baseline_rmse_T22_ms": float(base[1]),
-    }
-    r2 = fc1_biexponential_r2(module, k=FIT_TOP_K)
-    for i, (first, second) in enumerate(r2):
-        metrics[f"fc1_v{i + 1}_r2_first_half"] = first
-        metrics[f"fc1_v{i + 1}_r2_second_half"] = second
-    passing = [min(pair) > 0.9 for pair in r2]
-    metrics["fc1_leading_biexponential_vectors"] = float(
-        passing.index(False) if False in passing else len(passing)
-    )
-    seconds = perf_counter() - started
-    path = save_weights(module, out, name=name, metrics=metrics, settings=settings, seconds=seconds)
-    if progress:
-        progress(
-            f"{name}: test RMSE T21 {e1:.1f} ms, T22 {e2:.1f} ms (baseline "
-            f"{float(base[0]):.1f}, {float(base[1]):.1f}) -> {path}"
-        )
-    return TrainReport(name=name, path=path, seconds=seconds, metrics=metrics, settings=settings)
-
-
 def _trainer(variant: str) -> Callable[..., TrainReport]:
     def train(
         *,
@@ -523,18 +430,80 @@ def _trainer(variant: str) -> Callable[..., TrainReport]:
         num_threads: int | None = 1,
         progress: Progress = None,
     ) -> TrainReport:
-        return _train(
-            variant,
-            out=out,
-            seed=seed,
-            n_train=n_train,
-            n_test=n_test,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            num_threads=num_threads,
-            progress=progress,
+        name = f"ilr-biexp-{variant}"
+        settings = {
+            "seed": seed,
+            "variant": variant,
+            "n_train": n_train,
+            "n_test": n_test,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": "AdamW" if weight_decay else "Adam",
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "schedule": "cosine annealing to 0, stepped per batch",
+            "loss": "MSE on (T21, T22) / 500 ms",
+            "snr": SNR,
+            "noise_std": NOISE_STD,
+            "reg_lambda": REG_LAMBDA,
+            "target_scale_ms": TARGET_SCALE_MS,
+            "num_threads": num_threads,
+        }
+
+        def body() -> tuple[nn.Module, dict[str, float], str]:
+            started = perf_counter()
+            if progress:
+                progress(f"{name}: simulating {n_train} training and {n_test} test samples")
+            x, y = make_data(n=n_train, seed=seed, split="train", variant=variant)
+            xt, yt = make_data(n=n_test, seed=seed, split="test", variant=variant)
+            if progress:
+                progress(f"{name}: data ready after {perf_counter() - started:.1f} s")
+            base = torch.sqrt((((yt - y.mean(dim=0)).double() * TARGET_SCALE_MS) ** 2).mean(dim=0))
+
+            def evaluate(module: nn.Module) -> dict[str, float]:
+                e1, e2 = _errors_ms(module, xt, yt)
+                return {"test_rmse_T21_ms": e1, "test_rmse_T22_ms": e2}
+
+            module = seeded_fit(
+                build,
+                x,
+                y,
+                seed=seed,
+                loss_fn=nn.functional.mse_loss,
+                optimizer=lambda m: torch.optim.AdamW(
+                    m.parameters(), lr=lr, weight_decay=weight_decay
+                ),
+                epochs=epochs,
+                batch_size=batch_size,
+                scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
+                    opt, T_max=steps
+                ),
+                evaluate=evaluate,
+                progress=progress,
+            )
+            scores = evaluate(module)
+            metrics = {
+                **scores,
+                "baseline_rmse_T21_ms": float(base[0]),
+                "baseline_rmse_T22_ms": float(base[1]),
+            }
+            r2 = fc1_biexponential_r2(module, k=FIT_TOP_K)
+            for i, (first, second) in enumerate(r2):
+                metrics[f"fc1_v{i + 1}_r2_first_half"] = first
+                metrics[f"fc1_v{i + 1}_r2_second_half"] = second
+            passing = [min(pair) > 0.9 for pair in r2]
+            metrics["fc1_leading_biexponential_vectors"] = float(
+                passing.index(False) if False in passing else len(passing)
+            )
+            summary = (
+                f"test RMSE T21 {scores['test_rmse_T21_ms']:.1f} ms, "
+                f"T22 {scores['test_rmse_T22_ms']:.1f} ms (baseline "
+                f"{float(base[0]):.1f}, {float(base[1]):.1f})"
+            )
+            return module, metrics, summary
+
+        return run_training(
+            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
         )
 
     return train
@@ -580,28 +549,22 @@ _NDREG_DESCRIPTION = _COMMON + (
 _AXIS = Axis("time", "ms", input_axis_ms())
 
 ENTRIES = (
-    ZooEntry(
-        name="ilr-biexp-ndnd",
-        title="ILR biexponential, (ND, ND) (Sule et al.)",
-        description=_NDND_DESCRIPTION,
+    make_entry(
+        "ilr-biexp-ndnd",
+        "ILR biexponential, (ND, ND) (Sule et al.)",
+        _NDND_DESCRIPTION,
         input_shape=(2 * N_POINTS,),
-        image_shape=None,
         input_axis=_AXIS,
-        output_axis=None,
-        weights_file="ilr-biexp-ndnd.safetensors",
         build=build,
         make_data=make_data_ndnd,
         train=train_ndnd,
     ),
-    ZooEntry(
-        name="ilr-biexp-ndreg",
-        title="ILR biexponential, (ND, Reg) (Sule et al.)",
-        description=_NDREG_DESCRIPTION,
+    make_entry(
+        "ilr-biexp-ndreg",
+        "ILR biexponential, (ND, Reg) (Sule et al.)",
+        _NDREG_DESCRIPTION,
         input_shape=(2 * N_POINTS,),
-        image_shape=None,
         input_axis=_AXIS,
-        output_axis=None,
-        weights_file="ilr-biexp-ndreg.safetensors",
         build=build,
         make_data=make_data_ndreg,
         train=train_ndreg,

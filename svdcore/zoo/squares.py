@@ -34,15 +34,14 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from time import perf_counter
 
 import numpy as np
 import torch
 from torch import nn
 
 from svdcore.exceptions import DataError
-from svdcore.zoo._training import Progress, fit, save_weights, threads
-from svdcore.zoo._types import TrainReport, ZooEntry
+from svdcore.zoo._training import Progress, run_training, seeded_fit
+from svdcore.zoo._types import TrainReport, make_entry
 
 __all__ = [
     "DEFAULTS",
@@ -251,92 +250,77 @@ def _bias_share(module: nn.Module, x: torch.Tensor) -> float:
     return float((b.norm(dim=1) / y.reshape(len(x), -1).norm(dim=1)).mean())
 
 
-def _train(
-    name: str,
-    builder: Callable[[], nn.Module],
-    *,
-    out: Path,
-    seed: int,
-    n_train: int,
-    n_test: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    num_threads: int | None,
-    progress: Progress,
-) -> TrainReport:
-    started = perf_counter()
-    settings = {
-        "seed": seed,
-        "n_train": n_train,
-        "n_test": n_test,
-        "data_seed": DATA_SEED,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": "Adam",
-        "lr": lr,
-        "schedule": "one-cycle (max lr = lr), stepped per batch",
-        "loss": "MSE",
-        "num_threads": num_threads,
-    }
-    with threads(num_threads):
-        if progress:
-            progress(f"{name}: drawing {n_train} training and {n_test} test squares")
-        x, _ = make_data(n=n_train, seed=DATA_SEED, split="train")
-        xt, _ = make_data(n=n_test, seed=DATA_SEED, split="test")
-        baseline = float(((xt - x.mean(dim=0)) ** 2).mean())
-        torch.manual_seed(seed)
-        module = builder()
-        optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-        steps = epochs * ((n_train + batch_size - 1) // batch_size)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-
-        def evaluate() -> dict[str, float]:
-            return {"test_mse": float(((module(xt) - xt) ** 2).mean())}
-
-        fit(
-            module,
-            x,
-            x,
-            loss_fn=nn.functional.mse_loss,
-            optimizer=optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            scheduler=scheduler,
-            evaluate=evaluate,
-            progress=progress,
-            log_every=max(1, epochs // 10),
-        )
-        with torch.no_grad():
-            test_mse = evaluate()["test_mse"]
-            train_mse = float(((module(x) - x) ** 2).mean())
-        metrics = {
-            "test_mse": test_mse,
-            "train_mse": train_mse,
-            "baseline_mse": baseline,
-            "mse_ratio": test_mse / baseline,
-            "test_bias_share": _bias_share(module, xt),
+def _trainer(name: str, builder: Callable[[], nn.Module], doc: str) -> Callable[..., TrainReport]:
+    def train(
+        *,
+        out: Path,
+        seed: int = 0,
+        n_train: int = int(DEFAULTS["n_train"]),
+        n_test: int = int(DEFAULTS["n_test"]),
+        epochs: int = int(DEFAULTS["epochs"]),
+        batch_size: int = int(DEFAULTS["batch_size"]),
+        lr: float = float(DEFAULTS["lr"]),
+        num_threads: int | None = 1,
+        progress: Progress = None,
+    ) -> TrainReport:
+        settings = {
+            "seed": seed,
+            "n_train": n_train,
+            "n_test": n_test,
+            "data_seed": DATA_SEED,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": "Adam",
+            "lr": lr,
+            "schedule": "one-cycle (max lr = lr), stepped per batch",
+            "loss": "MSE",
+            "num_threads": num_threads,
         }
-    seconds = perf_counter() - started
-    path = save_weights(module, out, name=name, metrics=metrics, settings=settings, seconds=seconds)
-    if progress:
-        progress(f"{name}: test MSE {test_mse:.5f} (baseline {baseline:.5f}) -> {path}")
-    return TrainReport(name=name, path=path, seconds=seconds, metrics=metrics, settings=settings)
+
+        def body() -> tuple[nn.Module, dict[str, float], str]:
+            if progress:
+                progress(f"{name}: drawing {n_train} training and {n_test} test squares")
+            x, _ = make_data(n=n_train, seed=DATA_SEED, split="train")
+            xt, _ = make_data(n=n_test, seed=DATA_SEED, split="test")
+            baseline = float(((xt - x.mean(dim=0)) ** 2).mean())
+            module = seeded_fit(
+                builder,
+                x,
+                x,
+                seed=seed,
+                loss_fn=nn.functional.mse_loss,
+                optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
+                epochs=epochs,
+                batch_size=batch_size,
+                scheduler=lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(
+                    opt, max_lr=lr, total_steps=steps
+                ),
+                evaluate=lambda m: {"test_mse": float(((m(xt) - xt) ** 2).mean())},
+                progress=progress,
+            )
+            with torch.no_grad():
+                test_mse = float(((module(xt) - xt) ** 2).mean())
+                train_mse = float(((module(x) - x) ** 2).mean())
+            metrics = {
+                "test_mse": test_mse,
+                "train_mse": train_mse,
+                "baseline_mse": baseline,
+                "mse_ratio": test_mse / baseline,
+                "test_bias_share": _bias_share(module, xt),
+            }
+            return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
+
+        return run_training(
+            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+        )
+
+    train.__doc__ = doc
+    return train
 
 
-def train_plain(
-    *,
-    out: Path,
-    seed: int = 0,
-    n_train: int = int(DEFAULTS["n_train"]),
-    n_test: int = int(DEFAULTS["n_test"]),
-    epochs: int = int(DEFAULTS["epochs"]),
-    batch_size: int = int(DEFAULTS["batch_size"]),
-    lr: float = float(DEFAULTS["lr"]),
-    num_threads: int | None = 1,
-    progress: Progress = None,
-) -> TrainReport:
+train_plain = _trainer(
+    "squares-ae",
+    build_plain,
     """Train the bias-free squares autoencoder; write its weights to ``out`` (+ JSON sidecar).
 
     MSE between output and input; Adam with a one-cycle schedule peaking at ``lr``, stepped
@@ -346,48 +330,14 @@ def train_plain(
     predicted for every test image), ``mse_ratio`` and ``test_bias_share`` (mean of
     ||f(x) - J x|| / ||f(x)||; zero without biases). Deterministic in ``seed``; the defaults
     take one to two minutes on one CPU thread.
-    """
-    return _train(
-        "squares-ae",
-        build_plain,
-        out=out,
-        seed=seed,
-        n_train=n_train,
-        n_test=n_test,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        num_threads=num_threads,
-        progress=progress,
-    )
+    """,
+)
 
-
-def train_bias(
-    *,
-    out: Path,
-    seed: int = 0,
-    n_train: int = int(DEFAULTS["n_train"]),
-    n_test: int = int(DEFAULTS["n_test"]),
-    epochs: int = int(DEFAULTS["epochs"]),
-    batch_size: int = int(DEFAULTS["batch_size"]),
-    lr: float = float(DEFAULTS["lr"]),
-    num_threads: int | None = 1,
-    progress: Progress = None,
-) -> TrainReport:
-    """Train the squares autoencoder with biases; the same recipe as :func:`train_plain`."""
-    return _train(
-        "squares-ae-bias",
-        build_bias,
-        out=out,
-        seed=seed,
-        n_train=n_train,
-        n_test=n_test,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        num_threads=num_threads,
-        progress=progress,
-    )
+train_bias = _trainer(
+    "squares-ae-bias",
+    build_bias,
+    """Train the squares autoencoder with biases; the same recipe as :func:`train_plain`.""",
+)
 
 
 _PLAIN_DESCRIPTION = (
@@ -423,28 +373,22 @@ _BIAS_DESCRIPTION = (
 )
 
 ENTRIES = (
-    ZooEntry(
-        name="squares-ae",
-        title="Rotated squares autoencoder, no biases (SpecXAI 2.3)",
-        description=_PLAIN_DESCRIPTION,
+    make_entry(
+        "squares-ae",
+        "Rotated squares autoencoder, no biases (SpecXAI 2.3)",
+        _PLAIN_DESCRIPTION,
         input_shape=INPUT_SHAPE,
         image_shape=IMAGE_SHAPE,
-        input_axis=None,
-        output_axis=None,
-        weights_file="squares-ae.safetensors",
         build=build_plain,
         make_data=make_data,
         train=train_plain,
     ),
-    ZooEntry(
-        name="squares-ae-bias",
-        title="Rotated squares autoencoder, with biases (SpecXAI 3.1)",
-        description=_BIAS_DESCRIPTION,
+    make_entry(
+        "squares-ae-bias",
+        "Rotated squares autoencoder, with biases (SpecXAI 3.1)",
+        _BIAS_DESCRIPTION,
         input_shape=INPUT_SHAPE,
         image_shape=IMAGE_SHAPE,
-        input_axis=None,
-        output_axis=None,
-        weights_file="squares-ae-bias.safetensors",
         build=build_bias,
         make_data=make_data,
         train=train_bias,
