@@ -12,16 +12,15 @@ options were changed meanwhile is kept in the cache, not drawn). Cancel kills th
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ctx, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from app import ids
 from app.services import DescrambleOptions
-from app.uploads import current_session_id, session_from_cookies
+from app.uploads import current_session_id
+from app.views import jobs
 from app.views.common import Selection, alert, layer_title, selection_ready
 from app.views.descramble_controls import (
     DEFAULTS,
@@ -35,9 +34,20 @@ from app.views.descramble_controls import (
 )
 from app.views.descramble_render import empty, render
 
+PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
+
 __all__ = ["PROGRESS_EVERY_S", "layout", "options_from", "register"]
 
-PROGRESS_EVERY_S = 0.25  # throttle of progress reports and cancel-flag checks in a job
+_JOB = jobs.JobIds(
+    run=ids.BUTTON_DESCRAMBLE_RUN,
+    cancel=ids.BUTTON_DESCRAMBLE_CANCEL,
+    progress_div=ids.DIV_DESCRAMBLE_PROGRESS,
+    progress=ids.PROGRESS_DESCRAMBLE_STEPS,
+    text=ids.TEXT_DESCRAMBLE_PROGRESS,
+    status=ids.DIV_DESCRAMBLE_STATUS,
+    run_store=ids.STORE_DESCRAMBLE_RUN,
+    done_store=ids.STORE_DESCRAMBLE_DONE,
+)
 
 
 def layout() -> html.Div:
@@ -121,15 +131,6 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.DIV_DESCRAMBLE_ITERATIVE, "style"),
         Input(ids.RADIO_DESCRAMBLE_METHOD, "value"),
     )
-    app.clientside_callback(  # a fresh nonce per Run click: names the job's cancel flag
-        """function (clicks) {
-            const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2);
-            return {nonce: nonce, clicks: clicks};
-        }""",
-        Output(ids.STORE_DESCRAMBLE_RUN, "data"),
-        Input(ids.BUTTON_DESCRAMBLE_RUN, "n_clicks"),
-        prevent_initial_call=True,
-    )
 
     @app.callback(
         Output(ids.GRAPH_DESCRAMBLE_RAW, "figure"),
@@ -168,14 +169,14 @@ def register(app: dash.Dash, services: Any) -> None:
             key = services.descramble_key(model, layer, options, session, dataset)
         except Exception as err:
             return (*empty(), None, alert(services.error_message(err)))
-        status = None
-        if done and done.get("key") == key and done.get("status") == "error":
-            return (*empty(), None, alert(done.get("message") or "The run failed."))
+        status, last = None, jobs.last_status(done, key)
+        if last == "error":
+            return (*empty(), None, jobs.failed_alert(done))
         if data is None:
             status = alert(
                 "No iterative result for these options yet: press Run to start it.", kind="info"
             )
-            if done and done.get("key") == key and done.get("status") == "cancelled":
+            if last == "cancelled":
                 status = _cancelled_alert(None, None)
             return (*empty("Press Run to start the iterative descrambler."), status, None)
         symmetrize, log = fft_flags(fft)
@@ -188,102 +189,33 @@ def register(app: dash.Dash, services: Any) -> None:
             status = alert(" ".join(notes), kind="info", title="Note")
         return (*rendered, status, None)
 
-    @app.callback(
-        Output(ids.STORE_DESCRAMBLE_DONE, "data"),
-        Input(ids.STORE_DESCRAMBLE_RUN, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        *[State(cid, prop) for cid, prop in _OPTION_STATES],
-        background=True,
-        running=[
-            (Output(ids.BUTTON_DESCRAMBLE_RUN, "disabled"), True, False),
-            (Output(ids.BUTTON_DESCRAMBLE_CANCEL, "disabled"), False, True),
-            (
-                Output(ids.DIV_DESCRAMBLE_PROGRESS, "style"),
-                {"display": "flex"},
-                {"display": "none"},
-            ),
-        ],
-        progress=[
-            Output(ids.PROGRESS_DESCRAMBLE_STEPS, "value"),
-            Output(ids.PROGRESS_DESCRAMBLE_STEPS, "max"),
-            Output(ids.TEXT_DESCRAMBLE_PROGRESS, "children"),
-        ],
-        progress_default=[0, 1, ""],
-        cancel=[Input(ids.BUTTON_DESCRAMBLE_CANCEL, "n_clicks")],
-        interval=400,
-        prevent_initial_call=True,
-    )
-    def run_iterative(set_progress, run: dict | None, selection: Selection | None, *values: Any):
-        """The background job: one iterative descrambling, reported step by step."""
-        import torch  # the job is a forked process: one thread, no contention with the server
-
-        torch.set_num_threads(1)
-        if not run or not selection or not selection.get("layer"):
-            raise dash.exceptions.PreventUpdate
-        session = current_session_id() or session_from_cookies(ctx.cookies)
+    def prepare(session: str | None, selection: Selection, *values: Any) -> Any:
         options = options_from(*values)
-        nonce = str(run.get("nonce"))
-        model, layer = selection["model"], selection["layer"]
-        last = {"report": 0.0, "check": 0.0}
+        args = (selection["model"], selection["layer"], options, session)
+        dataset = selection.get("dataset")
+        key = services.descramble_key(*args, dataset)
 
-        def progress(step: int, total: int, objective: float) -> None:
-            now = time.monotonic()
-            if step == total or now - last["report"] >= PROGRESS_EVERY_S:
-                last["report"] = now
-                set_progress(
-                    (step, total, f"step {step:,} of {total:,} · objective {objective:.6g}")
-                )
-
-        server = os.getppid()
-
-        def should_stop() -> bool:  # Cancel's flag, or the server is gone (orphaned job)
-            now = time.monotonic()
-            if now - last["check"] < PROGRESS_EVERY_S:
-                return False
-            last["check"] = now
-            return os.getppid() != server or services.cancel_requested(session, nonce)
-
-        result: dict[str, Any] = {"nonce": nonce, "status": "done", "message": ""}
-        try:
-            dataset = selection.get("dataset")
-            result["key"] = services.descramble_key(model, layer, options, session, dataset)
+        def compute(progress: Any, should_stop: Any) -> bool:
             data = services.descramble(
-                model,
-                layer,
-                options,
-                session,
-                progress=progress,
-                should_stop=should_stop,
-                dataset=dataset,
+                *args, progress=progress, should_stop=should_stop, dataset=dataset
             )
-            if data is not None and data.cancelled:
-                result["status"] = "cancelled"
-        except Exception as err:
-            result.update(status="error", message=services.error_message(err))
-        return result
+            return data is not None and data.cancelled
 
-    @app.callback(
-        Output(ids.DIV_DESCRAMBLE_STATUS, "children", allow_duplicate=True),
-        Input(ids.BUTTON_DESCRAMBLE_CANCEL, "n_clicks"),
-        State(ids.STORE_DESCRAMBLE_RUN, "data"),
-        State(ids.PROGRESS_DESCRAMBLE_STEPS, "value"),
-        State(ids.PROGRESS_DESCRAMBLE_STEPS, "max"),
-        prevent_initial_call=True,
+        return key, compute
+
+    jobs.register_job(
+        app,
+        services,
+        _JOB,
+        states=[State(cid, prop) for cid, prop in _OPTION_STATES],
+        requires="layer",
+        prepare=prepare,
+        progress_text=lambda step, total, objective: (
+            f"step {step:,} of {total:,} · objective {objective:.6g}"
+        ),
+        cancelled=_cancelled_alert,
     )
-    def cancel_run(clicks: int | None, run: dict | None, step: Any, total: Any) -> Any:
-        """Raise the job's cancel flag (Dash kills the job as well) and say so on the page."""
-        if not clicks or not run:
-            raise dash.exceptions.PreventUpdate
-        services.request_cancel(current_session_id(), str(run.get("nonce")))
-        return _cancelled_alert(step, total)
 
 
 def _cancelled_alert(step: Any, total: Any) -> html.Div:
-    where = ""
-    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 1:
-        where = f" at step {int(step):,} of {int(total):,}"
-    return alert(
-        f"The iterative run was cancelled{where}; no result was kept. Press Run to start it again.",
-        kind="warning",
-        title="Cancelled",
-    )
+    return jobs.cancelled_alert(step, total, what="iterative run")

@@ -10,24 +10,34 @@ svdcore's sentence, which suggests the optimisation.
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ctx, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from app import ids
 from app.figures import placeholder_figure
 from app.services import InversionOptions
-from app.uploads import current_session_id, session_from_cookies
+from app.uploads import current_session_id
+from app.views import jobs
 from app.views.common import Selection, alert, selection_ready
 from app.views.inversion_render import DEFAULTS, controls, graphs, render
 
+PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
+
 __all__ = ["PROGRESS_EVERY_S", "layout", "options_from", "register"]
 
-PROGRESS_EVERY_S = 0.25  # throttle of progress reports and cancel-flag checks in a job
 _HIDDEN = {"display": "none"}
+_JOB = jobs.JobIds(
+    run=ids.BUTTON_INVERSION_RUN,
+    cancel=ids.BUTTON_INVERSION_CANCEL,
+    progress_div=ids.DIV_INVERSION_PROGRESS,
+    progress=ids.PROGRESS_INVERSION_STEPS,
+    text=ids.TEXT_INVERSION_PROGRESS,
+    status=ids.DIV_INVERSION_STATUS,
+    run_store=ids.STORE_INVERSION_RUN,
+    done_store=ids.STORE_INVERSION_DONE,
+)
 
 
 def layout() -> html.Div:
@@ -106,15 +116,6 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.DIV_INVERSION_OPTIMISE, "style"),
         Input(ids.RADIO_INVERSION_METHOD, "value"),
     )
-    app.clientside_callback(  # a fresh nonce per Run click: names the job's cancel flag
-        """function (clicks) {
-            const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2);
-            return {nonce: nonce, clicks: clicks};
-        }""",
-        Output(ids.STORE_INVERSION_RUN, "data"),
-        Input(ids.BUTTON_INVERSION_RUN, "n_clicks"),
-        prevent_initial_call=True,
-    )
 
     @app.callback(
         Output(ids.GRAPH_INVERSION_INPUT, "figure"),
@@ -146,14 +147,15 @@ def register(app: dash.Dash, services: Any) -> None:
             key = services.inversion_key(model, options, dataset, session)
         except Exception as err:
             return (*_empty(), None, None, alert(services.error_message(err)))
-        if done and done.get("key") == key and done.get("status") == "error":
-            return (*_empty(), None, None, alert(done.get("message") or "The run failed."))
+        last = jobs.last_status(done, key)
+        if last == "error":
+            return (*_empty(), None, None, jobs.failed_alert(done))
         if data is None:
             status = alert(
                 "No optimisation result for these options yet: press Run to start it.",
                 kind="info",
             )
-            if done and done.get("key") == key and done.get("status") == "cancelled":
+            if last == "cancelled":
                 status = _cancelled_alert(None, None)
             return (*_empty("Press Run to start the optimisation."), None, status, None)
         entry = services.model_entry(model, session)
@@ -162,91 +164,30 @@ def register(app: dash.Dash, services: Any) -> None:
         status = html.Div(note, className="caption")
         return image, bars, history, style, stats, warnings, status, None
 
-    @app.callback(
-        Output(ids.STORE_INVERSION_DONE, "data"),
-        Input(ids.STORE_INVERSION_RUN, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        *[State(cid, prop) for cid, prop in _OPTION_STATES],
-        background=True,
-        running=[
-            (Output(ids.BUTTON_INVERSION_RUN, "disabled"), True, False),
-            (Output(ids.BUTTON_INVERSION_CANCEL, "disabled"), False, True),
-            (Output(ids.DIV_INVERSION_PROGRESS, "style"), {"display": "flex"}, _HIDDEN),
-        ],
-        progress=[
-            Output(ids.PROGRESS_INVERSION_STEPS, "value"),
-            Output(ids.PROGRESS_INVERSION_STEPS, "max"),
-            Output(ids.TEXT_INVERSION_PROGRESS, "children"),
-        ],
-        progress_default=[0, 1, ""],
-        cancel=[Input(ids.BUTTON_INVERSION_CANCEL, "n_clicks")],
-        interval=400,
-        prevent_initial_call=True,
-    )
-    def run_optimise(set_progress, run: dict | None, selection: Selection | None, *values: Any):
-        """The background job: one optimisation of the input, reported step by step."""
-        import torch  # the job is a forked process: one thread, no contention with the server
-
-        torch.set_num_threads(1)
-        if not run or not selection or not selection.get("model"):
-            raise dash.exceptions.PreventUpdate
-        session = current_session_id() or session_from_cookies(ctx.cookies)
+    def prepare(session: str | None, selection: Selection, *values: Any) -> Any:
         values = list(values)
         values[0] = 0 if values[0] is None else values[0]
-        options = options_from(*values)
-        nonce = str(run.get("nonce"))
-        model, dataset = selection["model"], selection.get("dataset")
-        last = {"report": 0.0, "check": 0.0}
+        args = (selection["model"], options_from(*values), selection.get("dataset"), session)
 
-        def progress(step: int, total: int, distance: float) -> None:
-            now = time.monotonic()
-            if step == total or now - last["report"] >= PROGRESS_EVERY_S:
-                last["report"] = now
-                set_progress((step, total, f"step {step:,} of {total:,} · distance {distance:.6g}"))
+        def compute(progress: Any, should_stop: Any) -> bool:
+            data = services.inversion(*args, progress=progress, should_stop=should_stop)
+            return data is not None and data.stopped
 
-        server = os.getppid()
+        return services.inversion_key(*args), compute
 
-        def should_stop() -> bool:  # Cancel's flag, or the server is gone (orphaned job)
-            now = time.monotonic()
-            if now - last["check"] < PROGRESS_EVERY_S:
-                return False
-            last["check"] = now
-            return os.getppid() != server or services.cancel_requested(session, nonce)
-
-        result: dict[str, Any] = {"nonce": nonce, "status": "done", "message": ""}
-        try:
-            result["key"] = services.inversion_key(model, options, dataset, session)
-            data = services.inversion(
-                model, options, dataset, session, progress=progress, should_stop=should_stop
-            )
-            if data is not None and data.stopped:
-                result["status"] = "cancelled"
-        except Exception as err:
-            result.update(status="error", message=services.error_message(err))
-        return result
-
-    @app.callback(
-        Output(ids.DIV_INVERSION_STATUS, "children", allow_duplicate=True),
-        Input(ids.BUTTON_INVERSION_CANCEL, "n_clicks"),
-        State(ids.STORE_INVERSION_RUN, "data"),
-        State(ids.PROGRESS_INVERSION_STEPS, "value"),
-        State(ids.PROGRESS_INVERSION_STEPS, "max"),
-        prevent_initial_call=True,
+    jobs.register_job(
+        app,
+        services,
+        _JOB,
+        states=[State(cid, prop) for cid, prop in _OPTION_STATES],
+        requires="model",
+        prepare=prepare,
+        progress_text=lambda step, total, distance: (
+            f"step {step:,} of {total:,} · distance {distance:.6g}"
+        ),
+        cancelled=_cancelled_alert,
     )
-    def cancel_run(clicks: int | None, run: dict | None, step: Any, total: Any) -> Any:
-        """Raise the job's cancel flag (Dash kills the job as well) and say so on the page."""
-        if not clicks or not run:
-            raise dash.exceptions.PreventUpdate
-        services.request_cancel(current_session_id(), str(run.get("nonce")))
-        return _cancelled_alert(step, total)
 
 
 def _cancelled_alert(step: Any, total: Any) -> html.Div:
-    where = ""
-    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 1:
-        where = f" at step {int(step):,} of {int(total):,}"
-    return alert(
-        f"The optimisation was cancelled{where}; no result was kept. Press Run to start it again.",
-        kind="warning",
-        title="Cancelled",
-    )
+    return jobs.cancelled_alert(step, total, what="optimisation")

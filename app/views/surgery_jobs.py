@@ -10,8 +10,6 @@ keeps nothing.
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,27 +22,20 @@ from app.figures import placeholder_figure
 from app.figures.surgery_dataset import depth_figure, similarity_heatmap
 from app.surgery_data import DepthOptions, SimilarityOptions, SurgeryOptions
 from app.uploads import current_session_id, session_from_cookies
+from app.views import jobs
 from app.views.common import Selection, alert, selection_ready
 from app.views.surgery_controls import DEFAULT_SIM_SAMPLES
 from app.views.surgery_render import panel
 
-__all__ = ["PROGRESS_EVERY_S", "register"]
+PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
 
-PROGRESS_EVERY_S = 0.25  # throttle of progress reports and cancel-flag checks in a job
+__all__ = ["PROGRESS_EVERY_S", "register"]
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(jobs.JobIds):
     name: str
-    run: str
-    cancel: str
-    progress_div: str
-    progress: str
-    text: str
-    status: str
     graph: str
-    run_store: str
-    done_store: str
     fields: tuple[str, ...]  # ids of the job's own inputs (their "value")
     options: Callable[..., Any]  # (services, selection, split, session, *values) -> options
     compute: Callable[..., Any]  # services -> its method computing the result
@@ -154,28 +145,12 @@ def _dataset(selection: Selection) -> str | None:
 
 
 def _cancelled(job: Job, step: Any, total: Any) -> Any:
-    where = ""
-    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 1:
-        where = f" after {int(step):,} of {int(total):,} {job.unit}"
-    return alert(
-        f"The {job.name} run was cancelled{where}; nothing was kept. Press Run to start it again.",
-        kind="warning",
-        title="Cancelled",
-    )
+    what, at = f"{job.name} run", "after {step:,} of {total:,} " + job.unit
+    return jobs.cancelled_alert(step, total, what=what, at=at, kept="nothing was kept")
 
 
 def _register_job(app: dash.Dash, services: Any, job: Job) -> None:
     compute, key_of = job.compute(services), job.key(services)
-
-    app.clientside_callback(  # a fresh nonce per Run click: names the job's cancel flag
-        """function (clicks) {
-            const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2);
-            return {nonce: nonce, clicks: clicks};
-        }""",
-        Output(job.run_store, "data"),
-        Input(job.run, "n_clicks"),
-        prevent_initial_call=True,
-    )
 
     @app.callback(
         Output(job.graph, "figure"),
@@ -203,88 +178,36 @@ def _register_job(app: dash.Dash, services: Any, job: Job) -> None:
             return placeholder_figure(), alert(services.error_message(err))
         if data is not None:
             return job.draw(services, selection, data), _note(data)
-        mine = bool(done) and done.get("key") == key
-        if mine and done.get("status") == "error":
-            return placeholder_figure(), alert(done.get("message") or "The run failed.")
-        if mine and done.get("status") == "cancelled":
+        last = jobs.last_status(done, key)
+        if last == "error":
+            return placeholder_figure(), jobs.failed_alert(done)
+        if last == "cancelled":
             return placeholder_figure(), _cancelled(job, None, None)
         message = f"Press Run to compute the {job.name} for these settings."
         return placeholder_figure(), alert(message, kind="info")
 
-    @app.callback(
-        Output(job.done_store, "data"),
-        Input(job.run_store, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
-        *[State(f, "value") for f in job.fields],
-        background=True,
-        running=[
-            (Output(job.run, "disabled"), True, False),
-            (Output(job.cancel, "disabled"), False, True),
-            (Output(job.progress_div, "style"), {"display": "flex"}, {"display": "none"}),
+    def prepare(session: str | None, selection: Selection, split: Any, *fields: Any) -> Any:
+        options = job.options(services, selection, split, session, *fields)
+        args = (selection["model"], options, session, _dataset(selection))
+
+        def run(progress: Any, should_stop: Any) -> bool:
+            return compute(*args, progress=progress, should_stop=should_stop) is None
+
+        return key_of(*args), run
+
+    jobs.register_job(
+        app,
+        services,
+        job,
+        states=[
+            State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
+            *[State(f, "value") for f in job.fields],
         ],
-        progress=[
-            Output(job.progress, "value"),
-            Output(job.progress, "max"),
-            Output(job.text, "children"),
-        ],
-        progress_default=[0, 1, ""],
-        cancel=[Input(job.cancel, "n_clicks")],
-        interval=400,
-        prevent_initial_call=True,
+        requires="model",
+        prepare=prepare,
+        progress_text=lambda done, total: f"{done:,} of {total:,} {job.unit}",
+        cancelled=lambda step, total: _cancelled(job, step, total),
     )
-    def run(set_progress, started: dict | None, selection: Selection | None, split, *fields):
-        """The background job: one dataset-wide analysis, reported as it goes."""
-        import torch  # the job is a forked process: one thread, no contention with the server
-
-        torch.set_num_threads(1)
-        if not started or not selection or not selection.get("model"):
-            raise dash.exceptions.PreventUpdate
-        session = current_session_id() or session_from_cookies(ctx.cookies)
-        nonce = str(started.get("nonce"))
-        last = {"report": 0.0, "check": 0.0}
-
-        def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if done == total or now - last["report"] >= PROGRESS_EVERY_S:
-                last["report"] = now
-                set_progress((done, total, f"{done:,} of {total:,} {job.unit}"))
-
-        server = os.getppid()
-
-        def should_stop() -> bool:  # Cancel's flag, or the server is gone (orphaned job)
-            now = time.monotonic()
-            if now - last["check"] < PROGRESS_EVERY_S:
-                return False
-            last["check"] = now
-            return os.getppid() != server or services.cancel_requested(session, nonce)
-
-        result: dict[str, Any] = {"nonce": nonce, "status": "done", "message": ""}
-        try:
-            options = job.options(services, selection, split, session, *fields)
-            args = (selection["model"], options, session, _dataset(selection))
-            result["key"] = key_of(*args)
-            data = compute(*args, progress=progress, should_stop=should_stop)
-            if data is None:
-                result["status"] = "cancelled"
-        except Exception as err:
-            result.update(status="error", message=services.error_message(err))
-        return result
-
-    @app.callback(
-        Output(job.status, "children", allow_duplicate=True),
-        Input(job.cancel, "n_clicks"),
-        State(job.run_store, "data"),
-        State(job.progress, "value"),
-        State(job.progress, "max"),
-        prevent_initial_call=True,
-    )
-    def cancel(clicks: int | None, started: dict | None, step: Any, total: Any) -> Any:
-        """Raise the job's cancel flag (Dash kills the job as well) and say so on the page."""
-        if not clicks or not started:
-            raise dash.exceptions.PreventUpdate
-        services.request_cancel(current_session_id(), str(started.get("nonce")))
-        return _cancelled(job, step, total)
 
 
 def _note(data: Any) -> Any:

@@ -1,0 +1,195 @@
+"""The background-job plumbing shared by the views that run long computations (the
+iterative descrambler, the optimised inversion, the dataset-wide surgery analyses).
+
+Run writes a fresh nonce to the job's run store (a clientside callback); the job (a Dash
+background callback on the app's DiskcacheManager, a forked process) reports throttled
+progress and writes {"nonce", "status", "key", "message"} to the job's done store, status
+being "done", "cancelled" or "error" (message: `services.error_message`). Cancel kills the
+job (Dash) and raises a flag keyed by session + nonce (`services.request_cancel`) that the
+job polls through `should_stop`, so it stops either way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dash
+from dash import Input, Output, State, ctx, html
+
+from app import ids
+from app.uploads import current_session_id, session_from_cookies
+from app.views.common import alert
+
+__all__ = [
+    "PROGRESS_EVERY_S",
+    "JobIds",
+    "cancelled_alert",
+    "failed_alert",
+    "last_status",
+    "register_job",
+]
+
+PROGRESS_EVERY_S = 0.25  # throttle of progress reports and cancel-flag checks in a job
+
+_NONCE_JS = """function (clicks) {
+            const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2);
+            return {nonce: nonce, clicks: clicks};
+        }"""
+
+# (session, selection, *values) -> (cache key, run); run(progress, should_stop) computes
+# the result and returns True when the job stopped early (cancelled, nothing kept).
+Prepare = Callable[..., tuple[Any, Callable[[Callable[..., None], Callable[[], bool]], bool]]]
+
+
+@dataclass(frozen=True)
+class JobIds:
+    """The component ids of one background job."""
+
+    run: str  # the Run button
+    cancel: str  # the Cancel button
+    progress_div: str  # shown while the job runs
+    progress: str  # the progress bar (value, max)
+    text: str  # the progress text
+    status: str  # where Cancel says so
+    run_store: str  # the nonce of the latest Run
+    done_store: str  # the job's result dict
+
+
+def cancelled_alert(
+    step: Any,
+    total: Any,
+    *,
+    what: str,
+    at: str = "at step {step:,} of {total:,}",
+    kept: str = "no result was kept",
+) -> html.Div:
+    """The warning shown for a cancelled run: "The {what} was cancelled {at}; {kept}. …"."""
+    where = ""
+    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 1:
+        where = " " + at.format(step=int(step), total=int(total))
+    return alert(
+        f"The {what} was cancelled{where}; {kept}. Press Run to start it again.",
+        kind="warning",
+        title="Cancelled",
+    )
+
+
+def last_status(done: dict | None, key: Any) -> str | None:
+    """The status of the job's last result (its done store) when it was for `key`."""
+    return done.get("status") if done and done.get("key") == key else None
+
+
+def failed_alert(done: dict) -> html.Div:
+    """The error alert of a failed job's result."""
+    return alert(done.get("message") or "The run failed.")
+
+
+def register_job(
+    app: dash.Dash,
+    services: Any,
+    job: JobIds,
+    *,
+    states: Sequence[State],
+    requires: str,
+    prepare: Prepare,
+    progress_text: Callable[..., str],
+    cancelled: Callable[[Any, Any], Any],
+) -> None:
+    """Register the Run nonce, the background job and the Cancel callback of `job`.
+
+    The job's states are the selection then `states`; it starts only when the selection
+    has `requires` ("model" or "layer"). `progress_text(step, total, *rest)` words a
+    progress report; `cancelled(step, total)` is what Cancel shows in `job.status`.
+    """
+    app.clientside_callback(  # a fresh nonce per Run click: names the job's cancel flag
+        _NONCE_JS,
+        Output(job.run_store, "data"),
+        Input(job.run, "n_clicks"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(job.done_store, "data"),
+        Input(job.run_store, "data"),
+        State(ids.STORE_SELECTION_STATE, "data"),
+        *states,
+        background=True,
+        running=[
+            (Output(job.run, "disabled"), True, False),
+            (Output(job.cancel, "disabled"), False, True),
+            (Output(job.progress_div, "style"), {"display": "flex"}, {"display": "none"}),
+        ],
+        progress=[
+            Output(job.progress, "value"),
+            Output(job.progress, "max"),
+            Output(job.text, "children"),
+        ],
+        progress_default=[0, 1, ""],
+        cancel=[Input(job.cancel, "n_clicks")],
+        interval=400,
+        prevent_initial_call=True,
+    )
+    def run_job(set_progress, started: dict | None, selection: dict | None, *values: Any):
+        """The background job: one long computation, reported as it goes."""
+        import torch  # the job is a forked process: one thread, no contention with the server
+
+        torch.set_num_threads(1)
+        if not started or not selection or not selection.get(requires):
+            raise dash.exceptions.PreventUpdate
+        session = current_session_id() or session_from_cookies(ctx.cookies)
+        nonce = str(started.get("nonce"))
+        progress, should_stop = _throttled(services, set_progress, progress_text, session, nonce)
+        result: dict[str, Any] = {"nonce": nonce, "status": "done", "message": ""}
+        try:
+            result["key"], compute = prepare(session, selection, *values)
+            if compute(progress, should_stop):
+                result["status"] = "cancelled"
+        except Exception as err:
+            result.update(status="error", message=services.error_message(err))
+        return result
+
+    @app.callback(
+        Output(job.status, "children", allow_duplicate=True),
+        Input(job.cancel, "n_clicks"),
+        State(job.run_store, "data"),
+        State(job.progress, "value"),
+        State(job.progress, "max"),
+        prevent_initial_call=True,
+    )
+    def cancel_job(clicks: int | None, started: dict | None, step: Any, total: Any) -> Any:
+        """Raise the job's cancel flag (Dash kills the job as well) and say so on the page."""
+        if not clicks or not started:
+            raise dash.exceptions.PreventUpdate
+        services.request_cancel(current_session_id(), str(started.get("nonce")))
+        return cancelled(step, total)
+
+
+def _throttled(
+    services: Any,
+    set_progress: Callable[[tuple], None],
+    text: Callable[..., str],
+    session: str | None,
+    nonce: str,
+) -> tuple[Callable[..., None], Callable[[], bool]]:
+    """The job's `progress` and `should_stop`, each acting at most every PROGRESS_EVERY_S."""
+    last = {"report": 0.0, "check": 0.0}
+    server = os.getppid()
+
+    def progress(step: int, total: int, *rest: Any) -> None:
+        now = time.monotonic()
+        if step == total or now - last["report"] >= PROGRESS_EVERY_S:
+            last["report"] = now
+            set_progress((step, total, text(step, total, *rest)))
+
+    def should_stop() -> bool:  # Cancel's flag, or the server is gone (orphaned job)
+        now = time.monotonic()
+        if now - last["check"] < PROGRESS_EVERY_S:
+            return False
+        last["check"] = now
+        return os.getppid() != server or services.cancel_requested(session, nonce)
+
+    return progress, should_stop
