@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.figures.theme import ACCENT, DIVERGING, LINE, MUTED, register_template
+from app.figures.theme import ACCENT, DIVERGING, LINE, MUTED, image_panel_axes, register_template
 from app.figures.weights import symmetric_limit
 
 __all__ = ["decomposition_figure", "panel_grid", "signal_gallery", "singular_values_figure"]
@@ -88,13 +88,7 @@ def panel_grid(
         fig.add_trace(trace, row=r + 1, col=c + 1)
     if image_shape is not None:
         for i in range(k):
-            suffix = "" if i == 0 else str(i + 1)
-            fig.layout[f"xaxis{suffix}"].update(
-                scaleanchor=f"y{suffix}", constrain="domain", visible=False
-            )
-            fig.layout[f"yaxis{suffix}"].update(
-                autorange="reversed", constrain="domain", visible=False
-            )
+            image_panel_axes(fig, i)
         panel = 150 if cols >= 5 else 200
     else:
         fig.update_yaxes(zeroline=True, zerolinecolor="#cfd8dc", showticklabels=False)

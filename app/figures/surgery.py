@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.figures.theme import ACCENT, DIVERGING, LINE, MUTED, register_template
+from app.figures.theme import ACCENT, DIVERGING, LINE, MUTED, image_panel_axes, register_template
 from app.figures.weights import symmetric_limit, weights_heatmap
 
 __all__ = [
@@ -195,12 +195,7 @@ def panel_grid(
         fig.add_trace(trace, row=r + 1, col=c + 1)
         suffix = "" if i == 0 else str(i + 1)
         if images[i]:
-            fig.layout[f"xaxis{suffix}"].update(
-                scaleanchor=f"y{suffix}", constrain="domain", visible=False
-            )
-            fig.layout[f"yaxis{suffix}"].update(
-                autorange="reversed", constrain="domain", visible=False
-            )
+            image_panel_axes(fig, i)
         else:
             fig.layout[f"yaxis{suffix}"].update(zeroline=True, zerolinecolor="#cfd8dc")
             if r == rows - 1:

@@ -10,6 +10,7 @@ __all__ = [
     "LINE",
     "SEQUENTIAL",
     "TEMPLATE",
+    "image_panel_axes",
     "placeholder_figure",
     "register_template",
 ]
@@ -68,3 +69,11 @@ def placeholder_figure(message: str = "") -> go.Figure:
         else [],
     )
     return fig
+
+
+def image_panel_axes(fig: go.Figure, index: int) -> None:
+    """Make subplot ``index`` (0-based, row-major) show an image: square pixels, row 0 on
+    top, no axes."""
+    suffix = "" if index == 0 else str(index + 1)
+    fig.layout[f"xaxis{suffix}"].update(scaleanchor=f"y{suffix}", constrain="domain", visible=False)
+    fig.layout[f"yaxis{suffix}"].update(autorange="reversed", constrain="domain", visible=False)

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.figures.theme import DIVERGING, LINE, register_template
+from app.figures.theme import DIVERGING, LINE, image_panel_axes, register_template
 from app.figures.weights import symmetric_limit
 
 __all__ = ["vector_gallery"]
@@ -74,13 +74,7 @@ def vector_gallery(
         fig.add_trace(trace, row=r + 1, col=c + 1)
     if image_shape is not None:
         for i in range(k):
-            suffix = "" if i == 0 else str(i + 1)
-            fig.layout[f"xaxis{suffix}"].update(
-                scaleanchor=f"y{suffix}", constrain="domain", visible=False
-            )
-            fig.layout[f"yaxis{suffix}"].update(
-                autorange="reversed", constrain="domain", visible=False
-            )
+            image_panel_axes(fig, i)
         panel = 190
     else:
         fig.update_yaxes(zeroline=True, zerolinecolor="#cfd8dc", showticklabels=False)

@@ -78,6 +78,22 @@ def layer_names(dash_duo: Any) -> list[str]:
     return [cell.text for cell in layer_cells(dash_duo)]
 
 
+def wait_layer_names(dash_duo: Any, *, at_least: int = 1, timeout: float = 30) -> list[str]:
+    """The layer table's names once it lists at least ``at_least`` rows (the table fills in a
+    callback that may not have been issued yet when the page first settles)."""
+    until(lambda: len(layer_names(dash_duo)) >= at_least, timeout=timeout)
+    return layer_names(dash_duo)
+
+
+def wait_layer_list(dash_duo: Any, expected: list[str], timeout: float = 30) -> None:
+    """Wait until the layer table lists exactly ``expected``; fail naming what it shows."""
+    until(
+        lambda: layer_names(dash_duo) == expected,
+        timeout=timeout,
+        msg=lambda: f"layer table shows {layer_names(dash_duo)}, expected {expected}",
+    )
+
+
 def click_layer(dash_duo: Any, name: str) -> None:
     until(lambda: name in layer_names(dash_duo), timeout=30)
     for cell in layer_cells(dash_duo):

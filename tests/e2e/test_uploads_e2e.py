@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from e2e_helpers import layer_names, settle, wait_graph
+from e2e_helpers import settle, wait_graph, wait_layer_list
 from safetensors.torch import save_file
 
 from app import ids
@@ -32,7 +32,7 @@ def test_upload_safetensors_then_a_broken_file(dash_duo, tmp_path):
     )
     dash_duo.wait_for_contains_text(f"#{ids.DROPDOWN_MODEL_SELECT}", "my_encoder.safetensors")
     settle(dash_duo)
-    assert layer_names(dash_duo) == ["decoder", "encoder"]
+    wait_layer_list(dash_duo, ["decoder", "encoder"])
     heat = wait_graph(
         dash_duo, ids.GRAPH_WEIGHTS_HEATMAP, lambda g: g["traces"][0]["type"] == "heatmap"
     )
@@ -44,6 +44,6 @@ def test_upload_safetensors_then_a_broken_file(dash_duo, tmp_path):
     status = dash_duo.find_element(f"#{ids.DIV_UPLOAD_STATUS}").text
     assert "broken.safetensors" in status and "Traceback" not in status
     # the page keeps working with the previous model
-    assert layer_names(dash_duo) == ["decoder", "encoder"]
+    wait_layer_list(dash_duo, ["decoder", "encoder"])
     settle(dash_duo)
     assert dash_duo.get_logs() == []

@@ -9,11 +9,11 @@ from dash.testing.wait import until
 from e2e_helpers import (
     click_layer,
     click_tab,
-    layer_names,
     screenshot,
     select_model,
     settle,
     wait_graph,
+    wait_layer_names,
 )
 from safetensors.torch import save_file
 from selenium.webdriver.common.by import By
@@ -37,7 +37,7 @@ def test_deernet_weights_spectrum_and_vectors(dash_duo, tmp_path):
     settle(dash_duo)
     select_model(dash_duo, "deernet")
     settle(dash_duo)
-    first = layer_names(dash_duo)[0]
+    first = wait_layer_names(dash_duo)[0]
     click_layer(dash_duo, first)
     dash_duo.wait_for_contains_text(f"#{ids.DIV_LAYER_HEADER}", first)
     m, n = services.layer_info("deernet", first, None).matrix_shape
@@ -109,7 +109,7 @@ def test_url_round_trip_and_back_button(dash_duo, tmp_path):
     services = get_services(app)
     dash_duo.start_server(app)
     settle(dash_duo)
-    names = layer_names(dash_duo)
+    names = wait_layer_names(dash_duo, at_least=2)
     assert len(names) >= 2
     second = names[1]
     click_layer(dash_duo, second)
