@@ -197,6 +197,14 @@ STORE_SURGERY_DEPTH_DONE = "store-surgery-depth-done"
 DIV_SURGERY_DEPTH_STATUS = "div-surgery-depth-status"
 GRAPH_SURGERY_DEPTH = "graph-surgery-depth"
 
+# Model overview view: the per-layer spectral table of the whole model
+DIV_OVERVIEW_ALERT = "div-overview-alert"
+DIV_OVERVIEW_SUMMARY = "div-overview-summary"
+TABLE_OVERVIEW_LAYERS = "table-overview-layers"  # a click on a row opens that layer
+BUTTON_OVERVIEW_CSV = "button-overview-csv"
+DOWNLOAD_OVERVIEW_CSV = "download-overview-csv"
+GRAPH_OVERVIEW_SPARKLINES = "graph-overview-sparklines"  # one small spectrum per layer
+
 # Tab values (also the `tab=` URL parameter)
 TAB_WEIGHTS = "weights"
 TAB_SPECTRUM = "spectrum"
@@ -205,6 +213,7 @@ TAB_DESCRAMBLE = "descramble"
 TAB_SUBSPACES = "subspaces"
 TAB_INVERSION = "inversion"
 TAB_SURGERY = "surgery"
+TAB_OVERVIEW = "overview"
 TABS = (
     TAB_WEIGHTS,
     TAB_SPECTRUM,
@@ -213,6 +222,7 @@ TABS = (
     TAB_SUBSPACES,
     TAB_INVERSION,
     TAB_SURGERY,
+    TAB_OVERVIEW,
 )
 
 

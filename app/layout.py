@@ -10,7 +10,16 @@ from dash import dash_table, dcc, html
 
 from app import ids
 from app.uploads import ALLOWED_SUFFIXES, DATASET_SUFFIXES, MODEL_TOO_BIG_HINT
-from app.views import descramble, inversion, spectrum, subspaces, surgery, vectors, weights
+from app.views import (
+    descramble,
+    inversion,
+    overview,
+    spectrum,
+    subspaces,
+    surgery,
+    vectors,
+    weights,
+)
 
 __all__ = ["LAYER_COLUMNS", "build_layout"]
 
@@ -246,6 +255,7 @@ def _main() -> html.Main:
                     dcc.Tab(
                         label="Spectral surgery", value=ids.TAB_SURGERY, children=surgery.layout()
                     ),
+                    dcc.Tab(label="Overview", value=ids.TAB_OVERVIEW, children=overview.layout()),
                 ],
             ),
         ],

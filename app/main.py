@@ -26,6 +26,7 @@ from app.uploads import register_upload_routes
 from app.views import (
     descramble,
     inversion,
+    overview,
     router,
     spectrum,
     subspaces,
@@ -86,6 +87,7 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     subspaces.register(app, services)
     inversion.register(app, services)
     surgery.register(app, services)
+    overview.register(app, services)
     return app
 
 

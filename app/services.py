@@ -27,6 +27,7 @@ from app.config import AppConfig
 from app.dataset_service import DatasetEntry, DatasetServices, OpenedDataset
 from app.descramble_service import DescrambleData, DescrambleOptions, DescrambleServices
 from app.inversion_service import InversionData, InversionOptions, InversionServices
+from app.overview_service import OverviewData, OverviewServices
 from app.subspaces_service import (
     ProjectionData,
     SubspacesData,
@@ -44,6 +45,7 @@ __all__ = [
     "InversionOptions",
     "ModelEntry",
     "OpenedDataset",
+    "OverviewData",
     "ProjectionData",
     "Services",
     "SpectrumData",
@@ -101,7 +103,12 @@ def _slug(text: str) -> str:
 
 
 class Services(
-    DescrambleServices, DatasetServices, SubspacesServices, InversionServices, SurgeryServices
+    DescrambleServices,
+    DatasetServices,
+    SubspacesServices,
+    InversionServices,
+    SurgeryServices,
+    OverviewServices,
 ):
     """Per-process registry of networks plus cached analyses; safe to call from threads.
 

@@ -2,6 +2,7 @@
 
 from app.figures.descramble import basis_overlay, fft_heatmap, matrix_panel, objective_history
 from app.figures.inversion import distance_history, generated_input, output_bars
+from app.figures.overview import sparklines_figure
 from app.figures.pooling import Pooled, pool_max_abs
 from app.figures.spectrum import spectrum_figure
 from app.figures.subspaces import (
@@ -39,6 +40,7 @@ __all__ = [
     "register_template",
     "signal_gallery",
     "singular_values_figure",
+    "sparklines_figure",
     "spectrum_figure",
     "symmetric_limit",
     "vector_gallery",

@@ -176,6 +176,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.TABLE_LAYER_LIST, "active_cell"),
         Output(ids.DROPDOWN_DATASET_SELECT, "options"),
         Output(ids.DROPDOWN_DATASET_SELECT, "value"),
+        Output(ids.TABLE_OVERVIEW_LAYERS, "active_cell"),
         Input(ids.LOCATION_PAGE_URL, "search"),
         Input(ids.DROPDOWN_MODEL_SELECT, "value"),
         Input(ids.TABLE_LAYER_LIST, "active_cell"),
@@ -185,6 +186,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.DROPDOWN_DATASET_SELECT, "value"),
         Input(ids.STORE_DATASET_UPLOAD_EVENT, "data"),
         Input(ids.STORE_SURGERY_PICK, "data"),
+        Input(ids.TABLE_OVERVIEW_LAYERS, "active_cell"),
         State(ids.STORE_SELECTION_STATE, "data"),
     )
     def sync_state(
@@ -197,6 +199,7 @@ def register(app: dash.Dash, services: Any) -> None:
         dataset_value: str | None,
         dataset_event: dict[str, Any] | None,
         surgery_pick: dict[str, Any] | None,
+        overview_cell: dict[str, Any] | None,
         current: Selection | None,
     ) -> tuple[Any, ...]:
         trigger = ctx.triggered_id
@@ -235,6 +238,10 @@ def register(app: dash.Dash, services: Any) -> None:
                 if not surgery_pick:
                     raise dash.exceptions.PreventUpdate
                 requested["sample"] = surgery_pick.get("sample")
+            elif trigger == ids.TABLE_OVERVIEW_LAYERS:  # a row of the Model overview
+                if not overview_cell or not overview_cell.get("row_id"):
+                    raise dash.exceptions.PreventUpdate
+                requested.update(layer=overview_cell["row_id"], view=None, tab=ids.TAB_WEIGHTS)
         fallback = current.get("layer") if requested.get("model") == current.get("model") else None
         state, messages, info = resolve_state(services, session, requested, fallback_layer=fallback)
         views = tuple(info.views) if info is not None and info.views else ("default",)
@@ -261,6 +268,7 @@ def register(app: dash.Dash, services: Any) -> None:
             None if trigger == ids.TABLE_LAYER_LIST else no_update,
             dataset_options,
             state.get("dataset"),
+            None if trigger == ids.TABLE_OVERVIEW_LAYERS else no_update,
         )
 
     @app.callback(
