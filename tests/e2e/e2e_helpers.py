@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import psutil
 from dash.testing.wait import until
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from app import ids
 
@@ -124,3 +126,21 @@ def screenshot(dash_duo: Any, tmp_path: Path, name: str) -> Path:
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(target) / name)
     return path
+
+
+def type_number(dash_duo: Any, input_id: str, value: str) -> None:
+    """Replace the content of a numeric input and submit it."""
+    box = dash_duo.find_element(f"#{input_id}")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(value, Keys.ENTER)
+
+
+def progress_value(dash_duo: Any, progress_id: str) -> float:
+    """The current value of a progress bar (0 before the job reports)."""
+    value = dash_duo.find_element(f"#{progress_id}").get_attribute("value")
+    return float(value or 0)
+
+
+def job_processes() -> list[psutil.Process]:
+    """Background jobs are forked children of this process (the server runs in a thread)."""
+    return [p for p in psutil.Process().children() if "python" in p.name().lower()]

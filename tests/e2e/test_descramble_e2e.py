@@ -4,12 +4,19 @@ with its progress bar and Cancel, and the `tab=descramble` URL round trip."""
 from __future__ import annotations
 
 import numpy as np
-import psutil
 import pytest
 from dash.testing.wait import until
-from e2e_helpers import click_tab, graph, screenshot, settle, wait_graph
+from e2e_helpers import (
+    click_tab,
+    graph,
+    job_processes,
+    progress_value,
+    screenshot,
+    settle,
+    type_number,
+    wait_graph,
+)
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 
 from app import ids
 from app.config import AppConfig
@@ -29,36 +36,16 @@ def _click_option(dash_duo, control_id: str, text: str) -> None:
     dash_duo.driver.find_element(By.XPATH, xpath).click()
 
 
-def _type_number(dash_duo, input_id: str, value: str) -> None:
-    box = dash_duo.find_element(f"#{input_id}")
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(value, Keys.ENTER)
-
-
 def _text(dash_duo, key: str) -> str:
     return dash_duo.find_element(f"#text-descramble-{key}").text
 
 
 def _progress(dash_duo) -> float:
-    value = dash_duo.find_element(f"#{ids.PROGRESS_DESCRAMBLE_STEPS}").get_attribute("value")
-    return float(value or 0)
+    return progress_value(dash_duo, ids.PROGRESS_DESCRAMBLE_STEPS)
 
 
 def _shape(g) -> tuple[int, int]:
     return g["traces"][0]["rows"], g["traces"][0]["cols"]
-
-
-def _job_processes() -> list[psutil.Process]:
-    """Background jobs are forked children of this process (the server runs in a thread)."""
-    return [p for p in psutil.Process().children() if "python" in p.name().lower()]
-
-
-@pytest.fixture
-def no_leftover_jobs():
-    """Kill background jobs a failed test left behind (else exit waits for them)."""
-    yield
-    for proc in _job_processes():
-        proc.kill()
 
 
 def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_leftover_jobs):
@@ -119,7 +106,7 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
     _click_option(dash_duo, ids.RADIO_DESCRAMBLE_METHOD, "iterative")
     dash_duo.wait_for_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}", timeout=10)
     until(lambda: dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").is_displayed(), 10)
-    _type_number(dash_duo, ids.INPUT_DESCRAMBLE_STEPS, "40")
+    type_number(dash_duo, ids.INPUT_DESCRAMBLE_STEPS, "40")
     dash_duo.wait_for_contains_text(f"#{ids.DIV_DESCRAMBLE_STATUS}", "press Run", timeout=20)
     dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").click()
     history = wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_HISTORY, lambda g: g["traces"][0]["n"])
@@ -130,8 +117,8 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
     wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_DESCRAMBLED, lambda g: _shape(g) == (n, d))
 
     # a long run: the progress bar advances, Cancel stops the job, no result is shown
-    _type_number(dash_duo, ids.INPUT_DESCRAMBLE_STEPS, "100000")
-    _type_number(dash_duo, ids.INPUT_DESCRAMBLE_LR, "0.0001")
+    type_number(dash_duo, ids.INPUT_DESCRAMBLE_STEPS, "100000")
+    type_number(dash_duo, ids.INPUT_DESCRAMBLE_LR, "0.0001")
     dash_duo.wait_for_contains_text(f"#{ids.DIV_DESCRAMBLE_STATUS}", "press Run", timeout=20)
     dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").click()
     until(lambda: _progress(dash_duo) > 0, timeout=60, msg="the progress bar never moved")
@@ -141,12 +128,12 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
         "100000"
     )
     assert dash_duo.find_element(f"#{ids.TEXT_DESCRAMBLE_PROGRESS}").text.startswith("step ")
-    assert _job_processes(), "the iterative run should be a background process"
+    assert job_processes(), "the iterative run should be a background process"
     cancel = dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_CANCEL}")
     assert cancel.is_enabled()
     cancel.click()
     dash_duo.wait_for_contains_text(f"#{ids.DIV_DESCRAMBLE_STATUS}", "cancelled", timeout=20)
-    until(lambda: not _job_processes(), timeout=30, msg="the cancelled job is still running")
+    until(lambda: not job_processes(), timeout=30, msg="the cancelled job is still running")
     until(lambda: dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").is_enabled(), 20)
     assert not dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_CANCEL}").is_enabled()
     assert not dash_duo.find_element(f"#{ids.DIV_DESCRAMBLE_PROGRESS}").is_displayed()

@@ -4,12 +4,20 @@ bar and Cancel, and a network that is not invertible says to use the optimisatio
 
 from __future__ import annotations
 
-import psutil
 import pytest
 from dash.testing.wait import until
-from e2e_helpers import click_tab, graph, screenshot, select_model, settle, wait_graph
+from e2e_helpers import (
+    click_tab,
+    graph,
+    job_processes,
+    progress_value,
+    screenshot,
+    select_model,
+    settle,
+    type_number,
+    wait_graph,
+)
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 
 from app import ids
 from app.config import AppConfig
@@ -28,12 +36,6 @@ def _click_option(dash_duo, control_id: str, text: str) -> None:
     dash_duo.driver.find_element(By.XPATH, xpath).click()
 
 
-def _type_number(dash_duo, input_id: str, value: str) -> None:
-    box = dash_duo.find_element(f"#{input_id}")
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(value, Keys.ENTER)
-
-
 def _choose(dash_duo, dropdown_id: str, text: str) -> None:
     dash_duo.find_element(f"#{dropdown_id}").click()
     for option in dash_duo.find_elements(".dash-dropdown-option"):
@@ -44,21 +46,7 @@ def _choose(dash_duo, dropdown_id: str, text: str) -> None:
 
 
 def _progress(dash_duo) -> float:
-    value = dash_duo.find_element(f"#{ids.PROGRESS_INVERSION_STEPS}").get_attribute("value")
-    return float(value or 0)
-
-
-def _job_processes() -> list[psutil.Process]:
-    """Background jobs are forked children of this process (the server runs in a thread)."""
-    return [p for p in psutil.Process().children() if "python" in p.name().lower()]
-
-
-@pytest.fixture
-def no_leftover_jobs():
-    """Kill background jobs a failed test left behind (else exit waits for them)."""
-    yield
-    for proc in _job_processes():
-        proc.kill()
+    return progress_value(dash_duo, ids.PROGRESS_INVERSION_STEPS)
 
 
 def _bars(g) -> bool:
@@ -95,8 +83,8 @@ def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_
     # optimisation: a short run completes in a background job and lowers the distance
     _click_option(dash_duo, ids.RADIO_INVERSION_METHOD, "optimisation")
     until(lambda: dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_displayed(), 10)
-    _type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "200")
-    _type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.002")
+    type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "200")
+    type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.002")
     dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "press Run", timeout=20)
     dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").click()
     history = wait_graph(dash_duo, ids.GRAPH_INVERSION_HISTORY, lambda g: g["traces"][0]["n"])
@@ -111,8 +99,8 @@ def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_
 
     # a long run: the progress bar advances, Cancel stops the job, no result is shown
     _click_option(dash_duo, ids.RADIO_INVERSION_START, "min-img")
-    _type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "100000")
-    _type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.0001")
+    type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "100000")
+    type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.0001")
     dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "press Run", timeout=20)
     dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").click()
     until(lambda: _progress(dash_duo) > 0, timeout=60, msg="the progress bar never moved")
@@ -122,12 +110,12 @@ def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_
         "100000"
     )
     assert dash_duo.find_element(f"#{ids.TEXT_INVERSION_PROGRESS}").text.startswith("step ")
-    assert _job_processes(), "the optimisation should be a background process"
+    assert job_processes(), "the optimisation should be a background process"
     cancel = dash_duo.find_element(f"#{ids.BUTTON_INVERSION_CANCEL}")
     assert cancel.is_enabled()
     cancel.click()
     dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "cancelled", timeout=20)
-    until(lambda: not _job_processes(), timeout=30, msg="the cancelled job is still running")
+    until(lambda: not job_processes(), timeout=30, msg="the cancelled job is still running")
     until(lambda: dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_enabled(), 20)
     assert not dash_duo.find_element(f"#{ids.BUTTON_INVERSION_CANCEL}").is_enabled()
     assert not dash_duo.find_element(f"#{ids.DIV_INVERSION_PROGRESS}").is_displayed()

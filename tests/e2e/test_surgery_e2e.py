@@ -7,11 +7,19 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import psutil
 import pytest
 import torch
 from dash.testing.wait import until
-from e2e_helpers import click_tab, graph, screenshot, settle, wait_graph
+from e2e_helpers import (
+    click_tab,
+    graph,
+    job_processes,
+    progress_value,
+    screenshot,
+    settle,
+    type_number,
+    wait_graph,
+)
 from safetensors.torch import save_file
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -68,26 +76,7 @@ def _text(dash_duo, cid: str) -> str:
 
 
 def _progress(dash_duo) -> float:
-    value = dash_duo.find_element(f"#{ids.PROGRESS_SURGERY_SIM}").get_attribute("value")
-    return float(value or 0)
-
-
-def _type_number(dash_duo, input_id: str, value: str) -> None:
-    box = dash_duo.find_element(f"#{input_id}")
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(value, Keys.ENTER)
-
-
-def _job_processes() -> list[psutil.Process]:
-    """Background jobs are forked children of this process (the server runs in a thread)."""
-    return [p for p in psutil.Process().children() if "python" in p.name().lower()]
-
-
-@pytest.fixture
-def no_leftover_jobs():
-    yield
-    for proc in _job_processes():
-        proc.kill()
+    return progress_value(dash_duo, ids.PROGRESS_SURGERY_SIM)
 
 
 @pytest.fixture
@@ -184,7 +173,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     assert [t["type"] for t in depth["traces"]][-1] == "bar"
 
     # similarity (Fig. 5) over the whole test split: progress advances, then Cancel
-    _type_number(dash_duo, ids.INPUT_SURGERY_SIM_SAMPLES, "359")
+    type_number(dash_duo, ids.INPUT_SURGERY_SIM_SAMPLES, "359")
     dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_SIM_STATUS}", "Press Run", timeout=20)
     dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_RUN}").click()
     until(lambda: _progress(dash_duo) > 0, timeout=60, msg="the progress bar never moved")
@@ -192,12 +181,12 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     until(lambda: _progress(dash_duo) > first, timeout=60, msg="the progress bar stalled")
     assert dash_duo.find_element(f"#{ids.PROGRESS_SURGERY_SIM}").get_attribute("max") == "359"
     assert "of 359 samples" in _text(dash_duo, ids.TEXT_SURGERY_SIM_PROGRESS)
-    assert _job_processes(), "the similarity run should be a background process"
+    assert job_processes(), "the similarity run should be a background process"
     cancel = dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_CANCEL}")
     assert cancel.is_enabled()
     cancel.click()
     dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_SIM_STATUS}", "cancelled", timeout=20)
-    until(lambda: not _job_processes(), timeout=30, msg="the cancelled job is still running")
+    until(lambda: not job_processes(), timeout=30, msg="the cancelled job is still running")
     until(lambda: dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_RUN}").is_enabled(), 20)
     assert not dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_CANCEL}").is_enabled()
     assert graph(dash_duo, ids.GRAPH_SURGERY_SIMILARITY)["traces"] == []
@@ -205,7 +194,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     assert services.surgery_similarity("digits-cnn", cancelled, None, "zoo", compute=False) is None
 
     # the app keeps working: a smaller run finishes and is drawn, grouped by class
-    _type_number(dash_duo, ids.INPUT_SURGERY_SIM_SAMPLES, "96")
+    type_number(dash_duo, ids.INPUT_SURGERY_SIM_SAMPLES, "96")
     dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_SIM_STATUS}", "Press Run", timeout=20)
     dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_RUN}").click()
     sim = wait_graph(
@@ -223,7 +212,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
 
     # another output, typed: the reduced proportions follow it
     other = (j + 1) % 10
-    _type_number(dash_duo, ids.INPUT_SURGERY_OUTPUT, str(other))
+    type_number(dash_duo, ids.INPUT_SURGERY_OUTPUT, str(other))
     wait_graph(dash_duo, ids.GRAPH_SURGERY_PROPORTIONS, lambda g: f"output {other}" in g["title"])
 
     # URL round trip: the link reopens the tab on the same sample
@@ -266,7 +255,7 @@ def test_weights_only_model_bad_output_and_a_split_computed_in_the_background(
     # an impossible output index is a sentence too, and the predicted output is shown
     dash_duo.driver.get(f"{dash_duo.server_url}/?model=digits-cnn&layer=conv2&tab=surgery")
     until(lambda: len(dash_duo.find_elements(".thumb")) == 24, timeout=30)
-    _type_number(dash_duo, ids.INPUT_SURGERY_OUTPUT, "12")
+    type_number(dash_duo, ids.INPUT_SURGERY_OUTPUT, "12")
     dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_ALERT}", "no output 12", timeout=20)
     assert "(predicted)" in _text(dash_duo, ids.DIV_SURGERY_SUMMARY)
 
