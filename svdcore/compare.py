@@ -120,16 +120,19 @@ def compare_layers(
     W_b: torch.Tensor | np.ndarray,
     *,
     k: int = 8,
+    rank: int | None = None,
 ) -> LayerComparison:
     """Compare ``W_a`` and ``W_b`` of the same shape (m, n); top-k singular subspaces.
 
     ``k`` is clipped to ``min(m, n)``. Singular vectors come from one thin
-    :func:`svdcore.svd` per matrix (float64, deterministic signs). Invariant (checked in
-    tests): a matrix against itself gives ``diff == 0``, all angles 0 and identity
-    overlaps; ``diff_fro == ||W_b - W_a||_F``.
+    :func:`svdcore.svd` per matrix (float64, deterministic signs). ``rank``: compute only
+    the top ``rank`` (>= k) singular triplets of each matrix (``svdcore.svd(k=rank)``, the
+    randomized method for large matrices), for layers too large for a full SVD; the spectra
+    then hold ``rank`` values. Invariant (checked in tests): a matrix against itself gives
+    ``diff == 0``, all angles 0 and identity overlaps; ``diff_fro == ||W_b - W_a||_F``.
 
     Raises ``DataError`` naming both shapes when they differ, and for non-2-D, empty or
-    non-finite input or a bad ``k``.
+    non-finite input or a bad ``k`` or ``rank``.
     """
     A = as_matrix(W_a, what="first matrix W_a")
     B = as_matrix(W_b, what="second matrix W_b")
@@ -141,13 +144,18 @@ def compare_layers(
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise DataError(f"k must be a positive integer, got {k!r}.")
     kk = min(int(k), min(A.shape))
+    if rank is not None:
+        if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1:
+            raise DataError(f"rank must be a positive integer or None, got {rank!r}.")
+        rank = min(max(int(rank), kk), min(A.shape))
     dtype = torch.promote_types(A.dtype, B.dtype)
     diff = B.to(dtype) - A.to(dtype)
     diff_fro = _norm(diff)
     norm_a = _norm(A)
     rel = diff_fro / norm_a if norm_a > 0 else (0.0 if diff_fro == 0 else math.inf)
-    Ua, Sa, Vha = svd(A, precision="float64")  # one thin SVD each: spectra and top-k vectors
-    Ub, Sb, Vhb = svd(B, precision="float64")
+    # one thin (or top-`rank`) SVD each: spectra and top-k vectors
+    Ua, Sa, Vha = svd(A, k=rank, precision="float64")
+    Ub, Sb, Vhb = svd(B, k=rank, precision="float64")
     sa, sb = Sa.numpy(), Sb.numpy()
     Ua, Vha, Ub, Vhb = Ua[:, :kk], Vha[:kk], Ub[:, :kk], Vhb[:kk]
     return LayerComparison(

@@ -190,3 +190,20 @@ def test_compare_networks_views_and_skips():
     cmp = compare_networks(net, net, view="kernels", k=2)
     assert "conv1" in cmp.layers and cmp.layers["conv1"].shape == (8, 9)
     assert "fc1" in cmp.skipped and "kernels" in cmp.skipped["fc1"]
+
+
+def test_rank_limited_comparison_matches_the_full_one_on_the_top_subspaces():
+    s = np.array([10.0, 8.0, 6.0, 4.0, 2.0, 1.0, 0.5, 0.25])
+    A, _, _ = _with_spectrum(40, 30, s, seed=4)
+    B = A + 1e-3 * _rand(40, 30, seed=5)
+    full = compare_layers(A, B, k=3)
+    top = compare_layers(A, B, k=3, rank=5)
+    assert top.spectra_a.shape == (5,) and full.spectra_a.shape == (30,)
+    np.testing.assert_allclose(top.spectra_a, full.spectra_a[:5], rtol=1e-10)
+    np.testing.assert_allclose(top.left_angles, full.left_angles, atol=1e-9)
+    np.testing.assert_allclose(top.right_overlap, full.right_overlap, atol=1e-9)
+    assert top.diff_fro == pytest.approx(full.diff_fro, rel=1e-12)
+    # rank below k is raised to k; a bad rank is refused
+    assert compare_layers(A, B, k=4, rank=2).spectra_a.shape == (4,)
+    with pytest.raises(sc.DataError, match="rank must be"):
+        compare_layers(A, B, rank=0)
