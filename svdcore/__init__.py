@@ -61,12 +61,14 @@ from .signal_models import (
 from .spectrum import (
     SpectrumSummary,
     SVDResult,
+    TopSpectrum,
     condition_number,
     effective_rank,
     numerical_rank,
     spectrum_summary,
     stable_rank,
     svd,
+    top_spectrum,
 )
 from .subspaces import (
     ClassProjections,
@@ -131,6 +133,7 @@ __all__ = [
     "SpectrumSummary",
     "Surgery",
     "SvdscopeError",
+    "TopSpectrum",
     "ViewInfo",
     "activation_range",
     "cache",
@@ -180,6 +183,7 @@ __all__ = [
     "subspace_angles",
     "subspaces",
     "svd",
+    "top_spectrum",
     "trig_basis",
     "zoo",
     "zoo_dataset",

@@ -20,6 +20,7 @@ from .exceptions import DataError
 __all__ = [
     "SVDResult",
     "SpectrumSummary",
+    "TopSpectrum",
     "condition_number",
     "default_rtol",
     "effective_rank",
@@ -27,6 +28,7 @@ __all__ = [
     "spectrum_summary",
     "stable_rank",
     "svd",
+    "top_spectrum",
 ]
 
 SvdMethod = Literal["auto", "full", "randomized"]
@@ -255,3 +257,101 @@ def spectrum_summary(
         frobenius_norm=float(np.sqrt(total)),
         spectral_norm=float(s[0]),
     )
+
+
+@dataclass(frozen=True)
+class TopSpectrum:
+    """The top ``k`` singular values of a matrix too large for a quick full SVD.
+
+    ``singular_values`` (k,) descending float64 are those of ``Q^T W`` for an orthonormal
+    basis ``Q`` of a randomized sketch of the range (Halko et al. 2011), so each is a lower
+    bound: ``s_i <= sigma_i``. ``residual_norm`` estimates ``e = ||(I - Q Q^T) W||_2`` (power
+    iteration) and, since ``W^T W = W^T Q Q^T W + E^T E``, Weyl's inequality gives
+    ``sigma_i <= sqrt(s_i^2 + e^2)`` (``upper``); ``e`` also bounds ``sigma_{q+1}`` from above.
+    ``frobenius_norm`` is exact, so ``captured_energy = sum s_i^2 / ||W||_F^2`` is a lower
+    bound on the energy of the top k. ``exact``: the values came from a full SVD instead
+    (small matrices), ``residual_norm`` is then 0.
+    """
+
+    shape: tuple[int, int]
+    singular_values: np.ndarray
+    upper: np.ndarray
+    residual_norm: float
+    frobenius_norm: float
+    captured_energy: float
+    sketch: int
+    exact: bool
+
+    @property
+    def max_relative_error(self) -> float:
+        """Largest ``(upper_i - s_i) / s_i`` over the values above zero (0 when exact)."""
+        s = self.singular_values
+        positive = s > 0
+        if not positive.any():
+            return 0.0
+        return float(np.max((self.upper[positive] - s[positive]) / s[positive]))
+
+
+def _residual_norm(
+    A: torch.Tensor, Q: torch.Tensor, *, iterations: int, generator: torch.Generator
+) -> float:
+    """Power-iteration estimate of ||(I - Q Q^T) A||_2 (a lower estimate of the true norm)."""
+    v = torch.randn(A.shape[1], 1, dtype=A.dtype, generator=generator).to(A.device)
+    v = v / torch.linalg.vector_norm(v)
+    norm = 0.0
+    for _ in range(iterations):
+        y = A @ v
+        y = y - Q @ (Q.mT @ y)  # E v
+        z = A.mT @ (y - Q @ (Q.mT @ y))  # E^T E v (the projector is idempotent)
+        size = float(torch.linalg.vector_norm(z))
+        if size == 0.0:
+            return 0.0
+        norm = math.sqrt(size)  # ||E^T E v|| -> sigma_max(E)^2 for unit v
+        v = z / size
+    return norm
+
+
+def top_spectrum(
+    W: torch.Tensor | np.ndarray,
+    k: int,
+    *,
+    oversample: int | None = None,
+    power_iterations: int = _POWER_ITERATIONS,
+    seed: int = 0,
+) -> TopSpectrum:
+    """Top-``k`` singular values of ``W`` (m, n) from a randomized sketch, with bounds.
+
+    The sketch has ``q = min(k + oversample, min(m, n))`` columns (``oversample`` defaults to
+    ``k + 20``, as :func:`svd`), refined by ``power_iterations`` power iterations; seeded, so
+    repeated calls agree. When ``q`` reaches ``min(m, n)`` the full SVD is cheaper and exact,
+    and is used instead. Invariants (checked in tests): ``s_i <= sigma_i <= upper_i`` against
+    numpy's SVD; exact values when ``k`` covers the rank of a low-rank matrix.
+
+    Raises ``DataError`` for non-2-D, empty or non-finite input or a bad ``k``.
+    """
+    A = as_matrix(W)
+    m, n = A.shape
+    r = min(m, n)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise DataError(f"k must be a positive integer, got {k!r}.")
+    k = min(int(k), r)
+    q = min(k + (k + 20 if oversample is None else int(oversample)), r)
+    fro = float(torch.linalg.matrix_norm(A.double() if A.device.type == "cpu" else A))
+    if q >= r:
+        s = torch.linalg.svdvals(A).double().cpu().numpy()[:k]
+        return TopSpectrum((m, n), s, s.copy(), 0.0, fro, _captured(s, fro), r, True)
+    generator = torch.Generator().manual_seed(seed)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        U, S, _ = torch.svd_lowrank(A, q=q, niter=power_iterations)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    e = _residual_norm(A, U, iterations=12, generator=generator)
+    s = S.double().cpu().numpy()[:k]
+    upper = np.sqrt(s**2 + e**2)
+    return TopSpectrum((m, n), s, upper, e, fro, _captured(s, fro), q, False)
+
+
+def _captured(s: np.ndarray, fro: float) -> float:
+    return float(np.sum(s**2) / fro**2) if fro > 0 else 0.0

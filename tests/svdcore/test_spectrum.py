@@ -144,3 +144,55 @@ def test_spectrum_summary_from_matrix_and_from_values():
         sc.spectrum_summary(s)
     with pytest.raises(sc.DataError, match="non-negative"):
         sc.spectrum_summary(np.array([1.0, -1.0]), shape=(2, 2))
+
+
+# ----------------------------------------------------------------- top_spectrum
+def test_top_spectrum_brackets_the_true_values():
+    from svdcore.spectrum import top_spectrum
+
+    rng = np.random.default_rng(7)
+    W = rng.standard_normal((900, 700))
+    W[:, :40] *= 8.0  # a gap after 40 values, flat below it
+    truth = np.linalg.svd(W, compute_uv=False)
+    top = top_spectrum(W, 24, seed=3)
+    assert not top.exact and top.sketch == 68 and top.singular_values.shape == (24,)
+    s = top.singular_values
+    assert np.all(s <= truth[:24] * (1 + 1e-9))  # Ritz values from a projection: lower bounds
+    assert np.all(truth[:24] <= top.upper * (1 + 1e-6))  # Weyl with the residual estimate
+    np.testing.assert_allclose(s, truth[:24], rtol=1e-6)
+    assert top.frobenius_norm == pytest.approx(np.linalg.norm(W), rel=1e-12)
+    assert top.captured_energy == pytest.approx(np.sum(s**2) / np.sum(truth**2), rel=1e-12)
+    # the residual of a 68-column sketch is near sigma_69 from above
+    assert truth[68] * 0.98 <= top.residual_norm <= truth[40] * 1.01
+    assert 0 < top.max_relative_error < 1
+    again = top_spectrum(W, 24, seed=3)
+    np.testing.assert_array_equal(again.singular_values, s)
+
+
+def test_top_spectrum_is_exact_for_small_or_low_rank_matrices():
+    from svdcore.spectrum import top_spectrum
+
+    rng = np.random.default_rng(8)
+    small = rng.standard_normal((30, 20))
+    t = top_spectrum(small, 5)
+    assert t.exact and t.residual_norm == 0.0 and t.max_relative_error == 0.0
+    np.testing.assert_allclose(t.singular_values, np.linalg.svd(small, compute_uv=False)[:5])
+    low = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 400))
+    t = top_spectrum(low, 6)
+    np.testing.assert_allclose(t.singular_values, np.linalg.svd(low, compute_uv=False)[:6])
+    assert t.residual_norm < 1e-9 * t.singular_values[0]
+
+
+@pytest.mark.parametrize(
+    "W, k, fragment",
+    [
+        (np.zeros((4, 4)), 0, "positive integer"),
+        (np.full((4, 4), np.nan), 2, "NaN"),
+        (np.zeros(4), 2, "2-D"),
+    ],
+)
+def test_top_spectrum_bad_input(W, k, fragment):
+    from svdcore.spectrum import top_spectrum
+
+    with pytest.raises(sc.DataError, match=fragment):
+        top_spectrum(W, k)
