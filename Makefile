@@ -14,7 +14,7 @@ run:
 test:
 	scripts/setup-env.sh test
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 SVDSCOPE_REQUIRE_REAL_CHECKPOINT=1 \
-		$(VENV)/bin/python -m pytest -q
+		SVDSCOPE_REQUIRE_REDIS=1 $(VENV)/bin/python -m pytest -q
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -4,6 +4,8 @@
     svdscope layers MODEL [--activation A]             print a model's layer table
     svdscope zoo list                                  the example networks
     svdscope zoo train NAME [--seed S] [--out FILE]    retrain an example network on this CPU
+    svdscope worker [--concurrency N] [--ping]         Celery worker for background jobs
+                                                       (needs SVDSCOPE_REDIS_URL)
 
 Errors that svdscope raises on purpose print one line (``svdscope: error: ...``) and exit 2.
 """
@@ -21,8 +23,9 @@ __all__ = ["main"]
 
 
 def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "svdscope" / "results"
+    from app.config import default_cache_dir
+
+    return default_cache_dir()
 
 
 def _check_models(models: Sequence[str]) -> list[str]:
@@ -55,10 +58,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import torch
 
     from app.config import AppConfig
-    from app.main import create_app
+    from app.deploy import deploy_options_from_env
+    from app.main import create_app, get_celery
 
     models = _check_models(args.models) if args.models else None
     options: dict = {"cache_dir": None if args.no_disk_cache else Path(args.cache_dir)}
+    options.update(deploy_options_from_env())  # SVDSCOPE_REDIS_URL, SVDSCOPE_BASIC_AUTH ...
     if models is not None:
         options["models"] = models
     if args.upload_dir:
@@ -66,6 +71,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # Set up torch's thread pool before any worker forks (shared/recipes/browser-tests.md).
     torch.ones(2, 2) @ torch.ones(2, 2)
     app = create_app(AppConfig(**options))
+    if get_celery(app) is not None:
+        print(
+            "svdscope: background jobs go to Celery workers on SVDSCOPE_REDIS_URL; "
+            "start one with `svdscope worker`",
+            flush=True,
+        )
     print(f"svdscope: serving on http://{args.host}:{args.port}", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0
@@ -116,6 +127,51 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from app.deploy import DeploymentError
+
+    if not os.environ.get("SVDSCOPE_REDIS_URL", "").strip():
+        raise DeploymentError(
+            "svdscope worker runs background jobs from Redis: set SVDSCOPE_REDIS_URL to the "
+            "Redis that the web app uses (and the same SVDSCOPE_MODELS / SVDSCOPE_UPLOAD_DIR)."
+        )
+    if args.ping:
+        return _ping_worker(args.timeout)
+    # Before anything imports torch: one BLAS thread per job process (performance-facts.md).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from app.deploy import CELERY_NODE
+    from app.worker import celery_app  # builds the app; refuses to start without its Redis
+
+    argv = [
+        "worker",
+        f"--concurrency={args.concurrency}",
+        f"--loglevel={args.loglevel}",
+        f"--hostname={CELERY_NODE}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    celery_app.worker_main(argv)
+    return 0
+
+
+def _ping_worker(timeout: float) -> int:
+    """Exit 0 when this host's worker (svdscope@<hostname>) answers a Celery ping."""
+    import socket
+
+    from app.deploy import CELERY_NODE, make_celery
+
+    node = f"{CELERY_NODE}@{socket.gethostname()}"
+    replies = make_celery(os.environ["SVDSCOPE_REDIS_URL"]).control.ping(
+        destination=[node], timeout=timeout
+    )
+    if any(node in reply for reply in replies or []):
+        print(f"svdscope: {node} answered", flush=True)
+        return 0
+    print(f"svdscope: error: no answer from {node} within {timeout:g} s", file=sys.stderr)
+    return 1
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="svdscope", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -151,6 +207,26 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="weights file (default: the shipped one)")
     zoo.set_defaults(func=_cmd_zoo)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run background jobs (Celery worker on SVDSCOPE_REDIS_URL)",
+        description="A Celery worker that runs the dashboard's background jobs. It builds "
+        "the app from the same environment as the web server (SVDSCOPE_REDIS_URL, "
+        "SVDSCOPE_MODELS, SVDSCOPE_UPLOAD_DIR, ...).",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="job processes (default: CPU cores, at most 4)",
+    )
+    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--ping", action="store_true", help="exit 0 if this host's worker answers (healthcheck)"
+    )
+    worker.add_argument("--timeout", type=float, default=5.0, help="--ping: seconds to wait")
+    worker.set_defaults(func=_cmd_worker)
     return p
 
 

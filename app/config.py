@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["AppConfig", "default_models", "default_upload_dir"]
+__all__ = ["AppConfig", "default_cache_dir", "default_models", "default_upload_dir"]
 
 GIB = 1024**3
 
@@ -28,6 +28,13 @@ def default_upload_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"svdscope-uploads-{uid}"
 
 
+def default_cache_dir() -> Path:
+    """The per-user filesystem result cache ($XDG_CACHE_HOME or ~/.cache, /svdscope/results),
+    shared by every process of one user on this host (gunicorn workers, `svdscope serve`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "svdscope" / "results"
+
+
 @dataclass(kw_only=True)
 class AppConfig:
     """Keyword options of `create_app`.
@@ -39,6 +46,10 @@ class AppConfig:
     cache_dir: None keeps analysis results in memory; a folder uses a filesystem cache.
     cache_threshold: most entries either cache keeps before evicting.
     title: browser tab and page heading.
+    redis_url: a Redis for results, cancel flags and the Celery job queue (app/deploy.py);
+        None keeps them on this host (cache_dir or memory; diskcache background jobs).
+    redis_required: refuse to start when redis_url cannot be reached (else: log, fall back).
+    basic_auth: "user:password" lines; when set, every route but /healthz asks for them.
     """
 
     models: list[str] = field(default_factory=default_models)
@@ -48,6 +59,9 @@ class AppConfig:
     cache_dir: Path | None = None
     cache_threshold: int = 512
     title: str = "svdscope"
+    redis_url: str | None = None
+    redis_required: bool = False
+    basic_auth: str | None = None
 
     def __post_init__(self) -> None:
         self.models = [str(m) for m in self.models]

@@ -44,17 +44,36 @@ DIV_WEIGHTS_ALERT = "div-weights-alert"
 GRAPH_WEIGHTS_HEATMAP = "graph-weights-heatmap"
 DIV_WEIGHTS_CAPTION = "div-weights-caption"
 RADIO_WEIGHTS_RANGE = "radio-weights-range"  # colour limits: "max" or "p99"
+STORE_WEIGHTS_WINDOW = "store-weights-window"  # {"subject", "window"}: the zoomed region
+STORE_WEIGHTS_ZOOM = "store-weights-zoom"  # the heatmap's relayout events that move an axis
 
 # Spectrum view
 DIV_SPECTRUM_ALERT = "div-spectrum-alert"
 GRAPH_SPECTRUM_VALUES = "graph-spectrum-values"
 DIV_SPECTRUM_STATS = "div-spectrum-stats"
+# Spectrum view: the full spectrum of a large layer (a background job, started by itself)
+DIV_SPECTRUM_FULL = "div-spectrum-full"  # shown while only the top values are known
+TEXT_SPECTRUM_FULL_NOTE = "text-spectrum-full-note"
+BUTTON_SPECTRUM_FULL = "button-spectrum-full"  # (re)start the full SVD
+BUTTON_SPECTRUM_CANCEL = "button-spectrum-cancel"
+DIV_SPECTRUM_PROGRESS = "div-spectrum-progress"
+PROGRESS_SPECTRUM_FULL = "progress-spectrum-full"
+TEXT_SPECTRUM_PROGRESS = "text-spectrum-progress"
+DIV_SPECTRUM_STATUS = "div-spectrum-status"
+STORE_SPECTRUM_RUN = "store-spectrum-run"  # {"nonce", "key"?}: one per start
+STORE_SPECTRUM_DONE = "store-spectrum-done"  # {"nonce", "key", "status", "message"}
 
 # Singular-vector view
 DIV_VECTORS_ALERT = "div-vectors-alert"
 SLIDER_VECTORS_COUNT = "slider-vectors-count"
 GRAPH_VECTORS_RIGHT = "graph-vectors-right"
 GRAPH_VECTORS_LEFT = "graph-vectors-left"
+DROPDOWN_VECTORS_FIT_FAMILY = "dropdown-vectors-fit-family"  # "none" or a fit family
+INPUT_VECTORS_FIT_ORDER = "input-vectors-fit-order"  # Chebyshev degree / trig terms
+TEXT_VECTORS_FIT_ORDER_LABEL = "text-vectors-fit-order-label"  # "degree" | "terms"
+INPUT_VECTORS_FIT_SPLIT = "input-vectors-fit-split"  # "64", "32, 64"; empty = auto
+RADIO_VECTORS_FIT_SIDE = "radio-vectors-fit-side"  # right | left | both
+DIV_VECTORS_FIT_HINT = "div-vectors-fit-hint"  # the split and abscissa actually used
 
 # Descramble view: controls
 RADIO_DESCRAMBLE_SOURCE = "radio-descramble-source"  # dataset | noise | limit | jacobian
@@ -205,6 +224,17 @@ BUTTON_OVERVIEW_CSV = "button-overview-csv"
 DOWNLOAD_OVERVIEW_CSV = "download-overview-csv"
 GRAPH_OVERVIEW_SPARKLINES = "graph-overview-sparklines"  # one small spectrum per layer
 
+# Compare view: one layer of this model against a layer of a second model
+DIV_COMPARE_ALERT = "div-compare-alert"
+DROPDOWN_COMPARE_MODEL = "dropdown-compare-model"  # the second model (URL `compare=`)
+DROPDOWN_COMPARE_LAYER = "dropdown-compare-layer"  # its layer (URL `compare_layer=`)
+SLIDER_COMPARE_K = "slider-compare-k"  # dimension of the compared singular subspaces
+DIV_COMPARE_HINT = "div-compare-hint"  # what is compared, or why nothing can be
+DIV_COMPARE_STATS = "div-compare-stats"
+GRAPH_COMPARE_SPECTRA = "graph-compare-spectra"  # both spectra overlaid, and their ratio
+GRAPH_COMPARE_OVERLAP = "graph-compare-overlap"  # |U_A^T U_B|, |V_A^T V_B|, principal angles
+GRAPH_COMPARE_DIFF = "graph-compare-diff"  # W_B - W_A
+
 # Tab values (also the `tab=` URL parameter)
 TAB_WEIGHTS = "weights"
 TAB_SPECTRUM = "spectrum"
@@ -214,6 +244,7 @@ TAB_SUBSPACES = "subspaces"
 TAB_INVERSION = "inversion"
 TAB_SURGERY = "surgery"
 TAB_OVERVIEW = "overview"
+TAB_COMPARE = "compare"
 TABS = (
     TAB_WEIGHTS,
     TAB_SPECTRUM,
@@ -223,6 +254,7 @@ TABS = (
     TAB_INVERSION,
     TAB_SURGERY,
     TAB_OVERVIEW,
+    TAB_COMPARE,
 )
 
 

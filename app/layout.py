@@ -11,6 +11,7 @@ from dash import dash_table, dcc, html
 from app import ids
 from app.uploads import ALLOWED_SUFFIXES, DATASET_SUFFIXES, MODEL_TOO_BIG_HINT
 from app.views import (
+    compare,
     descramble,
     inversion,
     overview,
@@ -256,6 +257,7 @@ def _main() -> html.Main:
                         label="Spectral surgery", value=ids.TAB_SURGERY, children=surgery.layout()
                     ),
                     dcc.Tab(label="Overview", value=ids.TAB_OVERVIEW, children=overview.layout()),
+                    dcc.Tab(label="Compare", value=ids.TAB_COMPARE, children=compare.layout()),
                 ],
             ),
         ],

@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import dash
-import diskcache
 import torch
 
-from app.config import AppConfig
+from app.config import AppConfig, default_cache_dir
+from app.deploy import (
+    HEALTH_ROUTE,
+    background_manager,
+    deploy_options_from_env,
+    install_basic_auth,
+    install_healthz,
+    shared_secret,
+)
 from app.layout import build_layout
 from app.services import Services
 from app.uploads import register_upload_routes
 from app.views import (
+    compare,
     descramble,
     inversion,
     overview,
@@ -35,7 +43,14 @@ from app.views import (
     weights,
 )
 
-__all__ = ["ASSETS_DIR", "AppConfig", "config_from_env", "create_app", "get_services"]
+__all__ = [
+    "ASSETS_DIR",
+    "AppConfig",
+    "config_from_env",
+    "create_app",
+    "get_celery",
+    "get_services",
+]
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 UPLOAD_ROUTE = "upload"
@@ -48,15 +63,17 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     Each call has its own `Services` (model registry, caches, upload store), reachable as
     `get_services(app)`. Unknown model names raise `sc.LoadError` here, before serving.
     Background callbacks (the iterative descrambler, the inversion by optimisation) run in
-    processes forked by a DiskcacheManager whose queue lives in `services.jobs_dir`.
+    processes forked by a DiskcacheManager whose queue lives in `services.jobs_dir`, or,
+    when `config.redis_url` is reachable, in Celery workers (`svdscope worker`, which builds
+    the same app to register the same tasks; `get_celery(app)`). GET /healthz answers "ok";
+    `config.basic_auth` puts every other route behind HTTP Basic authentication.
     """
     config = config or AppConfig()
     services = Services(config)
     # Set torch's thread pools up in this process before any job is forked from it: a fork
     # taken while they start up can hang the child (shared/recipes/performance-facts.md).
     torch.ones(2, 2) @ torch.ones(2, 2)
-    services.jobs_dir.mkdir(parents=True, exist_ok=True)
-    manager = dash.DiskcacheManager(diskcache.Cache(str(services.jobs_dir)))
+    manager, celery_app = background_manager(services)
     app = dash.Dash(
         __name__,
         title=config.title,
@@ -65,7 +82,12 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
         suppress_callback_exceptions=False,
         background_callback_manager=manager,
     )
+    if services.redis is not None:  # one signing secret for every web/worker process
+        app.server.secret_key = shared_secret(services.redis)
     prefix = app.config.routes_pathname_prefix
+    install_healthz(app.server, prefix + HEALTH_ROUTE)
+    if config.basic_auth:
+        install_basic_auth(app.server, config.basic_auth, exempt=(prefix + HEALTH_ROUTE,))
     register_upload_routes(
         app.server,
         services,
@@ -73,6 +95,7 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
         dataset_route=prefix + DATASET_UPLOAD_ROUTE,
     )
     app.server.extensions["svdscope"] = services
+    app.server.extensions["svdscope_celery"] = celery_app
     app.layout = build_layout(
         title=config.title,
         max_upload_bytes=config.max_upload_bytes,
@@ -88,6 +111,7 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     inversion.register(app, services)
     surgery.register(app, services)
     overview.register(app, services)
+    compare.register(app, services)
     return app
 
 
@@ -96,11 +120,19 @@ def get_services(app: dash.Dash) -> Services:
     return app.server.extensions["svdscope"]
 
 
+def get_celery(app: dash.Dash) -> Any:
+    """The Celery app behind `app`'s background callbacks, or None (DiskcacheManager)."""
+    return app.server.extensions.get("svdscope_celery")
+
+
 def config_from_env(environ: dict[str, str] | None = None) -> AppConfig:
     """AppConfig from SVDSCOPE_MODELS (comma-separated), SVDSCOPE_UPLOAD_DIR,
-    SVDSCOPE_CACHE_DIR and SVDSCOPE_MAX_UPLOAD_BYTES; unset ones keep their defaults."""
+    SVDSCOPE_CACHE_DIR, SVDSCOPE_MAX_UPLOAD_BYTES and the deployment settings of
+    app/deploy.py (SVDSCOPE_REDIS_URL, SVDSCOPE_REDIS_REQUIRED, SVDSCOPE_BASIC_AUTH[_FILE]).
+    Unset ones keep their defaults, except the cache: `default_cache_dir()` on disk, which
+    every gunicorn worker of one host shares (results, cancel flags, the job queue)."""
     env = os.environ if environ is None else environ
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"cache_dir": default_cache_dir()}
     if env.get("SVDSCOPE_MODELS"):
         kwargs["models"] = [m.strip() for m in env["SVDSCOPE_MODELS"].split(",") if m.strip()]
     if env.get("SVDSCOPE_UPLOAD_DIR"):
@@ -109,6 +141,7 @@ def config_from_env(environ: dict[str, str] | None = None) -> AppConfig:
         kwargs["cache_dir"] = Path(env["SVDSCOPE_CACHE_DIR"])
     if env.get("SVDSCOPE_MAX_UPLOAD_BYTES"):
         kwargs["max_upload_bytes"] = int(env["SVDSCOPE_MAX_UPLOAD_BYTES"])
+    kwargs.update(deploy_options_from_env(env))
     return AppConfig(**kwargs)
 
 

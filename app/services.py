@@ -23,8 +23,10 @@ import numpy as np
 from cachelib import BaseCache, FileSystemCache, SimpleCache
 
 import svdcore as sc
+from app.compare_service import CompareServices
 from app.config import AppConfig
 from app.dataset_service import DatasetEntry, DatasetServices, OpenedDataset
+from app.deploy import REDIS_RESULT_TTL_S, connect_redis, redis_result_backend
 from app.descramble_service import DescrambleData, DescrambleOptions, DescrambleServices
 from app.inversion_service import InversionData, InversionOptions, InversionServices
 from app.overview_service import OverviewData, OverviewServices
@@ -36,6 +38,7 @@ from app.subspaces_service import (
 )
 from app.surgery_service import SurgeryServices
 from app.uploads import DATASET_SUFFIXES, UploadStore
+from app.vector_fits_service import VectorFitOptions, VectorFitsData, VectorFitServices
 
 __all__ = [
     "DatasetEntry",
@@ -51,6 +54,8 @@ __all__ = [
     "SpectrumData",
     "SubspacesData",
     "SubspacesOptions",
+    "VectorFitOptions",
+    "VectorFitsData",
     "VectorsData",
     "WeightsData",
 ]
@@ -60,6 +65,11 @@ log = logging.getLogger(__name__)
 UPLOAD_PREFIX = "upload-"
 MAX_OPEN_UPLOADS = 8
 FULL_SVD_MAX_SIDE = 2048  # above this min(m, n) the vector gallery uses a truncated SVD
+# above this min(m, n) the Spectrum tab first shows the top SPECTRUM_TOP_K singular values
+# (randomized, about 0.4 s at 4096^2 here) and computes the full spectrum in a background
+# job (a full SVD of 1024^2 takes about 0.7 s on this 2-core machine, 4096^2 about 28 s)
+SPECTRUM_FULL_MAX_SIDE = 1024
+SPECTRUM_TOP_K = 64
 TRUNCATED_K = 64
 # The layer table computes the numbers of layers up to this size when a model opens; larger
 # ones show them once their Spectrum tab has been computed (read from the cache).
@@ -83,10 +93,17 @@ class WeightsData:
 
 @dataclass(frozen=True)
 class SpectrumData:
-    summary: Any  # sc.SpectrumSummary
+    summary: Any  # sc.SpectrumSummary, or None while only `top` is known (a large layer)
     info: Any
     shape: tuple[int, int]
     rank_for_energy: dict[float, int]  # energy fraction -> smallest k reaching it
+    top: Any = None  # sc.TopSpectrum: the first, randomized view of a large layer
+    full_key: str = ""  # cache key of the full spectrum (what the background job computes)
+
+    @property
+    def preliminary(self) -> bool:
+        """True while only the top singular values of a large layer are known."""
+        return self.summary is None
 
 
 @dataclass(frozen=True)
@@ -109,14 +126,17 @@ class Services(
     InversionServices,
     SurgeryServices,
     OverviewServices,
+    VectorFitServices,
+    CompareServices,
 ):
     """Per-process registry of networks plus cached analyses; safe to call from threads.
 
     `cache` keeps results in this process (memory) or on disk (`config.cache_dir`);
     `shared_cache` is the one that background-job processes see too (the same disk cache,
     or a private temporary folder when `cache` is in memory); `jobs_dir` is where the
-    background-job manager keeps its queue. Descramble, dataset, subspace and inversion
-    methods: see the mixins (app/*_service.py).
+    background-job manager keeps its queue. With `config.redis_url` reachable, `cache` and
+    `shared_cache` are one RedisCache (`redis_url` is then set; else None). Descramble,
+    dataset, subspace and inversion methods: see the mixins (app/*_service.py).
     """
 
     def __init__(self, config: AppConfig | None = None) -> None:
@@ -157,6 +177,15 @@ class Services(
         else:
             self.shared_cache = self.cache
             self.jobs_dir = self.config.cache_dir / "jobs"
+        # A lab deployment: results and cancel flags in Redis, seen by every gunicorn and
+        # Celery worker; None when not configured or unreachable (app/deploy.py logs why).
+        self.redis = connect_redis(self.config)
+        self.redis_url = self.config.redis_url if self.redis is not None else None
+        if self.redis is not None:
+            self.cache = sc.cache.ResultCache(
+                redis_result_backend(self.redis), timeout=REDIS_RESULT_TTL_S
+            )
+            self.shared_cache = self.cache
         self._data_memo = OrderedDict()
         self._data_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -321,12 +350,30 @@ class Services(
         return W, key
 
     def _summary(self, net: Any, layer: str, view: str, *, compute: bool = True) -> Any:
-        """Cached sc.spectrum_summary; with compute=False, None unless already cached."""
+        """Cached sc.spectrum_summary; with compute=False, None unless already cached (here
+        or, for a large layer's full spectrum computed by a background job, in
+        shared_cache)."""
         W, key = self._matrix_and_key(net, layer, view)
         cache_key = sc.cache.make_key("spectrum_summary", key)
         if not compute:
-            return self.cache.backend.get(cache_key)
+            found = self.cache.backend.get(cache_key)
+            if found is None and self.shared_cache is not self.cache:
+                found = self.shared_cache.backend.get(cache_key)
+            return found
         return self.cache.get_or_compute(cache_key, lambda: sc.spectrum_summary(W))
+
+    def spectrum_full_key(self, model_id: str, layer: str, view: str, session: str | None) -> str:
+        """The cache key of a layer's full spectrum summary."""
+        _, key = self._matrix_and_key(self.network(model_id, session), layer, view)
+        return sc.cache.make_key("spectrum_summary", key)
+
+    def spectrum_full(self, model_id: str, layer: str, view: str, session: str | None) -> Any:
+        """The full spectrum summary of a (large) layer, computed once and kept in
+        shared_cache, where the page finds it after the background job that calls this."""
+        net = self.network(model_id, session)
+        W, _ = self._matrix_and_key(net, layer, view)
+        key = self.spectrum_full_key(model_id, layer, view, session)
+        return self.shared_cache.get_or_compute(key, lambda: sc.spectrum_summary(W))
 
     def weights(self, model_id: str, layer: str, view: str, session: str | None) -> WeightsData:
         net = self.network(model_id, session)
@@ -335,16 +382,31 @@ class Services(
         return WeightsData(np.ascontiguousarray(matrix), net.view_info(layer, view=view))
 
     def spectrum(self, model_id: str, layer: str, view: str, session: str | None) -> SpectrumData:
+        """The layer's spectrum. A layer with min(m, n) > SPECTRUM_FULL_MAX_SIDE whose full
+        spectrum is not cached yet gets its top SPECTRUM_TOP_K singular values from a
+        randomized sketch (`sc.top_spectrum`, with error bounds) and `summary=None`; the
+        page then runs `spectrum_full` as a background job."""
         net = self.network(model_id, session)
-        summary = self._summary(net, layer, view)
+        info = net.view_info(layer, view=view)
+        W, key = self._matrix_and_key(net, layer, view)
+        full_key = sc.cache.make_key("spectrum_summary", key)
+        if min(W.shape) > SPECTRUM_FULL_MAX_SIDE:
+            summary = self._summary(net, layer, view, compute=False)
+            if summary is None:
+                top = self.cache.get_or_compute(
+                    sc.cache.make_key("top_spectrum", key, SPECTRUM_TOP_K),
+                    lambda: sc.top_spectrum(W, SPECTRUM_TOP_K),
+                )
+                return SpectrumData(None, info, tuple(info.shape), {}, top, full_key)
+        else:
+            summary = self._summary(net, layer, view)
         energy = np.asarray(summary.cumulative_energy)
         reach = {
             f: int(min(np.searchsorted(energy, f - 1e-12) + 1, len(energy)))
             for f in (0.9, 0.99)
             if len(energy)
         }
-        info = net.view_info(layer, view=view)
-        return SpectrumData(summary, info, tuple(info.shape), reach)
+        return SpectrumData(summary, info, tuple(info.shape), reach, None, full_key)
 
     def vectors(
         self, model_id: str, layer: str, view: str, k: int, session: str | None

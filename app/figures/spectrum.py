@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from app.figures.theme import ACCENT, LINE, MUTED, register_template
 
-__all__ = ["spectrum_figure"]
+__all__ = ["spectrum_figure", "top_spectrum_figure"]
 
 
 def spectrum_figure(
@@ -91,6 +91,78 @@ def spectrum_figure(
             row=1,
             col=2,
         )
+    fig.update_xaxes(title_text="index i")
+    fig.update_yaxes(type="log", title_text="σᵢ", exponentformat="power", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="energy", row=1, col=2)
+    fig.update_layout(
+        template=register_template(),
+        title={"text": title},
+        showlegend=False,
+        height=440,
+    )
+    return fig
+
+
+def top_spectrum_figure(
+    singular_values: np.ndarray,
+    upper: np.ndarray,
+    residuals: np.ndarray,
+    frobenius_norm: float,
+    *,
+    rank: int,
+    title: str = "",
+) -> go.Figure:
+    """The first view of a large matrix's spectrum: its top k singular values s_i (from a
+    randomized sketch; each s_i <= sigma_i) with error bars of the Ritz residuals (a singular
+    value of W lies within each bar), the guaranteed upper bounds `upper` in the hover, and
+    the energy sum_{j<=i} s_j^2 / ||W||_F^2 they hold (exact denominator, so a lower bound)
+    out of the `rank` = min(m, n) values of the full spectrum."""
+    s = np.asarray(singular_values, dtype=np.float64)
+    hi = np.asarray(upper, dtype=np.float64)
+    delta = np.asarray(residuals, dtype=np.float64)
+    index = np.arange(1, s.size + 1, dtype=np.int32)
+    total = float(frobenius_norm) ** 2
+    energy = np.cumsum(s**2) / total if total > 0 else np.zeros_like(s)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            f"Top {s.size} of {rank} singular values σᵢ (randomized)",
+            "Energy held by the top i (≥)",
+        ),
+        horizontal_spacing=0.1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=index,
+            y=np.where(s > 0, s, np.nan).astype(np.float32),
+            customdata=np.stack([delta, hi], axis=1).astype(np.float32),
+            error_y={"type": "data", "array": delta.astype(np.float32), "color": ACCENT},
+            mode="lines+markers",
+            name="σᵢ",
+            line={"color": LINE},
+            marker={"size": 5},
+            hovertemplate=(
+                "s<sub>%{x}</sub> = %{y:.6g} ≤ σ<sub>%{x}</sub> ≤ %{customdata[1]:.5g}"
+                "<br>a singular value within ±%{customdata[0]:.2g}<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=index,
+            y=energy.astype(np.float32),
+            mode="lines+markers",
+            name="energy",
+            line={"color": LINE},
+            marker={"size": 5},
+            hovertemplate="top %{x}: ≥ %{y:.2%} of the energy<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
     fig.update_xaxes(title_text="index i")
     fig.update_yaxes(type="log", title_text="σᵢ", exponentformat="power", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="energy", row=1, col=2)

@@ -7,6 +7,7 @@ import plotly.io as pio
 
 __all__ = [
     "DIVERGING",
+    "FIT",
     "LINE",
     "SEQUENTIAL",
     "TEMPLATE",
@@ -22,6 +23,7 @@ DIVERGING = "RdBu_r"
 SEQUENTIAL = "Viridis"
 LINE = "#1f4e79"
 ACCENT = "#c0392b"
+FIT = ACCENT  # fitted curves drawn over LINE curves (dashed)
 MUTED = "#7f8c8d"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 

@@ -34,6 +34,8 @@ def weights_heatmap(
     col_values: np.ndarray | None = None,
     clip_percentile: float | None = None,
     value_label: str = "weight",
+    window: tuple[int, int, int, int] | None = None,
+    context_side: int = 160,
 ) -> go.Figure:
     """Heatmap of `matrix` (m, n) with row 0 at the top.
 
@@ -45,7 +47,28 @@ def weights_heatmap(
     With `clip_percentile` (e.g. 99), the limit is that percentile of |w| over the whole
     (unpooled) matrix, so a few outliers no longer wash out the rest; cells beyond it
     saturate and the title counts them. `value_label` names the values (colour bar, hover).
+
+    `window = (r0, r1, c0, c1)` (half-open index ranges, e.g. the region a user zoomed
+    into) draws that part at up to `max_side` cells per axis, so a small enough window shows
+    one cell per weight, over the whole matrix pooled to `context_side` (the context around
+    it, revealed by panning out); the axes open on the window and both layers share one
+    colour scale. Windows apply to index coordinates only: with `row_values` /
+    `col_values`, or a matrix that fits unpooled anyway, `window` is ignored.
     """
+    if window is not None and row_values is None and col_values is None:
+        W = np.asarray(matrix)
+        if max(W.shape) > max_side:
+            return _windowed_heatmap(
+                W,
+                window,
+                title=title,
+                row_label=row_label,
+                col_label=col_label,
+                max_side=max_side,
+                context_side=context_side,
+                clip_percentile=clip_percentile,
+                value_label=value_label,
+            )
     pooled = pool_max_abs(matrix, max_side=max_side)
     z = pooled.values
     m, n = np.shape(matrix)
@@ -93,6 +116,86 @@ def weights_heatmap(
         title={"text": f"{title}<br><sup>{note}{clip_note}</sup>" if title else note + clip_note},
         xaxis={"title": {"text": col_label}, "constrain": "domain"},
         yaxis={"title": {"text": row_label}, "autorange": "reversed"},
+        height=620,
+    )
+    return fig
+
+
+def _windowed_heatmap(
+    W: np.ndarray,
+    window: tuple[int, int, int, int],
+    *,
+    title: str,
+    row_label: str,
+    col_label: str,
+    max_side: int,
+    context_side: int,
+    clip_percentile: float | None,
+    value_label: str,
+) -> go.Figure:
+    m, n = W.shape
+    r0, r1, c0, c1 = (int(v) for v in window)
+    r0, c0 = min(max(r0, 0), m - 1), min(max(c0, 0), n - 1)
+    r1, c1 = min(max(r1, r0 + 1), m), min(max(c1, c0 + 1), n)
+    limit = symmetric_limit(W, percentile=clip_percentile)
+    context = pool_max_abs(W, max_side=context_side)
+    detail = pool_max_abs(W[r0:r1, c0:c1], max_side=max_side)
+    symbol = "w" if value_label == "weight" else value_label
+    common = {"zmid": 0.0, "zmin": -limit, "zmax": limit, "colorscale": DIVERGING}
+    cfr, cfc = context.row_factor, context.col_factor
+    fr, fc = detail.row_factor, detail.col_factor
+    if detail.pooled:
+        hover = (
+            f"{row_label} %{{y}}…+{fr - 1}<br>{col_label} %{{x}}…+{fc - 1}"
+            f"<br>largest |{symbol}| in block: %{{z:.4g}}<extra></extra>"
+        )
+        resolution = f"max-abs pooled {fr}×{fc}"
+    else:
+        hover = f"{row_label} %{{y}}<br>{col_label} %{{x}}<br>{symbol} = %{{z:.4g}}<extra></extra>"
+        resolution = "one cell per weight"
+    fig = go.Figure(
+        [
+            go.Heatmap(
+                z=context.values,
+                x0=0,
+                dx=cfc,
+                y0=0,
+                dy=cfr,
+                showscale=False,
+                name="overview",
+                hovertemplate=(
+                    f"overview block {row_label} %{{y}}…+{cfr - 1}, {col_label} %{{x}}…+{cfc - 1}"
+                    f"<br>largest |{symbol}|: %{{z:.4g}}<extra></extra>"
+                ),
+                **common,
+            ),
+            go.Heatmap(
+                z=detail.values,
+                x0=c0,
+                dx=fc,
+                y0=r0,
+                dy=fr,
+                name="zoomed",
+                colorbar={"title": {"text": value_label, "side": "right"}, "thickness": 14},
+                hovertemplate=hover,
+                **common,
+            ),
+        ]
+    )
+    clip = (
+        f"; colour clipped at ±{limit:.3g} ({clip_percentile:g}th pct |w|)"
+        if clip_percentile
+        else ""
+    )
+    note = (
+        f"rows {r0}–{r1 - 1}, columns {c0}–{c1 - 1} of {m}×{n}: {resolution} "
+        f"(outside: the whole matrix pooled {cfr}×{cfc}; double-click to zoom out){clip}"
+    )
+    fig.update_layout(
+        template=register_template(),
+        title={"text": f"{title}<br><sup>{note}</sup>" if title else note},
+        xaxis={"title": {"text": col_label}, "range": [c0 - 0.5, c1 - 0.5], "autorange": False},
+        yaxis={"title": {"text": row_label}, "range": [r1 - 0.5, r0 - 0.5], "autorange": False},
         height=620,
     )
     return fig

@@ -19,6 +19,10 @@ class Selection(TypedDict, total=False):
     layer: str | None
     view: str
     tab: str
+    dataset: str | None
+    sample: str
+    compare: str  # the Compare tab's second model
+    compare_layer: str
 
 
 def alert(message: str, *, kind: str = "error", title: str | None = None) -> html.Div:

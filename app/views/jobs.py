@@ -2,11 +2,13 @@
 iterative descrambler, the optimised inversion, the dataset-wide surgery analyses).
 
 Run writes a fresh nonce to the job's run store (a clientside callback); the job (a Dash
-background callback on the app's DiskcacheManager, a forked process) reports throttled
-progress and writes {"nonce", "status", "key", "message"} to the job's done store, status
-being "done", "cancelled" or "error" (message: `services.error_message`). Cancel kills the
-job (Dash) and raises a flag keyed by session + nonce (`services.request_cancel`) that the
-job polls through `should_stop`, so it stops either way.
+background callback: a process forked by the app's DiskcacheManager, or a task on a Celery
+worker in a lab deployment, app/deploy.py) reports throttled progress and writes
+{"nonce", "status", "key", "message"} to the job's done store, status being "done",
+"cancelled" or "error" (message: `services.error_message`). Cancel kills the
+job (Dash) and raises a flag keyed by session + nonce (`services.request_cancel`, in the
+shared cache: the filesystem or Redis, which every process sees) that the job polls
+through `should_stop`, so it stops either way.
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ from dash import Input, Output, State, ctx, html, no_update
 
 from app import ids
 from app.uploads import current_session_id
+from app.views import compare
 from app.views.common import Selection, alert
 
 __all__ = ["encode_search", "parse_search", "register", "resolve_state"]
 
-_KEYS = ("model", "layer", "tab", "view", "dataset", "sample")
+_KEYS = ("model", "layer", "tab", "view", "dataset", "sample", "compare", "compare_layer")
 
 
 def parse_search(search: str | None) -> dict[str, str]:
@@ -177,6 +178,10 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.DROPDOWN_DATASET_SELECT, "options"),
         Output(ids.DROPDOWN_DATASET_SELECT, "value"),
         Output(ids.TABLE_OVERVIEW_LAYERS, "active_cell"),
+        Output(ids.DROPDOWN_COMPARE_MODEL, "options"),
+        Output(ids.DROPDOWN_COMPARE_MODEL, "value"),
+        Output(ids.DROPDOWN_COMPARE_LAYER, "options"),
+        Output(ids.DROPDOWN_COMPARE_LAYER, "value"),
         Input(ids.LOCATION_PAGE_URL, "search"),
         Input(ids.DROPDOWN_MODEL_SELECT, "value"),
         Input(ids.TABLE_LAYER_LIST, "active_cell"),
@@ -187,6 +192,8 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.STORE_DATASET_UPLOAD_EVENT, "data"),
         Input(ids.STORE_SURGERY_PICK, "data"),
         Input(ids.TABLE_OVERVIEW_LAYERS, "active_cell"),
+        Input(ids.DROPDOWN_COMPARE_MODEL, "value"),
+        Input(ids.DROPDOWN_COMPARE_LAYER, "value"),
         State(ids.STORE_SELECTION_STATE, "data"),
     )
     def sync_state(
@@ -200,6 +207,8 @@ def register(app: dash.Dash, services: Any) -> None:
         dataset_event: dict[str, Any] | None,
         surgery_pick: dict[str, Any] | None,
         overview_cell: dict[str, Any] | None,
+        compare_value: str | None,
+        compare_layer_value: str | None,
         current: Selection | None,
     ) -> tuple[Any, ...]:
         trigger = ctx.triggered_id
@@ -213,11 +222,13 @@ def register(app: dash.Dash, services: Any) -> None:
             if trigger == ids.DROPDOWN_MODEL_SELECT:
                 if not model_value:
                     raise dash.exceptions.PreventUpdate
-                requested.update(model=model_value, layer=None, view=None, dataset=None)
+                requested.update(
+                    model=model_value, layer=None, view=None, dataset=None, compare_layer=None
+                )
             elif trigger == ids.TABLE_LAYER_LIST:
                 if not active_cell or not active_cell.get("row_id"):
                     raise dash.exceptions.PreventUpdate
-                requested.update(layer=active_cell["row_id"], view=None)
+                requested.update(layer=active_cell["row_id"], view=None, compare_layer=None)
             elif trigger == ids.RADIO_MATRIX_VIEW:
                 requested["view"] = view_value
             elif trigger == ids.STORE_UPLOAD_EVENT:
@@ -242,8 +253,21 @@ def register(app: dash.Dash, services: Any) -> None:
                 if not overview_cell or not overview_cell.get("row_id"):
                     raise dash.exceptions.PreventUpdate
                 requested.update(layer=overview_cell["row_id"], view=None, tab=ids.TAB_WEIGHTS)
+            elif trigger == ids.DROPDOWN_COMPARE_MODEL:
+                if not compare_value or compare_value == current.get("compare"):
+                    raise dash.exceptions.PreventUpdate
+                requested.update(compare=compare_value, compare_layer=None)
+            elif trigger == ids.DROPDOWN_COMPARE_LAYER:
+                if not compare_layer_value or compare_layer_value == current.get("compare_layer"):
+                    raise dash.exceptions.PreventUpdate
+                requested["compare_layer"] = compare_layer_value
         fallback = current.get("layer") if requested.get("model") == current.get("model") else None
         state, messages, info = resolve_state(services, session, requested, fallback_layer=fallback)
+        try:  # the Compare tab's second model and layer (URL `compare=`, `compare_layer=`)
+            pickers = compare.resolve_compare(services, session, state, requested)
+        except Exception as err:
+            pickers = None
+            messages.append(alert(services.error_message(err), title="Cannot compare"))
         views = tuple(info.views) if info is not None and info.views else ("default",)
         default_dataset = services.default_dataset(state.get("model"), session)
         new_search = encode_search(state, default_view=views[0], default_dataset=default_dataset)
@@ -269,6 +293,7 @@ def register(app: dash.Dash, services: Any) -> None:
             dataset_options,
             state.get("dataset"),
             None if trigger == ids.TABLE_OVERVIEW_LAYERS else no_update,
+            *compare.picker_outputs(pickers),
         )
 
     @app.callback(

@@ -77,6 +77,7 @@ def test_importing_main_builds_nothing_and_server_is_lazy(tmp_path, monkeypatch)
     env = {
         "SVDSCOPE_MODELS": str(_toy(tmp_path)),
         "SVDSCOPE_UPLOAD_DIR": str(tmp_path / "up"),
+        "SVDSCOPE_CACHE_DIR": str(tmp_path / "cache"),
         "PATH": "/usr/bin:/bin",
     }
     out = subprocess.run(

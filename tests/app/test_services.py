@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 import svdcore as sc
-from app.config import AppConfig
+from app.config import AppConfig, default_cache_dir
 from app.main import config_from_env
 from app.services import Services
 from app.views.common import attempt
@@ -129,7 +129,8 @@ def test_config_from_env(tmp_path):
         }
     )
     assert cfg.models == ["deernet", "digits"] and cfg.upload_dir == tmp_path
-    assert cfg.max_upload_bytes == 1000 and cfg.cache_dir is None
+    # unset: the per-user filesystem cache, shared by every gunicorn worker on this host
+    assert cfg.max_upload_bytes == 1000 and cfg.cache_dir == default_cache_dir()
 
 
 @pytest.mark.parametrize("name", ["deernet", "digits", "digits-5layer"])

@@ -165,6 +165,9 @@ def test_top_spectrum_brackets_the_true_values():
     # the residual of a 68-column sketch is near sigma_69 from above
     assert truth[68] * 0.98 <= top.residual_norm <= truth[40] * 1.01
     assert 0 < top.max_relative_error < 1
+    # a singular value lies within each Ritz residual of s_i (here: sigma_i itself)
+    assert np.all(np.abs(truth[:24] - s) <= top.ritz_residual * (1 + 1e-6) + 1e-12)
+    assert top.max_relative_residual < 1e-3 < top.max_relative_error
     again = top_spectrum(W, 24, seed=3)
     np.testing.assert_array_equal(again.singular_values, s)
 
@@ -176,6 +179,7 @@ def test_top_spectrum_is_exact_for_small_or_low_rank_matrices():
     small = rng.standard_normal((30, 20))
     t = top_spectrum(small, 5)
     assert t.exact and t.residual_norm == 0.0 and t.max_relative_error == 0.0
+    assert t.max_relative_residual == 0.0
     np.testing.assert_allclose(t.singular_values, np.linalg.svd(small, compute_uv=False)[:5])
     low = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 400))
     t = top_spectrum(low, 6)
