@@ -16,6 +16,9 @@ STORE_MODEL_CURRENT = "store-model-current"  # model id whose layer table is sho
 STORE_UPLOAD_EVENT = "store-upload-event"  # written by assets/upload.js after each upload
 STORE_DATASET_UPLOAD_EVENT = "store-dataset-upload-event"  # the same, for dataset files
 
+# Header
+TEXT_COMPUTE_DEVICE = "text-compute-device"  # where svdcore computes: "CPU (2 threads)", a GPU
+
 # Sidebar
 DROPDOWN_MODEL_SELECT = "dropdown-model-select"
 DIV_MODEL_DESCRIPTION = "div-model-description"

@@ -266,7 +266,12 @@ def _main() -> html.Main:
 
 
 def build_layout(
-    *, title: str, max_upload_bytes: int, upload_url: str, dataset_upload_url: str = ""
+    *,
+    title: str,
+    max_upload_bytes: int,
+    upload_url: str,
+    dataset_upload_url: str = "",
+    device: str = "",
 ) -> html.Div:
     """The whole page (static: everything that changes is filled in by callbacks)."""
     return html.Div(
@@ -283,6 +288,7 @@ def build_layout(
                         "weight spaces of trained networks through their singular values",
                         className="app-subtitle",
                     ),
+                    html.Span(device, id=ids.TEXT_COMPUTE_DEVICE, className="app-device"),
                 ],
                 className="app-header",
             ),

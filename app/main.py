@@ -101,6 +101,7 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
         max_upload_bytes=config.max_upload_bytes,
         upload_url=app.config.requests_pathname_prefix + UPLOAD_ROUTE,
         dataset_upload_url=app.config.requests_pathname_prefix + DATASET_UPLOAD_ROUTE,
+        device=device_label(),
     )
     router.register(app, services)
     weights.register(app, services)
@@ -113,6 +114,21 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     overview.register(app, services)
     compare.register(app, services)
     return app
+
+
+def device_label() -> str:
+    """Where svdcore computes, for the page header: "computes on the CPU (2 threads)" or
+    "computes on cuda:0 (NVIDIA H100 …)"; the reason when SVDSCOPE_DEVICE is unusable."""
+    import svdcore as sc
+
+    try:
+        device = sc.default_device()
+    except sc.SvdscopeError as err:
+        return f"device problem: {err}"
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"computes on cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return f"computes on the CPU ({torch.get_num_threads()} threads)"
 
 
 def get_services(app: dash.Dash) -> Services:

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
 from ._validate import as_matrix
+from .device import default_device
 from .exceptions import DataError
 
 __all__ = [
@@ -315,8 +316,18 @@ class Descrambled:
 
 
 # --------------------------------------------------------------------------- exact
+def _eigh(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh`` on svdcore's default device (a GPU when there is one), the
+    result back on ``S``'s device."""
+    device = default_device()
+    if device == S.device:
+        return torch.linalg.eigh(S)
+    w, Q = torch.linalg.eigh(S.to(device))
+    return w.to(S.device), Q.to(S.device)
+
+
 def _exact_smoothness(st: Stencil, S: torch.Tensor, *, det_one: bool) -> Descrambled:
-    s, Q_S = torch.linalg.eigh(S)  # ascending
+    s, Q_S = _eigh(S)  # ascending
     s, Q_S = s.flip(0), _canonical_signs(Q_S.flip(1))  # descending
     s = s.clamp_min(0)  # a Gram matrix is PSD; round-off may dip below 0
     P = st.eigenvectors @ Q_S.T

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ._validate import as_matrix
+from .device import default_device
 from .exceptions import DataError
 
 __all__ = [
@@ -81,6 +82,10 @@ def svd(
 ) -> SVDResult:
     """Singular value decomposition of a 2-D matrix ``W`` (m, n).
 
+    Computed on ``device``, else on :func:`svdcore.default_device` (a GPU when torch sees
+    one, or ``SVDSCOPE_DEVICE``); without an explicit ``device`` the factors come back on
+    ``W``'s own device (the CPU for numpy input), so callers need not care where it ran.
+
     ``k=None`` gives the thin SVD (``torch.linalg.svd(full_matrices=False)``, LAPACK gesdd on
     CPU). With ``k``, only the top ``k`` triplets are returned; ``method="auto"`` then uses the
     randomized ``torch.svd_lowrank`` (Halko et al.: 2k + 20 samples, 6 power iterations,
@@ -95,7 +100,8 @@ def svd(
     Raises ``DataError`` for non-2-D, empty, complex or non-finite input, or a bad ``k``.
     """
     dtype = None if precision is None else getattr(torch, precision)
-    A = as_matrix(W, dtype=dtype, device=device)
+    home = W.device if isinstance(W, torch.Tensor) else torch.device("cpu")
+    A = as_matrix(W, dtype=dtype, device=device if device is not None else default_device())
     m, n = A.shape
     r = min(m, n)
     if method not in ("auto", "full", "randomized"):
@@ -125,6 +131,8 @@ def svd(
         if k is not None:
             U, S, Vh = U[:, :k], S[:k], Vh[:k]
     U, Vh = _fix_signs(U.contiguous(), Vh.contiguous())
+    if device is None and A.device != home:  # computed on the default device (a GPU)
+        U, S, Vh = U.to(home), S.to(home), Vh.to(home)
     return SVDResult(U, S, Vh)
 
 
@@ -235,7 +243,7 @@ def spectrum_summary(
         S = torch.sort(S, descending=True).values
         eps_dtype = torch.float32
     else:
-        A = as_matrix(W_or_S)
+        A = as_matrix(W_or_S, device=default_device())
         shape = (int(A.shape[0]), int(A.shape[1]))
         eps_dtype = A.dtype
         S = torch.linalg.svdvals(A).double().cpu()
@@ -339,7 +347,7 @@ def top_spectrum(
 
     Raises ``DataError`` for non-2-D, empty or non-finite input or a bad ``k``.
     """
-    A = as_matrix(W)
+    A = as_matrix(W, device=default_device())
     m, n = A.shape
     r = min(m, n)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:

@@ -90,3 +90,16 @@ def test_importing_main_builds_nothing_and_server_is_lazy(tmp_path, monkeypatch)
     )
     assert out.stdout.strip() == "ok"
     assert importlib.import_module("app.main").create_app is create_app
+
+
+def test_header_names_the_compute_device(tmp_path, monkeypatch):
+    from app.main import device_label
+
+    monkeypatch.setenv("SVDSCOPE_DEVICE", "cpu")
+    assert device_label().startswith("computes on the CPU (")
+    monkeypatch.setenv("SVDSCOPE_DEVICE", "tpu-of-dreams")
+    assert "SVDSCOPE_DEVICE" in device_label()
+    monkeypatch.setenv("SVDSCOPE_DEVICE", "cpu")
+    app = create_app(AppConfig(models=["digits"], upload_dir=tmp_path / "up"))
+    header = app.layout.children[5]
+    assert "computes on the CPU" in str(header)

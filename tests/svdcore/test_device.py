@@ -29,3 +29,47 @@ def test_precision_policy(monkeypatch):
     with pytest.raises(sc.DataError, match="precision"):
         resolve_dtype("float16")
     assert to_device(torch.arange(3), precision="float64").dtype == torch.float64
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+
+
+@needs_cuda
+def test_analyses_run_on_the_gpu_and_mean_the_same(monkeypatch):
+    """With a GPU, svd / spectrum_summary / top_spectrum / the exact descrambler run there
+    (float32) and agree with the CPU; factors of CPU input come back on the CPU."""
+    import numpy as np
+
+    from svdcore.descramble import descramble
+
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(300, 200, generator=gen) * torch.linspace(3, 0.1, 200)
+    monkeypatch.setenv("SVDSCOPE_DEVICE", "cpu")
+    cpu_svd = sc.svd(W)
+    cpu_summary = sc.spectrum_summary(W)
+    cpu_top = sc.top_spectrum(W, 8)
+    Y = torch.randn(40, 500, generator=gen, dtype=torch.float64)
+    cpu_p = descramble(Y, method="exact").P
+    monkeypatch.setenv("SVDSCOPE_DEVICE", "cuda")
+    gpu_svd = sc.svd(W)
+    assert gpu_svd.U.device.type == "cpu"  # back on the input's device
+    np.testing.assert_allclose(gpu_svd.S.numpy(), cpu_svd.S.numpy(), rtol=1e-4)
+    align = (gpu_svd.U[:, :5] * cpu_svd.U[:, :5]).sum(0)
+    np.testing.assert_allclose(align.numpy(), 1.0, atol=1e-3)  # same deterministic signs
+    np.testing.assert_allclose(
+        sc.spectrum_summary(W).singular_values, cpu_summary.singular_values, rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        sc.top_spectrum(W, 8).singular_values, cpu_top.singular_values, rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        descramble(Y, method="exact").P.cpu().numpy(), cpu_p.numpy(), atol=1e-8
+    )
+    on_gpu = sc.svd(W.cuda())
+    assert on_gpu.S.device.type == "cuda"
+
+
+def test_factors_stay_on_the_inputs_device(monkeypatch):
+    monkeypatch.setenv("SVDSCOPE_DEVICE", "cpu")
+    res = sc.svd(torch.randn(6, 4))
+    assert res.U.device.type == res.S.device.type == "cpu"
