@@ -89,6 +89,7 @@ class ModelEntry:
 class WeightsData:
     matrix: np.ndarray  # float32 (m, n)
     info: Any  # sc.ViewInfo
+    key: str = ""  # content key of the matrix (for caching what is drawn from it)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class VectorsData:
     right: np.ndarray  # (k, n) float32: v_1 .. v_k as rows
     info: Any
     truncated: bool
+    key: str = ""  # content key of the matrix (for caching what is drawn from it)
 
 
 def _slug(text: str) -> str:
@@ -377,9 +379,9 @@ class Services(
 
     def weights(self, model_id: str, layer: str, view: str, session: str | None) -> WeightsData:
         net = self.network(model_id, session)
-        W = net.matrix(layer, view=view)
+        W, key = self._matrix_and_key(net, layer, view)
         matrix = W.detach().to("cpu").float().numpy()
-        return WeightsData(np.ascontiguousarray(matrix), net.view_info(layer, view=view))
+        return WeightsData(np.ascontiguousarray(matrix), net.view_info(layer, view=view), key)
 
     def spectrum(self, model_id: str, layer: str, view: str, session: str | None) -> SpectrumData:
         """The layer's spectrum. A layer with min(m, n) > SPECTRUM_FULL_MAX_SIDE whose full
@@ -431,6 +433,7 @@ class Services(
             Vh[:k],
             net.view_info(layer, view=view),
             truncated,
+            key,
         )
 
     # ----------------------------------------------------------------- errors

@@ -20,6 +20,7 @@ from app.views.common import (
     layer_title,
     selection_ready,
 )
+from svdcore.cache import make_key
 
 __all__ = ["DEFAULT_K", "FIT_NONE", "MAX_K", "fit_hint", "layout", "register"]
 
@@ -197,30 +198,41 @@ def register(app: dash.Dash, services: Any) -> None:
                 fits = services.vector_fits(*args, options, session)
             except Exception as err:  # the vectors are still drawn, without fits
                 fit_alert = alert(services.error_message(err), title="Cannot fit")
-        info = data.info
-        name = layer_title(selection)
-        note = " (truncated SVD)" if data.truncated else ""
-        right = vector_gallery(
-            data.right,
-            data.sigma,
-            symbol="v",
-            title=f"Right singular vectors of {name} (input side{_side(info.col_label)}){note}",
-            image_shape=info.col_image_shape,
-            axis_values=None if info.col_axis is None else info.col_axis.values,
-            axis_title=axis_title(info.col_axis, info.col_label),
-            fits=None if fits is None or fits.right is None else fits.right.fits,
-        )
-        left = vector_gallery(
-            data.left,
-            data.sigma,
-            symbol="u",
-            title=f"Left singular vectors of {name} (output side{_side(info.row_label)}){note}",
-            image_shape=info.row_image_shape,
-            axis_values=None if info.row_axis is None else info.row_axis.values,
-            axis_title=axis_title(info.row_axis, info.row_label),
-            fits=None if fits is None or fits.left is None else fits.left.fits,
+        fit_key = (family, order, split, side) if fits is not None else None
+        key = make_key("vectors-figures", data.key, args, fit_key)
+        right, left = services.cache.get_or_compute(
+            key, lambda: _galleries(data, fits, layer_title(selection))
         )
         return right, left, fit_alert, _FIT_HELP if fits is None else fit_hint(fits)
+
+
+def _galleries(
+    data: Any, fits: VectorFitsData | None, name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The right and left galleries (as figure dicts, cached by the callback)."""
+    info = data.info
+    note = " (truncated SVD)" if data.truncated else ""
+    right = vector_gallery(
+        data.right,
+        data.sigma,
+        symbol="v",
+        title=f"Right singular vectors of {name} (input side{_side(info.col_label)}){note}",
+        image_shape=info.col_image_shape,
+        axis_values=None if info.col_axis is None else info.col_axis.values,
+        axis_title=axis_title(info.col_axis, info.col_label),
+        fits=None if fits is None or fits.right is None else fits.right.fits,
+    )
+    left = vector_gallery(
+        data.left,
+        data.sigma,
+        symbol="u",
+        title=f"Left singular vectors of {name} (output side{_side(info.row_label)}){note}",
+        image_shape=info.row_image_shape,
+        axis_values=None if info.row_axis is None else info.row_axis.values,
+        axis_title=axis_title(info.row_axis, info.row_label),
+        fits=None if fits is None or fits.left is None else fits.left.fits,
+    )
+    return right.to_dict(), left.to_dict()
 
 
 def fit_hint(fits: VectorFitsData) -> str:

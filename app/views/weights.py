@@ -18,10 +18,11 @@ from app import ids
 from app.figures import placeholder_figure, weights_heatmap
 from app.uploads import current_session_id
 from app.views.common import Selection, attempt, axis_title, layer_title, selection_ready
+from svdcore.cache import make_key
 
 __all__ = ["MAX_SIDE", "layout", "register", "window_from_relayout"]
 
-MAX_SIDE = 512  # cells per axis sent for the whole matrix or a zoomed window
+MAX_SIDE = 448  # cells per axis sent for the whole matrix or a zoomed window (payload < 2 MB)
 Window = tuple[int, int, int, int]  # r0, r1, c0, c1: half-open row and column index ranges
 
 
@@ -161,15 +162,22 @@ def register(app: dash.Dash, services: Any) -> None:
             window = window_from_relayout(relayout, shape, tuple(before) if before else None)
             if max(shape) <= MAX_SIDE or window == (tuple(before) if before else None):
                 raise dash.exceptions.PreventUpdate  # plotly's own zoom shows every weight
-        figure = weights_heatmap(
-            data.matrix,
-            title=f"Weights of {layer_title(selection)}",
-            row_label=axis_title(data.info.row_axis, data.info.row_label),
-            col_label=axis_title(data.info.col_axis, data.info.col_label),
-            row_values=None if data.info.row_axis is None else data.info.row_axis.values,
-            col_values=None if data.info.col_axis is None else data.info.col_axis.values,
-            clip_percentile=99.0 if colour_range == "p99" else None,
-            max_side=MAX_SIDE,
-            window=window,
-        )
+        title = f"Weights of {layer_title(selection)}"
+        clip = 99.0 if colour_range == "p99" else None
+
+        def draw() -> dict[str, Any]:  # pooling (and the percentile) of a large layer: cached
+            return weights_heatmap(
+                data.matrix,
+                title=title,
+                row_label=axis_title(data.info.row_axis, data.info.row_label),
+                col_label=axis_title(data.info.col_axis, data.info.col_label),
+                row_values=None if data.info.row_axis is None else data.info.row_axis.values,
+                col_values=None if data.info.col_axis is None else data.info.col_axis.values,
+                clip_percentile=clip,
+                max_side=MAX_SIDE,
+                window=window,
+            ).to_dict()
+
+        key = make_key("weights-figure", data.key, title, clip, window, MAX_SIDE)
+        figure = services.cache.get_or_compute(key, draw) if data.key else draw()
         return figure, None, {"subject": subject, "window": window}

@@ -38,8 +38,8 @@ def test_zoom_redraws_the_window_at_one_cell_per_weight(dash_duo, tmp_path):
     dash_duo.start_server(app)
     dash_duo.driver.get(f"{dash_duo.server_url}/?tab=weights")
     wait_layer_names(dash_duo)
-    whole = wait_graph(dash_duo, ids.GRAPH_WEIGHTS_HEATMAP, lambda g: g["traces"][0]["rows"] == 512)
-    assert (whole["traces"][0]["rows"], whole["traces"][0]["cols"]) == (512, 512)  # pooled
+    whole = wait_graph(dash_duo, ids.GRAPH_WEIGHTS_HEATMAP, lambda g: g["traces"][0]["rows"] == 342)
+    assert (whole["traces"][0]["rows"], whole["traces"][0]["cols"]) == (342, 384)  # pooled 3x4
     assert len(whole["traces"]) == 1
     settle(dash_duo)
 
@@ -62,7 +62,7 @@ def test_zoom_redraws_the_window_at_one_cell_per_weight(dash_duo, tmp_path):
     wait_graph(
         dash_duo,
         ids.GRAPH_WEIGHTS_HEATMAP,
-        lambda g: len(g["traces"]) == 1 and g["traces"][0]["rows"] == 512,
+        lambda g: len(g["traces"]) == 1 and g["traces"][0]["rows"] == 342,
     )
     until(lambda: dash_duo.get_logs() == [], timeout=5)
     assert np.isfinite(value)
