@@ -9,8 +9,9 @@ shards and model.safetensors.index.json), then for each, in a new Python process
 imports and earlier work do not count): `svdscope.load_model` + the layer list (which
 reads only the header), then `Network.matrix` of the largest tensor followed by a full pass
 over it (so every page is really read), reporting the seconds of each and the increase of
-peak resident memory (ru_maxrss) over the process's memory right after the imports, as a
-multiple of the largest tensor's size. The target is a checkpoint open in < 2 s and peak
+peak resident memory (VmHWM of /proc/self/status; ru_maxrss would carry the parent's peak
+over exec) over the peak right after the imports, as a multiple of the largest tensor's
+size. The target is a checkpoint open in < 2 s and peak
 memory below twice the largest tensor opened.
 """
 
@@ -32,11 +33,16 @@ SIDE = 4096
 TENSOR_BYTES = SIDE * SIDE * 4
 
 _PROBE = r"""
-import json, resource, sys, time
-import psutil
+import json, sys, time
 import torch
 import svdcore as sc
-base = psutil.Process().memory_info().rss
+
+def hwm():  # peak resident set of this process image (VmHWM; reset by exec, unlike ru_maxrss)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+
+base = hwm()
 t0 = time.perf_counter()
 net = sc.load_model(sys.argv[1])
 layers = [info for info in net.layers]
@@ -45,7 +51,7 @@ largest = max(layers, key=lambda info: torch.Size(info.shape).numel())
 W = net.matrix(largest.name)
 total = float(W.sum())  # touch every page
 t2 = time.perf_counter()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = hwm()
 print(json.dumps({"open": t1 - t0, "materialise": t2 - t1, "layers": len(layers),
                   "largest": largest.name, "bytes": W.numel() * W.element_size(),
                   "peak_increase": peak - base}))
