@@ -195,7 +195,7 @@ def _sidebar(max_upload_bytes: int, upload_url: str, dataset_upload_url: str) ->
             ),
             html.Div(
                 "safetensors, PyTorch state_dict (.pt/.pth/.bin, loaded without unpickling "
-                "code) or torch.export (.pt2).",
+                "code), torch.export (.pt2) or ONNX (.onnx, weights only).",
                 className="hint",
             ),
             html.Div(id=ids.DIV_UPLOAD_STATUS),

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "svdscope_session"
-ALLOWED_SUFFIXES = (".safetensors", ".pt2", ".pth", ".pt", ".bin", ".json")
+ALLOWED_SUFFIXES = (".safetensors", ".pt2", ".pth", ".pt", ".bin", ".onnx", ".json")
 # svdcore.io.datasets.DATASET_SUFFIXES (kept here so that this module imports no svdcore)
 DATASET_SUFFIXES = (".npy", ".npz", ".csv", ".pt", ".pth", ".zip")
 MODEL_TOO_BIG_HINT = "open it from the command line (svdscope serve PATH) instead"

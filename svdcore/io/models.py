@@ -24,8 +24,8 @@ from .chain import build_chain
 
 __all__ = ["FORMATS", "ModelFormat", "detect_format", "load_model"]
 
-ModelFormat = Literal["safetensors", "state_dict", "torch_export"]
-FORMATS: tuple[str, ...] = ("safetensors", "state_dict", "torch_export")
+ModelFormat = Literal["safetensors", "state_dict", "torch_export", "onnx"]
+FORMATS: tuple[str, ...] = ("safetensors", "state_dict", "torch_export", "onnx")
 _SUFFIXES: dict[str, ModelFormat] = {
     ".safetensors": "safetensors",
     ".pt": "state_dict",
@@ -33,6 +33,7 @@ _SUFFIXES: dict[str, ModelFormat] = {
     ".bin": "state_dict",
     ".ckpt": "state_dict",
     ".pt2": "torch_export",
+    ".onnx": "onnx",
 }
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
 
@@ -65,7 +66,8 @@ def detect_format(path: Path) -> ModelFormat:
     if fmt is None:
         raise LoadError(
             f"{path.name}: unsupported model file; svdscope reads .safetensors (or a folder / "
-            ".index.json of shards), state_dict files .pt/.pth/.bin and torch.export .pt2."
+            ".index.json of shards), state_dict files .pt/.pth/.bin, torch.export .pt2 and "
+            "ONNX .onnx (weights only)."
         )
     return fmt
 
@@ -175,6 +177,8 @@ def load_model(
     - ``state_dict``: ``.pt/.pth/.bin`` via ``torch.load(weights_only=True)``; nested
       checkpoint dicts are flattened with dotted keys.
     - ``torch_export``: ``.pt2`` from ``torch.export.save``: executable.
+    - ``onnx``: ``.onnx``: the graph's initializers (and Constant tensors), weights only;
+      the protobuf is parsed, never run (:class:`svdcore.io.onnx_source.OnnxSource`).
 
     Weight-only formats give a Network without forward. With ``activation`` (``"relu"``,
     ``"tanh"``, ``"selu"`` ...), a chain of Linear layers becomes executable.
@@ -193,7 +197,14 @@ def load_model(
         net.origin = str(p)
         net.static_batch = static_batch
         return net
-    if fmt == "safetensors":
+    if fmt == "onnx":
+        from .onnx_source import OnnxSource
+
+        source = OnnxSource(p)
+        if activation is None:
+            return Network(source, name=label, origin=str(p))
+        tensors = {k: source.load(k) for k in source.keys()}  # noqa: SIM118
+    elif fmt == "safetensors":
         source = _safetensors_source(p)
         if activation is None:
             return Network(source, name=label, origin=str(p))

@@ -170,7 +170,8 @@ def test_pickle_with_code_is_refused_not_run(tmp_path):
         ("x.safetensors", b"", "not a readable"),
         ("x.pt", b"garbage", "not a readable PyTorch"),
         ("x.pt2", b"garbage", "not a readable torch.export"),
-        ("x.onnx", b"garbage", "unsupported model file"),
+        ("x.onnx", b"garbage", "not a readable ONNX model"),
+        ("x.tflite", b"garbage", "unsupported model file"),
     ],
 )
 def test_broken_files_give_clear_errors(tmp_path, name, content, fragment):
@@ -193,7 +194,7 @@ def test_missing_path_and_unknown_format(tmp_path):
         sc.load_model(tmp_path / "nope.safetensors")
     (tmp_path / "a.pt").write_bytes(b"x")
     with pytest.raises(sc.LoadError, match="unknown format"):
-        sc.load_model(tmp_path / "a.pt", format="onnx")
+        sc.load_model(tmp_path / "a.pt", format="tflite")
 
 
 def test_state_dict_without_tensors(tmp_path):
