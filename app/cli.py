@@ -1,7 +1,10 @@
 """The ``svdscope`` command line.
 
     svdscope serve [--host H] [--port P] [MODEL ...]   dashboard (MODEL: a file/folder or zoo name)
-    svdscope layers MODEL [--activation A]             print a model's layer table
+    svdscope layers MODEL [--activation A] [--format table|csv|markdown]
+                                                       print a model's layer table
+    svdscope export MODEL --layer L --analysis A --out OUT.npz|OUT.html
+                                                       an analysis, headless (app/cli_export.py)
     svdscope zoo list                                  the example networks
     svdscope zoo train NAME [--seed S] [--out FILE]    retrain an example network on this CPU
     svdscope worker [--concurrency N] [--ping]         Celery worker for background jobs
@@ -90,6 +93,13 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     import svdcore as sc
 
     net = _open(args.model, args.activation)
+    if args.format != "table":  # the Overview's spectral table (norms, ranks, ESD alpha)
+        from app.cli_export import format_layer_table
+        from svdcore.esd import layer_spectra, spectral_table
+
+        table = spectral_table(layer_spectra(net, max_elements=args.max_elements))
+        sys.stdout.write(format_layer_table(table, args.format))
+        return 0
     kind = "executable" if net.executable else "weights only"
     print(f"{net.name}: {len(net.layers)} layers, {kind}")
     header = f"{'layer':<48} {'kind':<12} {'shape':<20} {'matrix':<14} {'cond':>9} {'eff.rank':>9}"
@@ -197,7 +207,17 @@ def _parser() -> argparse.ArgumentParser:
         default=4 * 1024 * 1024,
         help="skip spectra of larger matrices (default 4M elements)",
     )
+    layers.add_argument(
+        "--format",
+        choices=("table", "csv", "markdown"),
+        default="table",
+        help="table: aligned text; csv / markdown: the Overview's spectral table",
+    )
     layers.set_defaults(func=_cmd_layers)
+
+    from app.cli_export import add_export_parser
+
+    add_export_parser(sub, _default_cache_dir())
 
     zoo = sub.add_parser("zoo", help="the example networks")
     zsub = zoo.add_subparsers(dest="zoo_cmd", required=True)

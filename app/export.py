@@ -1,0 +1,387 @@
+"""Results that leave the dashboard: the arrays and numbers of one analysis of one layer
+(NPZ, CSV) and a self-contained HTML report with the page's figures.
+
+`export_analysis` runs an analysis through `Services`, the same cached engine the page
+uses (a result computed by the page is reused, and the other way round), and returns an
+`AnalysisExport`: every array and number of the service's result, and the view's figures.
+`save_npz` writes the arrays plus the numbers (0-d arrays) and a JSON `meta` entry;
+`html_report` writes one HTML file that opens offline (plotly.js is inlined once).
+
+Analyses: ``svd`` (spectrum summary, top-k U, S, Vh), ``fft`` (symmetrised log-magnitude
+2-D FFT of W), ``descramble`` (P, P W, phi, ... of svdcore.wiretap.descramble_layer),
+``subspaces`` (dimensions, singular values, signal vectors), ``surgery`` (the spectral
+surgery of one sample at one split: alpha, bias terms, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import html
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+import svdcore as sc
+from app.descramble_service import DescrambleOptions
+from app.figures import fft_heatmap, spectrum_figure, vector_gallery
+from app.surgery_data import SurgeryOptions
+
+__all__ = [
+    "ANALYSES",
+    "AnalysisExport",
+    "ExportOptions",
+    "export_analysis",
+    "html_report",
+    "save_npz",
+]
+
+ANALYSES: tuple[str, ...] = ("svd", "fft", "descramble", "subspaces", "surgery")
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportOptions:
+    """Options of the exported analyses (the page's defaults).
+
+    k: singular vectors kept (svd). source, samples, stencil, position: the descrambler's
+    data source and wiretap (see DescrambleOptions; the exact method is always used).
+    rtol: numerical-rank tolerance (subspaces; None: svdcore's default). sample, split:
+    the surgery's dataset sample and split module (None: the model's default split).
+    """
+
+    k: int = 16
+    source: str = "limit"
+    samples: int = 10_000
+    stencil: str = "fourier"
+    position: str = "linear"
+    rtol: float | None = None
+    sample: int = 0
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisExport:
+    """One analysis of one layer: ``arrays`` (name -> numpy array), ``numbers`` (name ->
+    plain number or text) and the view's ``figures`` (title -> plotly figure)."""
+
+    analysis: str
+    model: str
+    layer: str
+    arrays: dict[str, np.ndarray]
+    numbers: dict[str, Any]
+    figures: dict[str, go.Figure] = field(default_factory=dict)
+
+
+def _plain(value: Any) -> Any:
+    """A number/text/None as plain JSON-able Python, else the sentinel `_SKIP`."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return _SKIP
+
+
+_SKIP = object()
+
+
+def _collect(obj: Any, prefix: str, arrays: dict, numbers: dict) -> None:
+    """Every array and number field of a dataclass result (nested dataclasses and dicts of
+    arrays too, with dotted names); objects for the page only (ViewInfo, layouts) are
+    skipped."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        name = f"{prefix}{f.name}"
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, np.ndarray):
+            arrays[name] = value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            _collect(value, f"{name}.", arrays, numbers)
+        elif isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values()):
+            for key, arr in value.items():
+                arrays[f"{name}.{key}"] = arr
+        elif isinstance(value, dict) and all(_plain(v) is not _SKIP for v in value.values()):
+            for key, v in value.items():
+                numbers[f"{name}.{key}"] = _plain(v)
+        elif isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+            numbers[name] = "x".join(str(v) for v in value)
+        elif _plain(value) is not _SKIP:
+            numbers[name] = _plain(value)
+
+
+def _svd(services: Any, model: str, layer: str, view: str, session: Any, o: ExportOptions):
+    vec = services.vectors(model, layer, view, o.k, session)
+    spectrum = services.spectrum(model, layer, view, session)
+    summary = spectrum.summary
+    if summary is None:  # a large layer: the page shows the top first; here, wait for all
+        summary = services.spectrum_full(model, layer, view, session)
+    arrays = {
+        "singular_values": np.asarray(summary.singular_values),
+        "cumulative_energy": np.asarray(summary.cumulative_energy),
+        "U": np.ascontiguousarray(vec.left.T),
+        "S": np.asarray(vec.sigma),
+        "Vh": np.asarray(vec.right),
+    }
+    numbers = {
+        "shape": "x".join(map(str, summary.shape)),
+        "condition_number": float(summary.condition_number),
+        "numerical_rank": int(summary.numerical_rank),
+        "effective_rank": float(summary.effective_rank),
+        "stable_rank": float(summary.stable_rank),
+        "frobenius_norm": float(summary.frobenius_norm),
+        "spectral_norm": float(summary.spectral_norm),
+        "rtol": float(summary.rtol),
+        "k": len(vec.sigma),
+        "truncated_vectors": bool(vec.truncated),
+    }
+    info = vec.info
+    s = summary.singular_values
+    figures = {
+        "Spectrum": spectrum_figure(
+            s,
+            summary.cumulative_energy,
+            tolerance=float(summary.rtol) * float(s[0]) if len(s) else None,
+            numerical_rank=int(summary.numerical_rank),
+            title=f"Spectrum of {layer}",
+        ),
+        "Right singular vectors": vector_gallery(
+            vec.right,
+            vec.sigma,
+            symbol="v",
+            title=f"Right singular vectors of {layer} (input side)",
+            image_shape=info.col_image_shape,
+            axis_values=None if info.col_axis is None else info.col_axis.values,
+        ),
+        "Left singular vectors": vector_gallery(
+            vec.left,
+            vec.sigma,
+            symbol="u",
+            title=f"Left singular vectors of {layer} (output side)",
+            image_shape=info.row_image_shape,
+            axis_values=None if info.row_axis is None else info.row_axis.values,
+        ),
+    }
+    return arrays, numbers, figures
+
+
+def _fft(services: Any, model: str, layer: str, view: str, session: Any, o: ExportOptions):
+    W = services.weights(model, layer, view, session).matrix
+    F = sc.fft2_view(W, symmetrize=True, log=True)
+    arrays: dict[str, np.ndarray] = {}
+    numbers: dict[str, Any] = {"symmetrized": True, "log10": True}
+    _collect(F, "", arrays, numbers)
+    figures = {
+        "2-D FFT": fft_heatmap(
+            F.magnitude,
+            F.row_freq,
+            F.col_freq,
+            title=f"|FFT| of {layer} (symmetrised, log10)",
+            log=True,
+            symmetrized=True,
+        )
+    }
+    return arrays, numbers, figures
+
+
+def _descramble(
+    services: Any,
+    model: str,
+    layer: str,
+    session: Any,
+    dataset: str | None,
+    o: ExportOptions,
+    progress: Progress | None,
+):
+    from app.views.descramble_render import render
+
+    options = DescrambleOptions(
+        source=o.source, samples=o.samples, stencil=o.stencil, position=o.position
+    )
+    data = services.descramble(
+        model,
+        layer,
+        options,
+        session,
+        dataset=dataset,
+        progress=None if progress is None else (lambda s, t, obj: progress(s, t, "descramble")),
+    )
+    arrays: dict[str, np.ndarray] = {}
+    numbers: dict[str, Any] = {}
+    _collect(data, "", arrays, numbers)
+    ffts = services.descramble_ffts(data, symmetrize=True, log=True)
+    shown = render(data, ffts, layer)
+    figures = {
+        "W": shown.raw,
+        "P W": shown.descrambled,
+        "|FFT| of W": shown.fft_raw,
+        "|FFT| of P W": shown.fft_descrambled,
+        "P": shown.P,
+        "phi(P)": shown.phi,
+        "Left singular vectors over the smooth basis": shown.overlay,
+    }
+    if data.next_layer:
+        figures["Next layer"] = shown.next
+    return arrays, numbers, figures
+
+
+def _subspaces(services: Any, model: str, layer: str, view: str, session: Any, o: ExportOptions):
+    from app.views.subspaces_render import weight_figures
+
+    data = services.subspaces_data(model, layer, view, o.rtol, session)
+    arrays: dict[str, np.ndarray] = {}
+    numbers: dict[str, Any] = {}
+    _collect(data, "", arrays, numbers)
+    spectrum, signal = weight_figures(data, layer)
+    return arrays, numbers, {"Singular values and rank": spectrum, "Signal vectors": signal}
+
+
+def _surgery(
+    services: Any, model: str, layer: str, session: Any, dataset: str | None, o: ExportOptions
+):
+    from app.views.surgery_render import render
+
+    split = o.split or services.surgery_default_split(model, layer, session)
+    data = services.surgery(model, SurgeryOptions(sample=o.sample, split=split), session, dataset)
+    arrays: dict[str, np.ndarray] = {}
+    numbers: dict[str, Any] = {"predicted_output": int(data.predicted)}
+    _collect(data, "", arrays, numbers)
+    shown = render(services, data, data.predicted, 8)
+    figures = {
+        "Input": shown.input,
+        "Contributions alpha": shown.alpha,
+        "Sign-reduced proportions": shown.proportions,
+        "Singular values and |alpha|": shown.spectrum,
+        "Top singular vectors": shown.vectors,
+        "Bias terms": shown.bias,
+    }
+    return arrays, numbers, figures
+
+
+def export_analysis(
+    services: Any,
+    model: str,
+    layer: str,
+    analysis: str,
+    *,
+    view: str = "default",
+    session: str | None = None,
+    dataset: str | None = None,
+    options: ExportOptions | None = None,
+    progress: Progress | None = None,
+) -> AnalysisExport:
+    """Run `analysis` (one of ANALYSES) on `layer` of `model` through `services` (cached)
+    and collect its arrays, numbers and figures. `dataset`: a dataset id of `services` for
+    the data-driven analyses (descramble source "dataset"/"jacobian", surgery); None uses
+    the model's default (an example network's own data). Raises sc.DataError for an
+    unknown analysis and whatever the service raises (svdcore's sentences)."""
+    o = options or ExportOptions()
+    if analysis not in ANALYSES:
+        raise sc.DataError(f"unknown analysis {analysis!r}; choose one of {', '.join(ANALYSES)}.")
+    services.layer_info(model, layer, session)  # a missing layer: LayerError naming it
+    if dataset is None:
+        dataset = services.default_dataset(model, session)
+    if progress is not None:
+        progress(0, 1, analysis)
+    if analysis == "svd":
+        arrays, numbers, figures = _svd(services, model, layer, view, session, o)
+    elif analysis == "fft":
+        arrays, numbers, figures = _fft(services, model, layer, view, session, o)
+    elif analysis == "descramble":
+        arrays, numbers, figures = _descramble(
+            services, model, layer, session, dataset, o, progress
+        )
+    elif analysis == "subspaces":
+        arrays, numbers, figures = _subspaces(services, model, layer, view, session, o)
+    else:
+        arrays, numbers, figures = _surgery(services, model, layer, session, dataset, o)
+    if progress is not None:
+        progress(1, 1, analysis)
+    return AnalysisExport(analysis, model, layer, arrays, numbers, figures)
+
+
+def save_npz(result: AnalysisExport, path: str | Path) -> Path:
+    """Write the arrays, each number as a 0-d array, and ``meta`` (JSON: analysis, model,
+    layer, the numbers) into one .npz (np.load(..., allow_pickle=False) reads it)."""
+    path = Path(path)
+    payload: dict[str, np.ndarray] = {}
+    for name, arr in result.arrays.items():
+        payload[name] = np.asarray(arr)
+    for name, value in result.numbers.items():
+        if name in payload:
+            continue
+        if isinstance(value, str) or value is None:
+            payload[name] = np.asarray("" if value is None else value)
+        else:
+            payload[name] = np.asarray(value)
+    meta = {
+        "analysis": result.analysis,
+        "model": result.model,
+        "layer": result.layer,
+        "numbers": result.numbers,
+        "svdscope": sc.__version__,
+    }
+    payload["meta"] = np.asarray(json.dumps(meta, default=str))
+    np.savez(path, **payload)
+    return path
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        return "∞" if math.isinf(value) else f"{value:.6g}"
+    return html.escape(str(value))
+
+
+def html_report(results: list[AnalysisExport], *, title: str | None = None) -> str:
+    """One self-contained HTML page: for each analysis its numbers (a table), the shapes of
+    its arrays and its figures (interactive; plotly.js inlined once, so it opens offline)."""
+    from plotly.offline import get_plotlyjs
+
+    if not results:
+        raise sc.DataError("nothing to report: no analysis was run.")
+    first = results[0]
+    heading = title or f"svdscope report: {first.model} › {first.layer}"
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(heading)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:24px;color:#263238}"
+        "table{border-collapse:collapse;margin:8px 0 16px}td,th{border-bottom:1px solid #eceff1;"
+        "padding:3px 10px;text-align:left;font-size:13px}h2{margin-top:32px}"
+        ".meta{color:#607d8b;font-size:13px}</style>",
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+        f"<h1>{html.escape(heading)}</h1>",
+        f"<p class='meta'>svdscope {html.escape(sc.__version__)} · {when}</p>",
+    ]
+    for res in results:
+        parts.append(
+            f"<h2 id='{html.escape(res.analysis)}'>{html.escape(res.analysis)}: "
+            f"{html.escape(res.model)} › {html.escape(res.layer)}</h2>"
+        )
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{_number_text(v)}</td></tr>"
+            for k, v in res.numbers.items()
+        )
+        parts.append(f"<table class='numbers'>{rows}</table>")
+        shapes = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{'×'.join(map(str, a.shape)) or 'scalar'} "
+            f"{html.escape(str(a.dtype))}</td></tr>"
+            for k, a in res.arrays.items()
+        )
+        parts.append(f"<details><summary>Arrays</summary><table>{shapes}</table></details>")
+        for name, fig in res.figures.items():
+            parts.append(f"<h3>{html.escape(name)}</h3>")
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    parts.append("</body></html>")
+    return "\n".join(parts)
