@@ -1,6 +1,7 @@
 """The ``svdscope`` command line.
 
-    svdscope serve [--host H] [--port P] [MODEL ...]   dashboard (MODEL: a file/folder or zoo name)
+    svdscope serve [--host H] [--port P] [--data FILE] [MODEL ...]
+                                                       dashboard (MODEL: a file/folder or zoo name)
     svdscope layers MODEL [--activation A] [--format table|csv|markdown]
                                                        print a model's layer table
     svdscope export MODEL --layer L --analysis A --out OUT.npz|OUT.html
@@ -71,6 +72,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         options["models"] = models
     if args.upload_dir:
         options["upload_dir"] = Path(args.upload_dir)
+    if args.data:
+        options["datasets"] = [_dataset_spec(d) for d in args.data]
     # Set up torch's thread pool before any worker forks (shared/recipes/browser-tests.md).
     torch.ones(2, 2) @ torch.ones(2, 2)
     app = create_app(AppConfig(**options))
@@ -83,6 +86,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"svdscope: serving on http://{args.host}:{args.port}", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0
+
+
+def _dataset_spec(spec: str) -> str:
+    """--data PATH[::LABELS] -> the same with an absolute path; a missing file: LoadError."""
+    import svdcore as sc
+
+    path, sep, labels = spec.partition("::")
+    if not Path(path).is_file():
+        raise sc.LoadError(f"no such dataset file: {path}")
+    return str(Path(path).resolve()) + (sep + labels if sep else "")
 
 
 def _fmt(x: float) -> str:
@@ -195,6 +208,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-dir", default=str(_default_cache_dir()))
     serve.add_argument("--no-disk-cache", action="store_true", help="keep results in memory")
     serve.add_argument("--upload-dir", default=None)
+    serve.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="FILE[::LABELS]",
+        help="a dataset file offered to every session (repeatable; ::LABELS names the label "
+        "column of a .csv or array of a .npz)",
+    )
     serve.add_argument("--debug", action="store_true")
     serve.set_defaults(func=_cmd_serve)
 

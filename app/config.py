@@ -50,6 +50,9 @@ class AppConfig:
         None keeps them on this host (cache_dir or memory; diskcache background jobs).
     redis_required: refuse to start when redis_url cannot be reached (else: log, fall back).
     basic_auth: "user:password" lines; when set, every route but /healthz asks for them.
+    datasets: dataset files offered to every session beside its uploads (`svdscope serve
+        --data`, `svdscope.show(model, dataset=...)`): a path, or "path::labels" naming the
+        label column / array of a .csv / .npz / .pt.
     """
 
     models: list[str] = field(default_factory=default_models)
@@ -62,9 +65,11 @@ class AppConfig:
     redis_url: str | None = None
     redis_required: bool = False
     basic_auth: str | None = None
+    datasets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.models = [str(m) for m in self.models]
+        self.datasets = [str(d) for d in self.datasets]
         self.upload_dir = Path(self.upload_dir)
         if self.cache_dir is not None:
             self.cache_dir = Path(self.cache_dir)

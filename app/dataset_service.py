@@ -15,6 +15,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ import svdcore as sc
 from app.uploads import StoredUpload, UploadStore
 
 __all__ = [
+    "DATASET_FILE_PREFIX",
     "DATASET_UPLOAD_PREFIX",
     "DATASET_ZOO",
     "DatasetEntry",
@@ -32,6 +34,7 @@ __all__ = [
 
 DATASET_ZOO = "zoo"
 DATASET_UPLOAD_PREFIX = "upload-"
+DATASET_FILE_PREFIX = "file-"  # "file-<i>": the i-th of AppConfig.datasets
 ZOO_SEED = 0
 _MEMO_SIZE = 8
 
@@ -40,7 +43,7 @@ _MEMO_SIZE = 8
 class DatasetEntry:
     id: str
     label: str  # for the picker
-    kind: str  # "zoo" | "upload"
+    kind: str  # "zoo" | "upload" | "file" (given when the server started)
     name: str  # the file name (uploads) or the zoo data's name
 
 
@@ -87,14 +90,22 @@ class DatasetServices:
                 found.append(
                     DatasetEntry(DATASET_ZOO, f"{model_id}: its own data", "zoo", model_id)
                 )
+        for i, spec in enumerate(self.config.datasets):
+            path, _ = _file_spec(spec)
+            found.append(
+                DatasetEntry(f"{DATASET_FILE_PREFIX}{i}", f"{path.name} (given)", "file", path.name)
+            )
         for up in self.dataset_uploads.list(session):
             found.append(_upload_entry(up))
         return found
 
     def default_dataset(self, model_id: str | None, session: str | None) -> str | None:
-        """The dataset a model starts with: its zoo data, or none."""
+        """The dataset a model starts with: its zoo data, else the first dataset file given
+        at start (`AppConfig.datasets`), else none."""
         ids = [d.id for d in self.datasets(model_id, session)]
-        return DATASET_ZOO if DATASET_ZOO in ids else None
+        if DATASET_ZOO in ids:
+            return DATASET_ZOO
+        return f"{DATASET_FILE_PREFIX}0" if self.config.datasets else None
 
     # ------------------------------------------------------------------ uploads
     def check_dataset_upload(self, session: str, file_id: str) -> DatasetEntry:
@@ -161,6 +172,8 @@ class DatasetServices:
                 )
                 self._memo_put(memo_key, found)
             return found
+        if dataset_id.startswith(DATASET_FILE_PREFIX):
+            return self._given_dataset(dataset_id, shape)
         if not dataset_id.startswith(DATASET_UPLOAD_PREFIX):
             raise sc.LoadError(f"There is no dataset '{dataset_id}' in this browser session.")
         up = self._stored_dataset(session, dataset_id[len(DATASET_UPLOAD_PREFIX) :])
@@ -169,6 +182,21 @@ class DatasetServices:
         if found is None:
             data = self._read_upload(up, shape)
             found = OpenedDataset(_upload_entry(up), data, _content_key(data))
+            self._memo_put(memo_key, found)
+        return found
+
+    def _given_dataset(self, dataset_id: str, shape: tuple[int, ...] | None) -> OpenedDataset:
+        """A dataset file of AppConfig.datasets, opened for a model's input shape."""
+        index = dataset_id[len(DATASET_FILE_PREFIX) :]
+        if not index.isdigit() or int(index) >= len(self.config.datasets):
+            raise sc.LoadError(f"There is no dataset '{dataset_id}' on this server.")
+        path, labels = _file_spec(self.config.datasets[int(index)])
+        memo_key = ("file", int(index), shape)
+        found = self._memo_get(memo_key)
+        if found is None:
+            data = sc.load_dataset(path, labels=labels, input_shape=shape, name=path.name)
+            entry = DatasetEntry(dataset_id, f"{path.name} (given)", "file", path.name)
+            found = OpenedDataset(entry, data, _content_key(data))
             self._memo_put(memo_key, found)
         return found
 
@@ -240,3 +268,9 @@ def _content_key(data: Any) -> str:
 def flat_inputs(data: Any) -> torch.Tensor:
     """(N, prod(sample_shape)) inputs of a dataset."""
     return data.x.reshape(data.x.shape[0], math.prod(data.sample_shape))
+
+
+def _file_spec(spec: str) -> tuple[Path, str | None]:
+    """ "path" or "path::labels" (AppConfig.datasets) -> (path, labels or None)."""
+    path, sep, labels = str(spec).partition("::")
+    return Path(path), (labels or None) if sep else None

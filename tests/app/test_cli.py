@@ -3,9 +3,11 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
+import svdcore as sc
 from app.cli import main
 
 
@@ -66,3 +68,26 @@ def test_zoo_train_writes_loadable_weights(tmp_path, capsys):
     assert [layer.name for layer in net.layers] == ["fc1"]
     assert main(["zoo", "train", "no-such-net"]) == 2
     assert "no example network called 'no-such-net'" in capsys.readouterr().err
+
+
+def test_serve_data_option_offers_a_dataset_file(tmp_path):
+    import numpy as np
+
+    from app.cli import _dataset_spec
+    from app.config import AppConfig
+    from app.services import Services
+
+    path = tmp_path / "inputs.npz"
+    np.savez(path, x=np.zeros((5, 64), dtype=np.float32), y=np.arange(5))
+    spec = _dataset_spec(f"{path}::y")
+    assert spec == f"{path.resolve()}::y"
+    services = Services(AppConfig(models=["digits"], datasets=[spec], upload_dir=tmp_path / "u"))
+    ids_ = [d.id for d in services.datasets("digits", None)]
+    assert ids_ == ["zoo", "file-0"]
+    assert services.default_dataset("digits", None) == "zoo"  # its own data first
+    opened = services.dataset("digits", "file-0", None)
+    assert len(opened.data) == 5 and opened.data.y.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(sc.LoadError, match="no such dataset file"):
+        _dataset_spec(str(tmp_path / "missing.npz"))
+    with pytest.raises(sc.LoadError, match="no dataset 'file-3'"):
+        services.dataset("digits", "file-3", None)
