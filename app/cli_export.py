@@ -3,6 +3,7 @@
     svdscope export MODEL --layer NAME --analysis svd [--analysis fft ...] --out OUT.npz|OUT.html
                     [--data FILE [--labels COL]] [--view V] [--k K] [--source S] [--samples N]
                     [--stencil S] [--position P] [--rtol R] [--sample I] [--split NAME]
+                    [--compare MODEL_B [--compare-layer NAME]]
                     [--cache-dir DIR | --no-disk-cache]
 
 MODEL is a model file/folder or a zoo name. The analyses run through the dashboard's own
@@ -53,6 +54,8 @@ def add_export_parser(sub: Any, default_cache_dir: Path) -> None:
     p.add_argument("--rtol", type=float, default=None, help="rank tolerance (subspaces)")
     p.add_argument("--sample", type=int, default=0, help="dataset sample (surgery)")
     p.add_argument("--split", default=None, help="split module (surgery)")
+    p.add_argument("--compare", default=None, metavar="MODEL_B", help="second model (compare)")
+    p.add_argument("--compare-layer", default=None, help="its layer (default: --layer)")
     p.add_argument("--cache-dir", default=str(default_cache_dir))
     p.add_argument("--no-disk-cache", action="store_true", help="keep results in memory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,14 +79,17 @@ def run_export(args: argparse.Namespace) -> int:
             "an .npz file holds one analysis; give one --analysis, or write an .html report."
         )
     model = _model_ref(args.model)
+    other = _model_ref(args.compare) if args.compare else None
     scratch = tempfile.TemporaryDirectory(prefix="svdscope-export-")
     config = AppConfig(
-        models=[model],
+        models=[model] + ([other] if other and other != model else []),
         upload_dir=Path(scratch.name) / "uploads",
         cache_dir=None if args.no_disk_cache else Path(args.cache_dir),
     )
     services = Services(config)
-    model_id = services.models(None)[0].id
+    entries = services.models(None)
+    model_id = entries[0].id
+    other_id = None if other is None else (entries[1].id if len(entries) > 1 else model_id)
     session, dataset = None, None
     if args.data:
         session = secrets.token_urlsafe(32)
@@ -104,6 +110,8 @@ def run_export(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         sample=args.sample,
         split=args.split,
+        compare_model=other_id,
+        compare_layer=args.compare_layer,
     )
     bar = _progress_bar(len(analyses), quiet=args.quiet)
     results = []

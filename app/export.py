@@ -7,10 +7,12 @@ uses (a result computed by the page is reused, and the other way round), and ret
 `save_npz` writes the arrays plus the numbers (0-d arrays) and a JSON `meta` entry;
 `html_report` writes one HTML file that opens offline (plotly.js is inlined once).
 
-Analyses: ``svd`` (spectrum summary, top-k U, S, Vh), ``fft`` (symmetrised log-magnitude
-2-D FFT of W), ``descramble`` (P, P W, phi, ... of svdcore.wiretap.descramble_layer),
-``subspaces`` (dimensions, singular values, signal vectors), ``surgery`` (the spectral
-surgery of one sample at one split: alpha, bias terms, ...).
+Analyses: ``weights`` (the matrix W), ``svd`` (spectrum summary, top-k U, S, Vh), ``fft``
+(symmetrised log-magnitude 2-D FFT of W), ``descramble`` (P, P W, phi, ... of
+svdcore.wiretap.descramble_layer), ``subspaces`` (dimensions, singular values, signal
+vectors), ``surgery`` (the spectral surgery of one sample at one split: alpha, bias
+terms, ...), ``compare`` (against a layer of a second model: difference, spectra, subspace
+overlaps and angles). `TAB_ANALYSES` says which analysis holds the data of each tab.
 """
 
 from __future__ import annotations
@@ -36,14 +38,35 @@ from app.surgery_data import SurgeryOptions
 
 __all__ = [
     "ANALYSES",
+    "TAB_ANALYSES",
     "AnalysisExport",
     "ExportOptions",
+    "csv_zip",
     "export_analysis",
     "html_report",
+    "npz_bytes",
     "save_npz",
 ]
 
-ANALYSES: tuple[str, ...] = ("svd", "fft", "descramble", "subspaces", "surgery")
+ANALYSES: tuple[str, ...] = (
+    "weights",
+    "svd",
+    "fft",
+    "descramble",
+    "subspaces",
+    "surgery",
+    "compare",
+)
+# the analysis behind each tab of the page (tabs without one have their own downloads)
+TAB_ANALYSES: dict[str, str] = {
+    "weights": "weights",
+    "spectrum": "svd",
+    "vectors": "svd",
+    "descramble": "descramble",
+    "subspaces": "subspaces",
+    "surgery": "surgery",
+    "compare": "compare",
+}
 Progress = Callable[[int, int, str], None]
 
 
@@ -55,6 +78,10 @@ class ExportOptions:
     data source and wiretap (see DescrambleOptions; the exact method is always used).
     rtol: numerical-rank tolerance (subspaces; None: svdcore's default). sample, split:
     the surgery's dataset sample and split module (None: the model's default split).
+    compare_model, compare_layer: the second model and its layer (compare; the layer
+    defaults to the same name). descramble: the page's full DescrambleOptions (an
+    iterative result must already be computed). full_spectrum: compute a large layer's
+    full SVD (the CLI) or export its randomized first view (the page, until its job ends).
     """
 
     k: int = 16
@@ -65,6 +92,10 @@ class ExportOptions:
     rtol: float | None = None
     sample: int = 0
     split: str | None = None
+    compare_model: str | None = None
+    compare_layer: str | None = None
+    descramble: DescrambleOptions | None = None  # all the view's options (the page)
+    full_spectrum: bool = True  # False: a large layer's first view, as the page shows it
 
 
 @dataclass(frozen=True)
@@ -123,6 +154,8 @@ def _svd(services: Any, model: str, layer: str, view: str, session: Any, o: Expo
     vec = services.vectors(model, layer, view, o.k, session)
     spectrum = services.spectrum(model, layer, view, session)
     summary = spectrum.summary
+    if summary is None and not o.full_spectrum:  # the page's first view of a large layer
+        return _top_svd(vec, spectrum.top, layer)
     if summary is None:  # a large layer: the page shows the top first; here, wait for all
         summary = services.spectrum_full(model, layer, view, session)
     arrays = {
@@ -174,6 +207,74 @@ def _svd(services: Any, model: str, layer: str, view: str, session: Any, o: Expo
     return arrays, numbers, figures
 
 
+def _top_svd(vec: Any, top: Any, layer: str):
+    arrays: dict[str, np.ndarray] = {
+        "U": np.ascontiguousarray(vec.left.T),
+        "S": np.asarray(vec.sigma),
+        "Vh": np.asarray(vec.right),
+    }
+    numbers: dict[str, Any] = {"k": len(vec.sigma), "truncated_vectors": bool(vec.truncated)}
+    _collect(top, "top.", arrays, numbers)
+    figures = {
+        "Spectrum (first view)": figure_of_top(top, layer),
+    }
+    return arrays, numbers, figures
+
+
+def figure_of_top(top: Any, layer: str) -> go.Figure:
+    from app.figures.spectrum import top_spectrum_figure
+
+    return top_spectrum_figure(
+        top.singular_values,
+        top.upper,
+        top.ritz_residual,
+        top.frobenius_norm,
+        rank=min(top.shape),
+        title=f"Spectrum of {layer}: first view",
+    )
+
+
+def _weights(services: Any, model: str, layer: str, view: str, session: Any):
+    from app.figures import weights_heatmap
+
+    data = services.weights(model, layer, view, session)
+    W = data.matrix
+    finite = np.isfinite(W)
+    numbers = {
+        "shape": "x".join(map(str, W.shape)),
+        "dtype": str(W.dtype),
+        "max_abs": float(np.abs(W[finite]).max()) if finite.any() else math.nan,
+        "frobenius_norm": float(np.linalg.norm(W[finite])),
+        "non_finite": int((~finite).sum()),
+    }
+    figure = weights_heatmap(W, title=f"Weights of {layer}", max_side=448)
+    return {"W": W}, numbers, {"Weights": figure}
+
+
+def _compare(services: Any, model: str, layer: str, view: str, session: Any, o: ExportOptions):
+    from app.figures import weights_heatmap
+    from app.figures.compare import overlap_figure, spectra_overlay
+
+    if not o.compare_model:
+        raise sc.DataError("compare needs a second model (the Compare tab's model B).")
+    other_layer = o.compare_layer or layer
+    data = services.compare(model, layer, view, o.compare_model, other_layer, o.k, session)
+    c = data.comparison
+    arrays: dict[str, np.ndarray] = {}
+    numbers: dict[str, Any] = {"model_b": o.compare_model, "layer_b": other_layer}
+    _collect(c, "", arrays, numbers)
+    figures = {
+        "Spectra": spectra_overlay(
+            c.spectra_a, c.spectra_b, name_a=f"A: {model}", name_b=f"B: {o.compare_model}"
+        ),
+        "Subspace overlaps": overlap_figure(
+            c.left_overlap, c.right_overlap, c.left_angles, c.right_angles
+        ),
+        "Difference W_B - W_A": weights_heatmap(c.diff, title="W_B − W_A", value_label="Δw"),
+    }
+    return arrays, numbers, figures
+
+
 def _fft(services: Any, model: str, layer: str, view: str, session: Any, o: ExportOptions):
     W = services.weights(model, layer, view, session).matrix
     F = sc.fft2_view(W, symmetrize=True, log=True)
@@ -204,17 +305,24 @@ def _descramble(
 ):
     from app.views.descramble_render import render
 
-    options = DescrambleOptions(
+    options = o.descramble or DescrambleOptions(
         source=o.source, samples=o.samples, stencil=o.stencil, position=o.position
     )
+    iterative = options.method == "iterative"
     data = services.descramble(
         model,
         layer,
         options,
         session,
         dataset=dataset,
+        compute=not iterative,  # an iterative run is a background job of the page
         progress=None if progress is None else (lambda s, t, obj: progress(s, t, "descramble")),
     )
+    if data is None:
+        raise sc.DataError(
+            "No iterative descrambling result for these options yet: press Run in the "
+            "Descramble tab first, or export the exact method."
+        )
     arrays: dict[str, np.ndarray] = {}
     numbers: dict[str, Any] = {}
     _collect(data, "", arrays, numbers)
@@ -292,7 +400,11 @@ def export_analysis(
         dataset = services.default_dataset(model, session)
     if progress is not None:
         progress(0, 1, analysis)
-    if analysis == "svd":
+    if analysis == "weights":
+        arrays, numbers, figures = _weights(services, model, layer, view, session)
+    elif analysis == "compare":
+        arrays, numbers, figures = _compare(services, model, layer, view, session, o)
+    elif analysis == "svd":
         arrays, numbers, figures = _svd(services, model, layer, view, session, o)
     elif analysis == "fft":
         arrays, numbers, figures = _fft(services, model, layer, view, session, o)
@@ -309,10 +421,11 @@ def export_analysis(
     return AnalysisExport(analysis, model, layer, arrays, numbers, figures)
 
 
-def save_npz(result: AnalysisExport, path: str | Path) -> Path:
+def save_npz(result: AnalysisExport, path: Any) -> Any:
     """Write the arrays, each number as a 0-d array, and ``meta`` (JSON: analysis, model,
-    layer, the numbers) into one .npz (np.load(..., allow_pickle=False) reads it)."""
-    path = Path(path)
+    layer, the numbers) into one .npz (np.load(..., allow_pickle=False) reads it); `path`
+    may also be a binary file object."""
+    path = Path(path) if isinstance(path, str | Path) else path
     payload: dict[str, np.ndarray] = {}
     for name, arr in result.arrays.items():
         payload[name] = np.asarray(arr)
@@ -385,3 +498,42 @@ def html_report(results: list[AnalysisExport], *, title: str | None = None) -> s
             parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def csv_zip(result: AnalysisExport) -> bytes:
+    """Every array as a CSV file (2-D: rows x columns; 1-D: one column; more dimensions:
+    flattened to rows of the last axis) and the numbers as numbers.csv, in one zip."""
+    import csv
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, arr in result.arrays.items():
+            a = np.asarray(arr)
+            if a.ndim == 0:
+                a = a.reshape(1, 1)
+            elif a.ndim == 1:
+                a = a.reshape(-1, 1)
+            elif a.ndim > 2:
+                a = a.reshape(-1, a.shape[-1])
+            text = io.StringIO()
+            fmt = "%d" if a.dtype.kind in "iub" else "%.9g"
+            np.savetxt(text, a, delimiter=",", fmt=fmt)
+            z.writestr(f"{name}.csv", text.getvalue())
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["name", "value"])
+        for key, value in result.numbers.items():
+            writer.writerow([key, value])
+        z.writestr("numbers.csv", text.getvalue())
+    return buffer.getvalue()
+
+
+def npz_bytes(result: AnalysisExport) -> bytes:
+    """`save_npz` into memory (for a download)."""
+    import io
+
+    buffer = io.BytesIO()
+    save_npz(result, buffer)
+    return buffer.getvalue()

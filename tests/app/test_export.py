@@ -40,7 +40,8 @@ def test_svd_export_equals_svdcore(services):
 
 def test_every_analysis_exports_arrays_and_figures(services):
     for analysis in ANALYSES:
-        res = export_analysis(services, "digits", "fc1", analysis)
+        options = ExportOptions(compare_model="digits")  # compare: against itself
+        res = export_analysis(services, "digits", "fc1", analysis, options=options)
         assert res.arrays and res.figures, analysis
         assert all(isinstance(a, np.ndarray) for a in res.arrays.values())
         json.dumps(res.numbers)  # plain numbers and text only
@@ -151,3 +152,29 @@ def test_layers_table_formats(capsys):
     assert main(["layers", "digits-5layer", "--format", "markdown"]) == 0
     md = capsys.readouterr().out.strip().splitlines()
     assert md[0].startswith("| name | kind") and md[1].startswith("|---") and len(md) == 7
+
+
+def test_weights_and_compare_exports(services):
+    res = export_analysis(services, "deernet", "fc2", "weights")
+    np.testing.assert_array_equal(res.arrays["W"], sc.zoo.load("deernet").matrix("fc2").numpy())
+    same = export_analysis(
+        services, "digits", "fc1", "compare", options=ExportOptions(compare_model="digits", k=4)
+    )
+    assert same.numbers["diff_fro"] == 0.0 and same.arrays["left_overlap"].shape == (4, 4)
+    with pytest.raises(sc.DataError, match="second model"):
+        export_analysis(services, "digits", "fc1", "compare")
+
+
+def test_csv_zip_holds_every_array(services):
+    import io
+    import zipfile
+
+    from app.export import csv_zip
+
+    res = export_analysis(services, "digits", "fc1", "svd", options=ExportOptions(k=3))
+    with zipfile.ZipFile(io.BytesIO(csv_zip(res))) as z:
+        assert set(z.namelist()) == {f"{n}.csv" for n in res.arrays} | {"numbers.csv"}
+        U = np.loadtxt(io.StringIO(z.read("U.csv").decode()), delimiter=",")
+        np.testing.assert_allclose(U, res.arrays["U"], rtol=1e-6, atol=1e-9)
+        S = np.loadtxt(io.StringIO(z.read("S.csv").decode()), delimiter=",")
+        np.testing.assert_allclose(S, res.arrays["S"], rtol=1e-6)
