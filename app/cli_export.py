@@ -59,6 +59,11 @@ def add_export_parser(sub: Any, default_cache_dir: Path) -> None:
     p.add_argument("--cache-dir", default=str(default_cache_dir))
     p.add_argument("--no-disk-cache", action="store_true", help="keep results in memory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--static",
+        action="store_true",
+        help="an .html report with SVG drawings made by kaleido (no JavaScript)",
+    )
     p.set_defaults(func=run_export)
 
 
@@ -140,7 +145,7 @@ def run_export(args: argparse.Namespace) -> int:
         save_npz(results[0], out)
         what = f"{len(results[0].arrays)} arrays, {len(results[0].numbers)} numbers"
     else:
-        out.write_text(html_report(results), encoding="utf-8")
+        out.write_text(html_report(results, static=args.static), encoding="utf-8")
         what = f"{sum(len(r.figures) for r in results)} figures"
     print(f"svdscope: wrote {out} ({what})", flush=True)
     return 0

@@ -46,6 +46,7 @@ __all__ = [
     "html_report",
     "npz_bytes",
     "save_npz",
+    "static_image",
 ]
 
 ANALYSES: tuple[str, ...] = (
@@ -456,9 +457,28 @@ def _number_text(value: Any) -> str:
     return html.escape(str(value))
 
 
-def html_report(results: list[AnalysisExport], *, title: str | None = None) -> str:
+def static_image(fig: go.Figure, *, format: str = "svg", scale: float = 1.0) -> bytes:
+    """`fig` rendered on the server by kaleido (which drives a headless Chrome/Chromium);
+    a clear sc.SvdscopeError when kaleido or the browser is missing."""
+    import plotly.io as pio
+
+    try:
+        return pio.to_image(fig, format=format, scale=scale)
+    except Exception as err:
+        raise sc.SvdscopeError(
+            "Static images are drawn by kaleido in a headless Chrome or Chromium, which is "
+            f"not usable here ({type(err).__name__}: {err}); install chromium, or use the "
+            "interactive report."
+        ) from err
+
+
+def html_report(
+    results: list[AnalysisExport], *, title: str | None = None, static: bool = False
+) -> str:
     """One self-contained HTML page: for each analysis its numbers (a table), the shapes of
-    its arrays and its figures (interactive; plotly.js inlined once, so it opens offline)."""
+    its arrays and its figures: interactive (plotly.js inlined once, so it opens offline),
+    or with ``static`` SVG drawings made on the server by kaleido (no JavaScript at all,
+    for printing and for journals)."""
     from plotly.offline import get_plotlyjs
 
     if not results:
@@ -473,7 +493,9 @@ def html_report(results: list[AnalysisExport], *, title: str | None = None) -> s
         "table{border-collapse:collapse;margin:8px 0 16px}td,th{border-bottom:1px solid #eceff1;"
         "padding:3px 10px;text-align:left;font-size:13px}h2{margin-top:32px}"
         ".meta{color:#607d8b;font-size:13px}</style>",
-        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+        "</head><body>"
+        if static
+        else f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
         f"<h1>{html.escape(heading)}</h1>",
         f"<p class='meta'>svdscope {html.escape(sc.__version__)} · {when}</p>",
     ]
@@ -495,7 +517,11 @@ def html_report(results: list[AnalysisExport], *, title: str | None = None) -> s
         parts.append(f"<details><summary>Arrays</summary><table>{shapes}</table></details>")
         for name, fig in res.figures.items():
             parts.append(f"<h3>{html.escape(name)}</h3>")
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+            if static:
+                svg = static_image(fig, format="svg").decode("utf-8")
+                parts.append(f"<div class='static-figure'>{svg}</div>")
+            else:
+                parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
     parts.append("</body></html>")
     return "\n".join(parts)
 

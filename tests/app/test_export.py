@@ -178,3 +178,9 @@ def test_csv_zip_holds_every_array(services):
         np.testing.assert_allclose(U, res.arrays["U"], rtol=1e-6, atol=1e-9)
         S = np.loadtxt(io.StringIO(z.read("S.csv").decode()), delimiter=",")
         np.testing.assert_allclose(S, res.arrays["S"], rtol=1e-6)
+
+
+def test_static_report_has_svg_drawings_and_no_javascript(services):
+    res = [export_analysis(services, "digits", "fc1", "fft")]
+    page = html_report(res, static=True)
+    assert "<script" not in page and page.count("<svg") >= len(res[0].figures)
