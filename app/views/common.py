@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypedDict, TypeVar
 
-from dash import html
+from dash import dcc, html
 
 from app import ids
 
-__all__ = ["Selection", "alert", "attempt", "axis_title", "layer_title", "selection_ready"]
+__all__ = [
+    "Selection",
+    "alert",
+    "attempt",
+    "axis_title",
+    "graph_panel",
+    "layer_title",
+    "selection_ready",
+    "stat_box",
+    "stat_maker",
+]
 
 T = TypeVar("T")
 
@@ -59,3 +70,31 @@ def axis_title(axis: Any, fallback: str) -> str:
     if axis is None:
         return fallback
     return f"{axis.label} ({axis.unit})" if getattr(axis, "unit", "") else str(axis.label)
+
+
+def stat_box(label: str, value: str, detail: str, key: str, *, view: str) -> html.Div:
+    """A number box: label, value (id `ids.stat_id(view, key)`) and how it is defined."""
+    return html.Div(
+        [
+            html.Div(label, className="stat-label"),
+            html.Div(value, className="stat-value", id=ids.stat_id(view, key)),
+            html.Div(detail, className="stat-detail"),
+        ],
+        className="stat",
+    )
+
+
+def stat_maker(view: str) -> Callable[..., html.Div]:
+    """`stat_box` for one view: ``_stat(label, value, detail, key)``."""
+    return partial(stat_box, view=view)
+
+
+def graph_panel(graph_id: str) -> dcc.Loading:
+    """A graph with the placeholder figure, behind a loading indicator that waits 300 ms."""
+    from app.figures import placeholder_figure
+
+    return dcc.Loading(
+        dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
+        type="dot",
+        delay_show=300,
+    )

@@ -21,7 +21,16 @@ from app.compare_service import COMPARE_TRUNCATED_RANK
 from app.figures import placeholder_figure, weights_heatmap
 from app.figures.compare import overlap_figure, spectra_overlay
 from app.uploads import current_session_id
-from app.views.common import Selection, alert, attempt, axis_title, layer_title, selection_ready
+from app.views.common import (
+    Selection,
+    alert,
+    attempt,
+    axis_title,
+    graph_panel,
+    layer_title,
+    selection_ready,
+    stat_maker,
+)
 
 __all__ = ["DEFAULT_K", "MAX_K", "layout", "picker_outputs", "register", "resolve_compare"]
 
@@ -30,12 +39,7 @@ MAX_K = 32
 
 
 def layout() -> html.Div:
-    def graph(graph_id: str) -> dcc.Loading:
-        return dcc.Loading(
-            dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
-            type="dot",
-            delay_show=300,
-        )
+    graph = graph_panel
 
     return html.Div(
         [
@@ -133,15 +137,7 @@ def picker_outputs(choices: Any) -> tuple[Any, Any, Any, Any]:
     )
 
 
-def _stat(label: str, value: str, detail: str, key: str) -> html.Div:
-    return html.Div(
-        [
-            html.Div(label, className="stat-label"),
-            html.Div(value, className="stat-value", id=ids.stat_id("compare", key)),
-            html.Div(detail, className="stat-detail"),
-        ],
-        className="stat",
-    )
+_stat = stat_maker("compare")
 
 
 def _g(x: float) -> str:

@@ -20,7 +20,7 @@ from app.figures import (
     placeholder_figure,
 )
 from app.services import DescrambleData
-from app.views.common import axis_title
+from app.views.common import axis_title, stat_maker
 
 __all__ = ["HIDDEN", "SHOWN", "Rendered", "empty", "render", "stats_panel"]
 
@@ -67,15 +67,7 @@ def empty(message: str = "") -> Rendered:
     )
 
 
-def _stat(label: str, value: str, detail: str, key: str) -> html.Div:
-    return html.Div(
-        [
-            html.Div(label, className="stat-label"),
-            html.Div(value, className="stat-value", id=f"text-descramble-{key}"),
-            html.Div(detail, className="stat-detail"),
-        ],
-        className="stat",
-    )
+_stat = stat_maker("descramble")
 
 
 def _g(x: float | None, digits: int = 6) -> str:

@@ -10,7 +10,7 @@ from dash import dcc, html
 from app import ids
 from app.figures import distance_history, generated_input, output_bars, placeholder_figure
 from app.services import InversionData, InversionOptions
-from app.views.common import alert, axis_title
+from app.views.common import alert, axis_title, stat_maker
 
 __all__ = ["DEFAULTS", "METHOD_LABELS", "START_LABELS", "controls", "graphs", "render"]
 
@@ -139,15 +139,7 @@ def graphs() -> list[Any]:
     ]
 
 
-def _stat(label: str, value: str, detail: str, key: str) -> html.Div:
-    return html.Div(
-        [
-            html.Div(label, className="stat-label"),
-            html.Div(value, className="stat-value", id=ids.stat_id("inversion", key)),
-            html.Div(detail, className="stat-detail"),
-        ],
-        className="stat",
-    )
+_stat = stat_maker("inversion")
 
 
 def _stats(data: InversionData) -> list[html.Div]:

@@ -22,7 +22,7 @@ from app.figures.spectrum import top_spectrum_figure
 from app.services import SpectrumData
 from app.uploads import current_session_id
 from app.views import jobs
-from app.views.common import Selection, attempt, layer_title, selection_ready
+from app.views.common import Selection, attempt, layer_title, selection_ready, stat_maker
 
 __all__ = ["layout", "register", "stats_panel", "top_stats_panel"]
 
@@ -96,15 +96,7 @@ def layout() -> html.Div:
     )
 
 
-def _stat(label: str, value: str, detail: str, key: str) -> html.Div:
-    return html.Div(
-        [
-            html.Div(label, className="stat-label"),
-            html.Div(value, className="stat-value", id=f"text-spectrum-{key}"),
-            html.Div(detail, className="stat-detail"),
-        ],
-        className="stat",
-    )
+_stat = stat_maker("spectrum")
 
 
 def _g(x: float) -> str:

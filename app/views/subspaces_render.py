@@ -12,7 +12,6 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import html
 
-from app import ids
 from app.figures import (
     decomposition_figure,
     panel_grid,
@@ -21,7 +20,7 @@ from app.figures import (
     singular_values_figure,
 )
 from app.services import ProjectionData, SubspacesData
-from app.views.common import axis_title
+from app.views.common import axis_title, stat_maker
 
 __all__ = [
     "ENERGY_COLUMNS",
@@ -40,15 +39,7 @@ ENERGY_COLUMNS = [
 ]
 
 
-def _stat(label: str, value: str, detail: str, key: str) -> html.Div:
-    return html.Div(
-        [
-            html.Div(label, className="stat-label"),
-            html.Div(value, className="stat-value", id=ids.stat_id("subspaces", key)),
-            html.Div(detail, className="stat-detail"),
-        ],
-        className="stat",
-    )
+_stat = stat_maker("subspaces")
 
 
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")

@@ -17,6 +17,7 @@ from app.views.common import (
     alert,
     attempt,
     axis_title,
+    graph_panel,
     layer_title,
     selection_ready,
 )
@@ -46,12 +47,7 @@ _FIT_HELP = (
 
 
 def layout() -> html.Div:
-    def graph(graph_id: str) -> dcc.Loading:
-        return dcc.Loading(
-            dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
-            type="dot",
-            delay_show=300,
-        )
+    graph = graph_panel
 
     return html.Div(
         [

@@ -104,16 +104,21 @@ def click_layer(dash_duo: Any, name: str) -> None:
             return
 
 
-def select_model(dash_duo: Any, label_start: str) -> None:
-    dash_duo.find_element(f"#{ids.DROPDOWN_MODEL_SELECT}").click()
+def choose_option(dash_duo: Any, dropdown_id: str, label_start: str) -> None:
+    """Open a dcc.Dropdown and click the option whose label starts with `label_start`."""
+    dash_duo.find_element(f"#{dropdown_id}").click()
     options = dash_duo.find_elements(".dash-dropdown-option")
     for option in options:
         if option.text.startswith(label_start):
             option.click()
             return
     raise AssertionError(
-        f"no model option starts with {label_start!r}: {[o.text for o in options]}"
+        f"no option of {dropdown_id} starts with {label_start!r}: {[o.text for o in options]}"
     )
+
+
+def select_model(dash_duo: Any, label_start: str) -> None:
+    choose_option(dash_duo, ids.DROPDOWN_MODEL_SELECT, label_start)
 
 
 def screenshot(dash_duo: Any, tmp_path: Path, name: str) -> Path:

@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import pytest
 from dash.testing.wait import until
-from e2e_helpers import click_layer, screenshot, settle, wait_graph, wait_layer_names
+from e2e_helpers import (
+    choose_option,
+    click_layer,
+    screenshot,
+    settle,
+    wait_graph,
+    wait_layer_names,
+)
 
 from app import ids
 from app.config import AppConfig
 from app.main import create_app
 
 pytestmark = pytest.mark.e2e
-
-
-def _choose(dash_duo, dropdown_id: str, label_start: str) -> None:
-    dash_duo.find_element(f"#{dropdown_id}").click()
-    options = dash_duo.find_elements(".dash-dropdown-option")
-    for option in options:
-        if option.text.startswith(label_start):
-            option.click()
-            return
-    raise AssertionError(f"no option starts with {label_start!r}: {[o.text for o in options]}")
 
 
 def _stat(dash_duo, key: str) -> str:
@@ -51,7 +48,7 @@ def test_compare_two_trainings_itself_and_a_misfit(dash_duo, tmp_path):
     screenshot(dash_duo, tmp_path, "compare.png")
 
     # the model against itself: no difference, every principal angle 0
-    _choose(dash_duo, ids.DROPDOWN_COMPARE_MODEL, "ilr-biexp-ndnd")
+    choose_option(dash_duo, ids.DROPDOWN_COMPARE_MODEL, "ilr-biexp-ndnd")
     until(lambda: _stat(dash_duo, "rel") == "0", timeout=30)
     for side in ("left-angle", "right-angle"):  # 0 up to rounding (about 1e-14 degrees)
         assert abs(float(_stat(dash_duo, side).rstrip("°"))) < 1e-9
@@ -63,7 +60,7 @@ def test_compare_two_trainings_itself_and_a_misfit(dash_duo, tmp_path):
     until(lambda: "compare_layer=fc3" in dash_duo.driver.current_url, timeout=20)
 
     # a second model without a layer of this shape: a message, no figures, nothing broken
-    _choose(dash_duo, ids.DROPDOWN_COMPARE_MODEL, "digits —")
+    choose_option(dash_duo, ids.DROPDOWN_COMPARE_MODEL, "digits —")
     dash_duo.wait_for_contains_text(
         f"#{ids.DIV_COMPARE_ALERT}", "has no layer with the shape of fc3", timeout=30
     )
