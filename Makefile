@@ -21,5 +21,12 @@ test:
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
+# the benchmarks print tables; `bench` installs their extra packages (locust, weightwatcher)
+# with torch held at the 2.13.0 already installed (scripts/setup-env.sh), then runs them all
 bench:
+	scripts/setup-env.sh
+	$(VENV)/bin/python -m pip install -e '.[bench]' 'torch==2.13.0'
 	$(VENV)/bin/python bench/bench_svd.py
+	$(VENV)/bin/python bench/bench_views.py
+	$(VENV)/bin/python bench/bench_load.py
+	$(VENV)/bin/python bench/bench_weightwatcher.py

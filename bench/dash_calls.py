@@ -5,9 +5,23 @@ inputs and states filled from a selection."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from app import ids
+
+ROUTE = "/_dash-update-component"
+VIEWS = ("weights", "spectrum", "vectors", "overview")
+# (model, layer) of the load test (bench_load.py, locustfile.py): two layers of each zoo model
+LOAD_MODELS = ("deernet", "digits-5layer", "ilr-biexp-ndnd")
+LOAD_LAYERS = (
+    ("deernet", "fc1"),
+    ("deernet", "fc2"),
+    ("digits-5layer", "fc2"),
+    ("digits-5layer", "fc3"),
+    ("ilr-biexp-ndnd", "fc2"),
+    ("ilr-biexp-ndnd", "fc3"),
+)
 
 
 def _split_outputs(key: str) -> list[dict[str, str]]:
@@ -85,3 +99,13 @@ def view_requests(model: str, layer: str) -> dict[str, tuple[str, dict[str, Any]
 def body(app: Any, name: str, model: str, layer: str) -> bytes:
     output, values = view_requests(model, layer)[name]
     return json.dumps(payload(app, output, values)).encode()
+
+
+def view_bodies(app: Any, layers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """[{"view", "model", "layer", "body"}, ...]: every view of every (model, layer), the body
+    as text (JSON-ready, for the load test's users)."""
+    return [
+        {"view": v, "model": model, "layer": layer, "body": body(app, v, model, layer).decode()}
+        for model, layer in layers
+        for v in VIEWS
+    ]
