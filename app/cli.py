@@ -124,10 +124,14 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             continue
         cond = erank = math.nan
         m, n = layer.matrix_shape
-        if m * n <= args.max_elements:
-            summ = sc.spectrum_summary(net.matrix(layer.name))
-            cond, erank = summ.condition_number, summ.effective_rank
         matrix = f"{m}x{n}"
+        if m * n <= args.max_elements:
+            try:  # one unusable layer (NaN/Inf weights ...) is named, the others still listed
+                summ = sc.spectrum_summary(net.matrix(layer.name))
+            except sc.SvdscopeError as err:
+                print(f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} {err}")
+                continue
+            cond, erank = summ.condition_number, summ.effective_rank
         print(
             f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} "
             f"{_fmt(cond):>9} {_fmt(erank):>9}"

@@ -10,6 +10,7 @@ from pathlib import Path
 __all__ = ["AppConfig", "default_cache_dir", "default_models", "default_upload_dir"]
 
 GIB = 1024**3
+DEFAULT_UPLOAD_TTL_S = 24 * 3600.0
 
 
 def default_models() -> list[str]:
@@ -43,6 +44,8 @@ class AppConfig:
     upload_dir: where each browser session's uploads are stored, one folder per session.
     max_upload_bytes: largest accepted upload; enforced while the body streams in.
     max_uploads_per_session: further uploads are refused with a message.
+    upload_ttl_s: uploads are deleted this many seconds after they were sent (the page
+        then says the file expired); None keeps them (SVDSCOPE_UPLOAD_TTL; 0 or "none").
     cache_dir: None keeps analysis results in memory; a folder uses a filesystem cache.
     cache_threshold: most entries either cache keeps before evicting.
     title: browser tab and page heading.
@@ -59,6 +62,7 @@ class AppConfig:
     upload_dir: Path = field(default_factory=default_upload_dir)
     max_upload_bytes: int = 2 * GIB
     max_uploads_per_session: int = 32
+    upload_ttl_s: float | None = DEFAULT_UPLOAD_TTL_S
     cache_dir: Path | None = None
     cache_threshold: int = 512
     title: str = "svdscope"
@@ -75,3 +79,5 @@ class AppConfig:
             self.cache_dir = Path(self.cache_dir)
         if self.max_upload_bytes <= 0:
             raise ValueError("max_upload_bytes must be positive")
+        if self.upload_ttl_s is not None and not self.upload_ttl_s > 0:
+            raise ValueError("upload_ttl_s must be a positive number of seconds, or None")

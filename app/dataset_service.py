@@ -70,7 +70,8 @@ def _describe(ds: Any) -> str:
 
 
 class DatasetServices:
-    """The dataset methods of `Services` (needs model_entry, network, dataset_uploads)."""
+    """The dataset methods of `Services` (needs model_entry, network, dataset_uploads,
+    upload_gone_message)."""
 
     dataset_uploads: UploadStore
     _dataset_memo: OrderedDict[tuple[Any, ...], OpenedDataset]
@@ -118,8 +119,12 @@ class DatasetServices:
     def _stored_dataset(self, session: str | None, file_id: str) -> StoredUpload:
         up = None if session is None else self.dataset_uploads.get(session, file_id)
         if up is None:
+            gone = self.upload_gone_message(
+                f"{DATASET_UPLOAD_PREFIX}{file_id}", session, dataset=True
+            )
             raise sc.LoadError(
-                "This uploaded dataset is no longer stored for this browser session; "
+                gone
+                or "This uploaded dataset is no longer stored for this browser session; "
                 "upload the file again."
             )
         return up

@@ -11,6 +11,7 @@ worker (``svdscope worker``) on any host sees the same state. Settings from the 
                                one warning in the log, then the filesystem/diskcache fallback)
     SVDSCOPE_BASIC_AUTH        "user:password" (several pairs: one per line or comma-separated)
     SVDSCOPE_BASIC_AUTH_FILE   a file holding such lines (e.g. a Docker secret)
+    SVDSCOPE_UPLOAD_TTL        seconds an upload is kept (default 86400; 0 or "none": kept)
 
 A password may also be a werkzeug hash (``scrypt:...`` / ``pbkdf2:...``, from
 ``werkzeug.security.generate_password_hash``).
@@ -50,6 +51,7 @@ __all__ = [
     "redis_result_backend",
     "shared_secret",
     "truthy",
+    "upload_ttl_from_env",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,31 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
+def upload_ttl_from_env(value: str) -> float | None:
+    """SVDSCOPE_UPLOAD_TTL -> seconds (float), None for "0" / "none" / "never"."""
+    text = value.strip().lower()
+    if text in ("0", "none", "never", "off"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise DeploymentError(
+            f"SVDSCOPE_UPLOAD_TTL must be a number of seconds (e.g. 86400), or 0 to keep "
+            f"uploads; got {value!r}."
+        )
+    return seconds
+
+
 def deploy_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """AppConfig keyword options from SVDSCOPE_REDIS_URL, SVDSCOPE_REDIS_REQUIRED,
-    SVDSCOPE_BASIC_AUTH and SVDSCOPE_BASIC_AUTH_FILE (unset ones are left out)."""
+    SVDSCOPE_BASIC_AUTH, SVDSCOPE_BASIC_AUTH_FILE and SVDSCOPE_UPLOAD_TTL (unset ones are
+    left out)."""
     env = os.environ if environ is None else environ
     options: dict[str, Any] = {}
+    if env.get("SVDSCOPE_UPLOAD_TTL", "").strip():
+        options["upload_ttl_s"] = upload_ttl_from_env(env["SVDSCOPE_UPLOAD_TTL"])
     if env.get("SVDSCOPE_REDIS_URL", "").strip():
         options["redis_url"] = env["SVDSCOPE_REDIS_URL"].strip()
     if truthy(env.get("SVDSCOPE_REDIS_REQUIRED")):
@@ -200,16 +222,17 @@ def make_celery(url: str) -> celery.Celery:
 def background_manager(services: Any) -> tuple[Any, celery.Celery | None]:
     """The Dash background-callback manager for `services`: a CeleryManager on its Redis
     (with the Celery app, which `svdscope worker` runs), else a DiskcacheManager in
-    `services.jobs_dir` (and None)."""
-    import dash
+    `services.jobs_dir` (and None); both report a job whose process died
+    (app/job_manager.py)."""
+    from app.job_manager import WatchedCeleryManager, WatchedDiskcacheManager
 
     if services.redis_url is not None:
         celery_app = make_celery(services.redis_url)
-        return dash.CeleryManager(celery_app), celery_app
+        return WatchedCeleryManager(celery_app), celery_app
     import diskcache
 
     services.jobs_dir.mkdir(parents=True, exist_ok=True)
-    return dash.DiskcacheManager(diskcache.Cache(str(services.jobs_dir))), None
+    return WatchedDiskcacheManager(diskcache.Cache(str(services.jobs_dir))), None
 
 
 # --------------------------------------------------------------------------- HTTP

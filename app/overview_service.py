@@ -32,10 +32,14 @@ class OverviewServices:
     """The overview methods of `Services` (needs network, model_entry, _network_key and
     cache from it)."""
 
+    def overview_key(self, model_id: str, session: str | None) -> str:
+        """The cache key of a model's overview (its content key)."""
+        return sc.cache.make_key("overview", self._network_key(self.network(model_id, session)))
+
     def overview(self, model_id: str, session: str | None) -> OverviewData:
         """The spectral table and normalised spectra of every layer (cached per content)."""
         net = self.network(model_id, session)
-        key = sc.cache.make_key("overview", self._network_key(net))
+        key = self.overview_key(model_id, session)
 
         def compute() -> OverviewData:
             rows = layer_spectra(net)

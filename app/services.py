@@ -37,7 +37,7 @@ from app.subspaces_service import (
     SubspacesServices,
 )
 from app.surgery_service import SurgeryServices
-from app.uploads import DATASET_SUFFIXES, UploadStore
+from app.uploads import DATASET_SUFFIXES, UploadStore, format_duration
 from app.vector_fits_service import VectorFitOptions, VectorFitsData, VectorFitServices
 
 __all__ = [
@@ -74,6 +74,9 @@ TRUNCATED_K = 64
 # The layer table computes the numbers of layers up to this size when a model opens; larger
 # ones show them once their Spectrum tab has been computed (read from the cache).
 TABLE_SUMMARY_MAX_ELEMENTS = 1024 * 1024
+# ... and of at most this many layers (a model of 10^4 small tensors lists at once; the
+# numbers of the others appear once their Spectrum tab has been opened)
+TABLE_SUMMARY_MAX_LAYERS = 256
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class Services(
             self.config.upload_dir,
             max_bytes=self.config.max_upload_bytes,
             max_files=self.config.max_uploads_per_session,
+            ttl_s=self.config.upload_ttl_s,
         )
         self.dataset_uploads = UploadStore(
             self.config.upload_dir / "datasets",
@@ -155,7 +159,13 @@ class Services(
             suffixes=DATASET_SUFFIXES,
             what="dataset",
             too_big_hint="upload a smaller sample of it",
+            ttl_s=self.config.upload_ttl_s,
         )
+        for store in (self.uploads, self.dataset_uploads):  # what expired while stopped
+            try:
+                store.sweep()
+            except OSError as err:  # an unreadable upload folder must not stop the page
+                log.warning("svdscope: could not sweep expired uploads in %s (%s)", store.root, err)
         self._dataset_memo = OrderedDict()
         self._dataset_lock = threading.Lock()
         backend: BaseCache
@@ -247,6 +257,9 @@ class Services(
             up = self.uploads.get(session, model_id[len(UPLOAD_PREFIX) :])
             if up is not None:
                 return ModelEntry(model_id, f"⇪ {up.name}", "upload", up.name, up.path)
+        gone = self.upload_gone_message(model_id, session)
+        if gone is not None:
+            raise sc.LoadError(gone)
         raise sc.LoadError(
             f"The model '{model_id}' is not available in this browser session; "
             "pick one from the list or upload the file again."
@@ -272,7 +285,8 @@ class Services(
         up = self.uploads.get(session, file_id)
         if up is None:
             raise sc.LoadError(
-                "This uploaded model is no longer stored for this browser session; "
+                self.upload_gone_message(f"{UPLOAD_PREFIX}{file_id}", session)
+                or "This uploaded model is no longer stored for this browser session; "
                 "upload the file again."
             )
         with self._lock:
@@ -290,6 +304,23 @@ class Services(
                     self._open_uploads.popitem(last=False)
         return OpenedUpload(f"{UPLOAD_PREFIX}{file_id}", up.name, net)
 
+    def upload_gone_message(
+        self, upload_id: str, session: str | None, *, dataset: bool = False
+    ) -> str | None:
+        """The sentence for an upload id ("upload-<file id>") of `session` whose file has
+        expired (`AppConfig.upload_ttl_s`), else None."""
+        store = self.dataset_uploads if dataset else self.uploads
+        if not upload_id.startswith(UPLOAD_PREFIX) or store.ttl_s is None:
+            return None
+        name = store.expired(session, upload_id[len(UPLOAD_PREFIX) :])
+        if name is None:
+            return None
+        kept = format_duration(store.ttl_s)
+        return (
+            f"The uploaded file '{name}' has expired: uploads are deleted {kept} after they "
+            "are sent. Upload it again to keep working with it."
+        )
+
     # ----------------------------------------------------------------- layers
     def layers(self, model_id: str, session: str | None) -> list[Any]:
         return list(self.network(model_id, session).layers)
@@ -304,6 +335,7 @@ class Services(
         """One row per tensor: name, kind, shape, matrix shape (or the reason), numbers."""
         net = self.network(model_id, session)
         rows = []
+        computed = 0
         for info in net.layers:
             row: dict[str, Any] = {
                 "id": info.name,
@@ -321,9 +353,13 @@ class Services(
             else:
                 m, n = info.matrix_shape
                 row["matrix"] = f"{m}×{n}"
-                try:
-                    summary = self._summary(
-                        net, info.name, "default", compute=m * n <= TABLE_SUMMARY_MAX_ELEMENTS
+                compute = m * n <= TABLE_SUMMARY_MAX_ELEMENTS
+                computed += compute
+                try:  # past the first TABLE_SUMMARY_MAX_LAYERS: no per-layer work at all
+                    summary = (
+                        self._summary(net, info.name, "default", compute=compute)
+                        if computed <= TABLE_SUMMARY_MAX_LAYERS
+                        else None
                     )
                 except sc.SvdscopeError as err:
                     row["note"] = str(err)
@@ -351,18 +387,37 @@ class Services(
             key = memo[(layer, view)] = sc.cache.tensor_key(W)
         return W, key
 
+    def _layer_key(self, net: Any, layer: str, view: str) -> str:
+        """The content key of a layer's matrix; the matrix is read (and hashed) only the
+        first time, so cached views of a large layer never touch its weights again."""
+        try:
+            known = self._tensor_keys.get(net, {}).get((layer, view))
+        except TypeError:
+            known = None
+        return known or self._matrix_and_key(net, layer, view)[1]
+
+    def layer_view(
+        self, model_id: str, layer: str, view: str, session: str | None
+    ) -> tuple[str, tuple[int, int], Any]:
+        """(content key, matrix shape, ViewInfo) of a layer's matrix view, cheaply."""
+        net = self.network(model_id, session)
+        info = net.view_info(layer, view=view)
+        return self._layer_key(net, layer, view), tuple(info.shape), info
+
     def _summary(self, net: Any, layer: str, view: str, *, compute: bool = True) -> Any:
         """Cached sc.spectrum_summary; with compute=False, None unless already cached (here
         or, for a large layer's full spectrum computed by a background job, in
         shared_cache)."""
-        W, key = self._matrix_and_key(net, layer, view)
+        key = self._layer_key(net, layer, view)
         cache_key = sc.cache.make_key("spectrum_summary", key)
         if not compute:
             found = self.cache.backend.get(cache_key)
             if found is None and self.shared_cache is not self.cache:
                 found = self.shared_cache.backend.get(cache_key)
             return found
-        return self.cache.get_or_compute(cache_key, lambda: sc.spectrum_summary(W))
+        return self.cache.get_or_compute(
+            cache_key, lambda: sc.spectrum_summary(net.matrix(layer, view=view))
+        )
 
     def spectrum_full_key(self, model_id: str, layer: str, view: str, session: str | None) -> str:
         """The cache key of a layer's full spectrum summary."""
@@ -390,14 +445,14 @@ class Services(
         page then runs `spectrum_full` as a background job."""
         net = self.network(model_id, session)
         info = net.view_info(layer, view=view)
-        W, key = self._matrix_and_key(net, layer, view)
+        key = self._layer_key(net, layer, view)
         full_key = sc.cache.make_key("spectrum_summary", key)
-        if min(W.shape) > SPECTRUM_FULL_MAX_SIDE:
+        if min(info.shape) > SPECTRUM_FULL_MAX_SIDE:
             summary = self._summary(net, layer, view, compute=False)
             if summary is None:
                 top = self.cache.get_or_compute(
                     sc.cache.make_key("top_spectrum", key, SPECTRUM_TOP_K),
-                    lambda: sc.top_spectrum(W, SPECTRUM_TOP_K),
+                    lambda: sc.top_spectrum(net.matrix(layer, view=view), SPECTRUM_TOP_K),
                 )
                 return SpectrumData(None, info, tuple(info.shape), {}, top, full_key)
         else:
@@ -414,12 +469,12 @@ class Services(
         self, model_id: str, layer: str, view: str, k: int, session: str | None
     ) -> VectorsData:
         net = self.network(model_id, session)
-        W, key = self._matrix_and_key(net, layer, view)
-        truncated = min(W.shape) > FULL_SVD_MAX_SIDE
+        key = self._layer_key(net, layer, view)
+        truncated = min(net.view_info(layer, view=view).shape) > FULL_SVD_MAX_SIDE
         rank_k = TRUNCATED_K if truncated else None
 
         def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            res = sc.svd(W, k=rank_k)
+            res = sc.svd(net.matrix(layer, view=view), k=rank_k)
             return tuple(
                 np.ascontiguousarray(t.detach().to("cpu").float().numpy())
                 for t in (res.U, res.S, res.Vh)

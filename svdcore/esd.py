@@ -284,8 +284,15 @@ def layer_spectra(
                 LayerSpectrum(**base, matrix_shape=shape, summary=None, powerlaw=None, note=note)
             )
             continue
-        W = net.matrix(info.name, view=view)
-        summary = spectrum_summary(W)
+        try:  # NaN/Inf weights: this layer says so, the others are still summarised
+            summary = spectrum_summary(net.matrix(info.name, view=view))
+        except DataError as exc:
+            rows.append(
+                LayerSpectrum(
+                    **base, matrix_shape=shape, summary=None, powerlaw=None, note=f"skipped: {exc}"
+                )
+            )
+            continue
         evals = summary.singular_values**2
         if normalize:
             evals = evals / max(shape)

@@ -18,6 +18,7 @@ Matrix views (``Network.matrix(name, view=...)``):
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -131,6 +132,8 @@ def _not_viewable_reason(shape: tuple[int, ...], dtype: str) -> str | None:
         return f"empty tensor (shape {shape}): nothing to view"
     if dtype.startswith("complex"):
         return f"complex dtype {dtype}: svdscope analyses real weights"
+    if " " in dtype:  # DictSource names a non-strided layout: "float32 sparse_coo"
+        return f"{dtype} tensor: svdscope views dense weights (save it with .to_dense())"
     if dtype not in _FLOAT_DTYPES:
         return f"{dtype} tensor: not floating-point weights (indices, masks or quantized data)"
     return None
@@ -342,6 +345,17 @@ class Network:
         return axis is not None and len(axis.values) == n
 
     # ----------------------------------------------------------------- execution
+    def module_copy(self) -> nn.Module:
+        """A private deep copy of the module (for a float64 or functorch pass), with no
+        forward hooks: taken under ``hook_lock``, so another thread's hooked pass
+        (``activations``) is not copied along and fed this copy's tensors."""
+        module = self._require_module()
+        with self.hook_lock:
+            clone = copy.deepcopy(module)
+        for sub in clone.modules():
+            sub._forward_hooks.clear()
+        return clone
+
     def _require_module(self) -> nn.Module:
         if self._module is None:
             raise ExecutionError(
@@ -413,10 +427,12 @@ class Network:
                 f"{self.name} has no submodule {unknown[0]!r} to capture; choose from {choices}."
             )
         captured: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+        owner = threading.get_ident()  # another thread's forward pass is not captured
 
         def hook_for(key: str) -> Callable:
             def hook(_mod, _inp, out):
-                captured[key].append(out.detach())
+                if threading.get_ident() == owner:
+                    captured[key].append(out.detach())
 
             return hook
 

@@ -19,7 +19,6 @@ the bias terms), in float64 on a private copy of the module.
 
 from __future__ import annotations
 
-import copy
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -63,7 +62,7 @@ def _module64(net: Network) -> tuple[nn.Module, threading.Lock]:
     with _GUARD:
         entry = _MODULES64.get(net)
         if entry is None:
-            entry = (copy.deepcopy(net.module).double().eval(), threading.Lock())
+            entry = (net.module_copy().double().eval(), threading.Lock())
             _MODULES64[net] = entry
         return entry
 

@@ -23,7 +23,6 @@ Sources (``source``):
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -202,7 +201,7 @@ def _jacobian_gram(net: Network, layer: str, x: torch.Tensor, position: str) -> 
     assert module is not None
     xb = net._batch(x).double()
     x_bar = xb.mean(dim=0)
-    mod64 = copy.deepcopy(module).double()  # a private float64 copy: others keep the original
+    mod64 = net.module_copy().double()  # a private float64 copy: others keep the original
     act = _next_leaf(net, layer) if position != "linear" else None
 
     def f(x_single: torch.Tensor) -> torch.Tensor:

@@ -8,11 +8,15 @@ worker in a lab deployment, app/deploy.py) reports throttled progress and writes
 "cancelled" or "error" (message: `services.error_message`). Cancel kills the
 job (Dash) and raises a flag keyed by session + nonce (`services.request_cancel`, in the
 shared cache: the filesystem or Redis, which every process sees) that the job polls
-through `should_stop`, so it stops either way.
+through `should_stop`, so it stops either way. A job whose process dies (killed, out of
+memory) is reported by the app's job manager (app/job_manager.py) to the job's ``on_error``
+handler, `job_failure`, which writes a failed run ("error", `LOST_MESSAGE`) to the done
+store: the page says so instead of silently dropping the progress bar.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +27,7 @@ import dash
 from dash import Input, Output, State, ctx, html
 
 from app import ids
+from app.job_manager import LOST_MESSAGE, is_lost_job, lost_job_args
 from app.uploads import current_session_id, session_from_cookies
 from app.views.common import alert
 
@@ -31,6 +36,7 @@ __all__ = [
     "JobIds",
     "cancelled_alert",
     "failed_alert",
+    "job_failure",
     "last_status",
     "register_job",
 ]
@@ -90,6 +96,33 @@ def failed_alert(done: dict) -> html.Div:
     return alert(done.get("message") or "The run failed.")
 
 
+def job_failure(
+    services: Any, err: BaseException, key: Callable[[str | None, list[Any]], Any]
+) -> dict[str, Any]:
+    """The done-store value of a job that failed outside its own code (an ``on_error``
+    handler): its process died (`LOST_MESSAGE`) or it could not be started. `key(session,
+    states)` gives the result's cache key from the callback's state values, as the job does,
+    so that the view shows the failure for the options on screen. The values come from the
+    job manager (`lost_job_args`: the renderer's polls carry none), else from the request."""
+    values = lost_job_args()
+    if values is None:
+        values = [i.get("value") for i in ctx.inputs_list if isinstance(i, dict)]
+        values += [s.get("value") for s in ctx.states_list if isinstance(s, dict)]
+    started = values[0] if values and isinstance(values[0], dict) else {}
+    states = values[1:]
+    session = current_session_id()
+    message = LOST_MESSAGE if is_lost_job(err) else services.error_message(err)
+    result: dict[str, Any] = {
+        "nonce": str(started.get("nonce")),
+        "status": "error",
+        "message": message,
+        "key": None,
+    }
+    with contextlib.suppress(Exception):  # options that no longer resolve: no key
+        result["key"] = key(session, states)
+    return result
+
+
 def register_job(
     app: dash.Dash,
     services: Any,
@@ -105,8 +138,13 @@ def register_job(
 
     The job's states are the selection then `states`; it starts only when the selection
     has `requires` ("model" or "layer"). `progress_text(step, total, *rest)` words a
-    progress report; `cancelled(step, total)` is what Cancel shows in `job.status`.
+    progress report; `cancelled(step, total)` is what Cancel shows in `job.status`. A job
+    whose process dies ends as a failed run (`job_failure`).
     """
+
+    def job_failed(err: Exception) -> dict[str, Any]:
+        return job_failure(services, err, lambda session, st: prepare(session, *st)[0])
+
     app.clientside_callback(  # a fresh nonce per Run click: names the job's cancel flag
         _NONCE_JS,
         Output(job.run_store, "data"),
@@ -134,6 +172,7 @@ def register_job(
         cancel=[Input(job.cancel, "n_clicks")],
         interval=400,
         prevent_initial_call=True,
+        on_error=job_failed,
     )
     def run_job(set_progress, started: dict | None, selection: dict | None, *values: Any):
         """The background job: one long computation, reported as it goes."""

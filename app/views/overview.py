@@ -16,6 +16,7 @@ from app.figures import placeholder_figure, sparklines_figure
 from app.overview_service import table_records
 from app.uploads import current_session_id
 from app.views.common import Selection, attempt, selection_ready
+from svdcore.cache import make_key
 
 __all__ = ["COLUMNS", "layout", "register"]
 
@@ -152,8 +153,11 @@ def register(app: dash.Dash, services: Any) -> None:
             return [], placeholder_figure(), "", error
         records = table_records(data.table)
         alphas = {r["name"]: r["alpha"] for r in records if r["alpha"] is not None}
-        figure = sparklines_figure(
-            data.spectra, alphas, title="Singular values σᵢ / σ₁ per layer (log scale)"
+        figure = services.cache.get_or_compute(
+            make_key("overview-figure", services.overview_key(model, current_session_id())),
+            lambda: sparklines_figure(
+                data.spectra, alphas, title="Singular values σᵢ / σ₁ per layer (log scale)"
+            ).to_dict(),
         )
         return records, figure, summary_text(records), None
 

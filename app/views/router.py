@@ -61,9 +61,12 @@ def resolve_state(
     model_ids = [m.id for m in services.models(session)]
     model = requested.get("model")
     if model and model not in model_ids:
+        gone = services.upload_gone_message(model, session)  # an upload that expired
         messages.append(
             alert(
-                f"The model '{model}' is not available in this browser session "
+                f"{gone} Showing another model."
+                if gone
+                else f"The model '{model}' is not available in this browser session "
                 "(uploads are private to the session that sent them); showing another model.",
                 kind="warning",
             )
@@ -133,10 +136,13 @@ def _resolve_dataset(
     default = services.default_dataset(model, session)
     if dataset and dataset not in available:
         instead = "the model's own data" if default else "no dataset"
+        gone = services.upload_gone_message(dataset, session, dataset=True)
         messages.append(
             alert(
-                f"The dataset '{dataset}' is not available in this browser session (uploads "
-                f"are private to the session that sent them); using {instead}.",
+                f"{gone} Using {instead}."
+                if gone
+                else f"The dataset '{dataset}' is not available in this browser session "
+                f"(uploads are private to the session that sent them); using {instead}.",
                 kind="warning",
             )
         )

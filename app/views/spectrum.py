@@ -23,6 +23,7 @@ from app.services import SpectrumData
 from app.uploads import current_session_id
 from app.views import jobs
 from app.views.common import Selection, attempt, layer_title, selection_ready, stat_maker
+from svdcore.cache import make_key
 
 __all__ = ["layout", "register", "stats_panel", "top_stats_panel"]
 
@@ -191,16 +192,26 @@ def register(app: dash.Dash, services: Any) -> None:
             return placeholder_figure(), [], error, hidden, "", None, no_update
         name = f"{layer_title(selection)} ({data.shape[0]}×{data.shape[1]})"
         if data.preliminary:
-            return _preliminary(data, name, done, started if start else {"key": data.full_key})
+            first = services.cache.get_or_compute(
+                make_key("spectrum-first-figure", data.full_key, name),
+                lambda: first_view_figure(data, name),
+            )
+            shown = started if start else {"key": data.full_key}
+            return _preliminary(data, name, done, shown, first)
         s = data.summary
         sv = s.singular_values
-        figure = spectrum_figure(
-            sv,
-            s.cumulative_energy,
-            tolerance=float(s.rtol) * float(sv[0]) if len(sv) else None,
-            numerical_rank=int(s.numerical_rank),
-            title=f"Spectrum of {name}",
-        )
+
+        def draw() -> dict[str, Any]:
+            return spectrum_figure(
+                sv,
+                s.cumulative_energy,
+                tolerance=float(s.rtol) * float(sv[0]) if len(sv) else None,
+                numerical_rank=int(s.numerical_rank),
+                title=f"Spectrum of {name}",
+            ).to_dict()
+
+        key = make_key("spectrum-figure", data.full_key, name)
+        figure = services.cache.get_or_compute(key, draw)
         return figure, stats_panel(data), None, hidden, "", None, no_update
 
     # Two callbacks, not one: the one that starts the job must not listen to the job's
@@ -254,21 +265,31 @@ def register(app: dash.Dash, services: Any) -> None:
     )
 
 
+def first_view_figure(data: SpectrumData, name: str) -> dict[str, Any]:
+    """The first view's figure (a dict, as the page caches it)."""
+    top = data.top
+    return top_spectrum_figure(
+        top.singular_values,
+        top.upper,
+        top.ritz_residual,
+        top.frobenius_norm,
+        rank=min(data.shape),
+        title=f"Spectrum of {name}: first view",
+    ).to_dict()
+
+
 def _preliminary(
-    data: SpectrumData, name: str, done: dict | None, started: dict | None
+    data: SpectrumData,
+    name: str,
+    done: dict | None,
+    started: dict | None,
+    figure: dict[str, Any] | None = None,
 ) -> tuple[Any, ...]:
     """The first view of a large layer, and the start of its full-SVD job (once per layer,
     unless that job was cancelled or failed: then the button starts it again)."""
     top = data.top
     m, n = data.shape
-    figure = top_spectrum_figure(
-        top.singular_values,
-        top.upper,
-        top.ritz_residual,
-        top.frobenius_norm,
-        rank=min(m, n),
-        title=f"Spectrum of {name}: first view",
-    )
+    figure = figure or first_view_figure(data, name)
     note = (
         f"Large layer: the top {top.singular_values.size} of {min(m, n)} singular values come "
         f"from a randomized sketch of {top.sketch} columns (error bars: Ritz residuals; "

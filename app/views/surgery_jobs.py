@@ -227,6 +227,14 @@ def _register_compute(app: dash.Dash, services: Any) -> None:
         prevent_initial_call=True,
     )
 
+    def compute_key(session: str | None, states: list[Any]) -> Any:
+        selection, split = states
+        options = SurgeryOptions(_sample(selection), _split(services, selection, split, session))
+        return services.surgery_key(selection["model"], options, session, _dataset(selection))
+
+    def compute_failed(err: Exception) -> dict[str, Any]:  # its process died (job_manager)
+        return jobs.job_failure(services, err, compute_key)
+
     @app.callback(
         Output(ids.STORE_SURGERY_COMPUTE_DONE, "data"),
         Input(ids.STORE_SURGERY_COMPUTE_RUN, "data"),
@@ -245,6 +253,7 @@ def _register_compute(app: dash.Dash, services: Any) -> None:
         cancel=[Input(ids.BUTTON_SURGERY_COMPUTE_CANCEL, "n_clicks")],
         interval=1000,
         prevent_initial_call=True,
+        on_error=compute_failed,
     )
     def compute_surgery(started: dict | None, selection: Selection | None, split: Any):
         if not started or not selection or not selection.get("model"):

@@ -145,19 +145,15 @@ def register(app: dash.Dash, services: Any) -> None:
         zoom = ctx.triggered_id == ids.STORE_WEIGHTS_ZOOM
         if zoom and (not shown or shown.get("subject") != subject):
             raise dash.exceptions.PreventUpdate  # an event from a figure no longer shown
-        data, error = attempt(
-            services,
-            lambda: services.weights(
-                selection["model"], selection["layer"], selection["view"], current_session_id()
-            ),
-        )
+        args = (selection["model"], selection["layer"], selection["view"], current_session_id())
+        meta, error = attempt(services, lambda: services.layer_view(*args))
         if error is not None:
             return placeholder_figure(), error, None
+        content_key, shape, info = meta
         window = None
         if ctx.triggered_id == ids.RADIO_WEIGHTS_RANGE and shown and shown["subject"] == subject:
             window = tuple(shown["window"]) if shown.get("window") else None  # keep the zoom
         if zoom:
-            shape = tuple(data.matrix.shape)
             before = shown.get("window")
             window = window_from_relayout(relayout, shape, tuple(before) if before else None)
             if max(shape) <= MAX_SIDE or window == (tuple(before) if before else None):
@@ -165,19 +161,22 @@ def register(app: dash.Dash, services: Any) -> None:
         title = f"Weights of {layer_title(selection)}"
         clip = 99.0 if colour_range == "p99" else None
 
-        def draw() -> dict[str, Any]:  # pooling (and the percentile) of a large layer: cached
+        def draw() -> dict[str, Any]:  # reading, pooling (and the percentile): cached
+            matrix = services.weights(*args).matrix
             return weights_heatmap(
-                data.matrix,
+                matrix,
                 title=title,
-                row_label=axis_title(data.info.row_axis, data.info.row_label),
-                col_label=axis_title(data.info.col_axis, data.info.col_label),
-                row_values=None if data.info.row_axis is None else data.info.row_axis.values,
-                col_values=None if data.info.col_axis is None else data.info.col_axis.values,
+                row_label=axis_title(info.row_axis, info.row_label),
+                col_label=axis_title(info.col_axis, info.col_label),
+                row_values=None if info.row_axis is None else info.row_axis.values,
+                col_values=None if info.col_axis is None else info.col_axis.values,
                 clip_percentile=clip,
                 max_side=MAX_SIDE,
                 window=window,
             ).to_dict()
 
-        key = make_key("weights-figure", data.key, title, clip, window, MAX_SIDE)
-        figure = services.cache.get_or_compute(key, draw) if data.key else draw()
+        key = make_key("weights-figure", content_key, title, clip, window, MAX_SIDE)
+        figure, error = attempt(services, lambda: services.cache.get_or_compute(key, draw))
+        if error is not None:
+            return placeholder_figure(), error, None
         return figure, None, {"subject": subject, "window": window}

@@ -125,6 +125,12 @@ def build_chain(
         activation=activation,
         output_activation=output_activation,
     )
-    state = {k: v.float() for k, v in tensors.items()}
-    chain.load_state_dict(state, strict=True)
+    try:
+        state = {k: v.float() for k, v in tensors.items()}
+        chain.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, ValueError) as exc:  # sparse, quantized, odd dtypes
+        raise LoadError(
+            f"these weights cannot be loaded into Linear layers ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); save dense floating-point tensors."
+        ) from exc
     return chain.eval()

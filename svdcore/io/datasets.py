@@ -5,11 +5,15 @@ Every reader returns a :class:`Dataset`: inputs ``x`` (N, ...) float32 and optio
 (cast to float32), except images, which are scaled to [0, 1].
 
 Security (DESIGN.md, "Rules for uploads"): nothing here unpickles code. ``.npy``/``.npz``
-are read with ``allow_pickle=False``; ``.pt`` through ``torch.load(weights_only=True)``;
-``.zip`` archives are read member by member in memory, never extracted, with caps on the
-number of images and on the bytes decompressed (read in bounded chunks, so a zip bomb
-that lies about its sizes is stopped too); member names with ``..``, absolute paths or
-drive letters are refused.
+are read with ``allow_pickle=False`` (a ``.npy`` memory-mapped, so a header that declares
+more data than the file holds is refused instead of allocated); ``.pt`` through
+``torch.load(weights_only=True)``; ``.zip`` archives (and ``.npz``, which are zips) are sized
+from their directory before anything is unpacked (total `MAX_UNZIPPED_BYTES`, compression
+ratio `_archives.MAX_COMPRESSION_RATIO`), then read member by member in memory, never
+extracted, in bounded chunks (so a zip bomb that lies about its sizes is stopped too);
+member names with ``..``, absolute paths, drive letters, control characters or more than
+`_archives.MAX_ZIP_DEPTH` levels of folders are refused. Any other failure of a reader
+becomes a ``LoadError`` naming the file: only ``SvdscopeError`` leaves ``load_dataset``.
 
 Layouts:
 
@@ -40,7 +44,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from ..exceptions import DataError, LoadError
+from ..exceptions import DataError, LoadError, SvdscopeError
+from ._archives import check_zip_sizes, member_path, open_zip
 from ._torchload import load_weights_only
 
 __all__ = [
@@ -150,10 +155,21 @@ def _numeric(arr: np.ndarray | torch.Tensor, what: str, source: str) -> np.ndarr
     if isinstance(arr, torch.Tensor):
         if arr.is_complex():
             raise DataError(f"{source}: {what} is complex ({arr.dtype}); real values are needed.")
+        if arr.layout != torch.strided or arr.is_quantized:
+            raise DataError(
+                f"{source}: {what} is a {str(arr.layout).removeprefix('torch.')} "
+                f"{str(arr.dtype).removeprefix('torch.')} tensor; save a dense tensor of numbers."
+            )
         arr = arr.detach().cpu()
-        if arr.dtype == torch.bfloat16:
-            arr = arr.float()
-        arr = arr.numpy()
+        if arr.dtype.is_floating_point and arr.dtype not in (torch.float32, torch.float64):
+            arr = arr.float()  # bfloat16, float8 ...: no numpy dtype
+        try:
+            arr = arr.numpy()
+        except (TypeError, RuntimeError) as exc:
+            raise DataError(
+                f"{source}: {what} has dtype {str(arr.dtype).removeprefix('torch.')}, which "
+                "svdscope cannot read as numbers; save float32 values."
+            ) from exc
     if arr.dtype == np.bool_:
         arr = arr.astype(np.int64)
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -260,22 +276,69 @@ def _read_npy(path: Path, labels: str | None, input_shape: Sequence[int] | None)
             f"{path.name}: a .npy file holds one array (the inputs) and no label array; "
             "save inputs and labels together in a .npz (arrays x and y)."
         )
-    try:
-        arr = np.load(path, allow_pickle=False)
+    try:  # memory-mapped: a header that declares more than the file holds is refused
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
+        if "pickle" in str(exc).lower() or "python objects" in str(exc).lower():
             raise LoadError(
                 f"{path.name} holds Python objects (a pickled array); svdscope never "
                 "unpickles data: save a numeric array with numpy.save."
             ) from exc
         raise LoadError(f"{path.name} is not a readable .npy file ({exc}).") from exc
-    except (OSError, EOFError) as exc:
-        raise LoadError(f"{path.name} is not a readable .npy file ({exc}).") from exc
-    return _dataset(arr, None, name=path.name, input_shape=input_shape)
+    except Exception as exc:  # numpy's header parser raises TokenError, SyntaxError ...
+        raise LoadError(
+            f"{path.name} is not a readable .npy file ({type(exc).__name__}: {exc})."
+        ) from exc
+    try:
+        return _dataset(arr, None, name=path.name, input_shape=input_shape)
+    finally:
+        del arr  # closes the memory map
 
 
-def _read_npz(path: Path, labels: str | None, input_shape: Sequence[int] | None) -> Dataset:
+def _check_npz_members(path: Path, max_bytes: int) -> None:
+    """Size the arrays of an ``.npz`` from its directory and headers before numpy unpacks
+    (and allocates) them: no zip bomb, no header declaring more data than its member."""
+    with open_zip(path, path.name) as zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        for info in infos:
+            member_path(info.filename, path.name)
+        check_zip_sizes(infos, path.name, max_bytes=max_bytes, what="arrays")
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with zf.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _order, dtype = read_header(member)
+            except Exception as exc:  # a broken member header: name it
+                raise LoadError(
+                    f"{path.name}: the array {info.filename!r} is not readable "
+                    f"({type(exc).__name__}: {exc})."
+                ) from exc
+            if dtype.hasobject:
+                raise LoadError(
+                    f"{path.name} holds Python objects (pickled arrays); svdscope never "
+                    "unpickles data: save numeric arrays with numpy.savez."
+                )
+            declared = math.prod(shape) * dtype.itemsize
+            if declared > info.file_size:
+                raise LoadError(
+                    f"{path.name}: the array {info.filename!r} declares shape {shape} "
+                    f"({declared:,} bytes) but holds {info.file_size:,} bytes; the file is "
+                    "corrupt."
+                )
+
+
+def _read_npz(
+    path: Path, labels: str | None, input_shape: Sequence[int] | None, max_bytes: int
+) -> Dataset:
     _check_magic(path, _ZIP_MAGIC, ".npz")
+    _check_npz_members(path, max_bytes)
     label_key = labels or "y"
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -301,8 +364,10 @@ def _read_npz(path: Path, labels: str | None, input_shape: Sequence[int] | None)
                 "unpickles data: save numeric arrays with numpy.savez."
             ) from exc
         raise LoadError(f"{path.name} is not a readable .npz file ({exc}).") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise LoadError(f"{path.name} is not a readable .npz file ({exc}).") from exc
+    except Exception as exc:  # zipfile, zlib and numpy's header parser raise many kinds
+        raise LoadError(
+            f"{path.name} is not a readable .npz file ({type(exc).__name__}: {exc})."
+        ) from exc
     return _dataset(x, y, name=path.name, input_shape=input_shape)
 
 
@@ -315,6 +380,10 @@ def _read_csv(path: Path, labels: str | None, input_shape: Sequence[int] | None)
         raise DataError(f"{path.name} is empty; expected a header row and samples.") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise LoadError(f"{path.name} is not a readable CSV file ({exc}).") from exc
+    except Exception as exc:  # the C parser raises others on binary garbage
+        raise LoadError(
+            f"{path.name} is not a readable CSV file ({type(exc).__name__}: {exc})."
+        ) from exc
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     classes: list[str] | None = None
@@ -402,19 +471,9 @@ def _read_pt(path: Path, labels: str | None, input_shape: Sequence[int] | None) 
 
 # ----------------------------------------------------------------------------- zip
 def _safe_member(name: str, archive: str) -> PurePosixPath:
-    """The member path, or ``LoadError`` for names that could escape a folder."""
-    if "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "\x00" in name:
-        raise LoadError(
-            f"{archive} contains an unsafe entry name {name!r} (absolute path, drive or "
-            "backslash); re-create the zip from a folder of images."
-        )
-    p = PurePosixPath(name)
-    if any(part == ".." for part in p.parts):
-        raise LoadError(
-            f"{archive} contains an entry that points outside the archive ({name!r}); "
-            "refusing it. Re-create the zip from a folder of images."
-        )
-    return p
+    """The member path, or ``LoadError`` for names that could escape a folder or nest too
+    deep (`_archives.member_path`)."""
+    return member_path(name, archive)
 
 
 def _read_member(
@@ -427,17 +486,25 @@ def _read_member(
             "upload fewer or smaller images."
         )
     buf = io.BytesIO()
-    with zf.open(info) as member:
-        while True:
-            chunk = member.read(_CHUNK)
-            if not chunk:
-                break
-            buf.write(chunk)
-            if buf.tell() > budget:
-                raise LoadError(
-                    f"{archive} unpacks to more than {cap:,} bytes (at {info.filename!r}); "
-                    "upload fewer or smaller images."
-                )
+    try:
+        with zf.open(info) as member:
+            while True:
+                chunk = member.read(_CHUNK)
+                if not chunk:
+                    break
+                buf.write(chunk)
+                if buf.tell() > budget:
+                    raise LoadError(
+                        f"{archive} unpacks to more than {cap:,} bytes (at {info.filename!r}); "
+                        "upload fewer or smaller images."
+                    )
+    except SvdscopeError:
+        raise
+    except Exception as exc:  # BadZipFile (CRC, headers), zlib.error, unsupported methods
+        raise LoadError(
+            f"{archive}: {info.filename} cannot be unpacked ({type(exc).__name__}: {exc}); "
+            "the zip is corrupt or uses an unsupported compression."
+        ) from exc
     return buf.getvalue()
 
 
@@ -494,10 +561,7 @@ def _read_zip(
         raise DataError(
             f"{archive}: the labels of a zip of images are its folder names; leave labels unset."
         )
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise LoadError(f"{archive} is not a readable zip archive ({exc}).") from exc
+    zf = open_zip(path, archive)
     with zf:
         entries: list[tuple[PurePosixPath, zipfile.ZipInfo]] = []
         skipped = 0
@@ -523,6 +587,8 @@ def _read_zip(
                 f"{archive} contains no PNG or JPEG images; put one folder per class of "
                 ".png/.jpg files in the zip."
             )
+        # refused before anything is unpacked: too much data declared, or a zip bomb
+        check_zip_sizes((info for _, info in entries), archive, max_bytes=max_bytes, what="images")
         entries.sort(key=lambda e: _natural(str(e[0])))
         budget = max_bytes
         decoded = 0
@@ -593,7 +659,7 @@ def load_dataset(
     ``(1, 8, 8)``); inputs are reshaped to (N, *input_shape) when the number of values per
     sample matches, else ``DataError`` naming both shapes. ``name`` overrides the display
     name (default: the file name). ``max_images``/``max_bytes`` cap what a ``.zip`` may
-    hold and decompress.
+    hold and decompress (``max_bytes`` also caps the arrays of a ``.npz``).
 
     Invariant (checked in tests): ``x`` is float32 (N, ...), finite, and ``len(y) == N``.
 
@@ -609,7 +675,7 @@ def load_dataset(
     if suffix == ".npy":
         ds = _read_npy(p, labels, input_shape)
     elif suffix == ".npz":
-        ds = _read_npz(p, labels, input_shape)
+        ds = _read_npz(p, labels, input_shape, max_bytes)
     elif suffix == ".csv":
         ds = _read_csv(p, labels, input_shape)
     elif suffix in (".pt", ".pth"):

@@ -2,12 +2,15 @@
 
 Security: nothing here unpickles code. State dicts go through
 ``torch.load(..., weights_only=True)``; safetensors holds tensors only; ``.pt2`` archives go
-through ``torch.export.load``.
+through ``torch.export.load`` only after `_archives.check_export_archive` has refused every
+member torch would unpickle or run (pickled weights, AOTInductor libraries, names that
+would become code), and their graphs are checked operator by operator before they run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +22,7 @@ from torch import nn
 from ..exceptions import LoadError
 from ..network import Network
 from ..sources import DictSource, SafetensorsSource
+from ._archives import check_export_archive, check_export_graph
 from ._torchload import load_weights_only
 from .chain import build_chain
 
@@ -35,6 +39,15 @@ _SUFFIXES: dict[str, ModelFormat] = {
     ".pt2": "torch_export",
     ".onnx": "onnx",
 }
+
+
+def _quiet_export_log(record: logging.LogRecord) -> bool:
+    """torch.export.load logs a traceback for every unreadable archive before raising; the
+    LoadError that follows says it in one sentence, so the traceback is dropped."""
+    return not str(record.msg).startswith("Ran into the following error when deserializing")
+
+
+logging.getLogger("torch.export").addFilter(_quiet_export_log)
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
 
 
@@ -129,18 +142,26 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     _flatten(obj, "", tensors)
     if not tensors:
         raise LoadError(f"{path.name} holds no tensors; expected a state_dict.")
+    nested = next((k for k, t in tensors.items() if t.is_nested), None)
+    if nested is not None:
+        raise LoadError(
+            f"{path.name}: {nested!r} is a nested (ragged) tensor, which has no matrix shape; "
+            "save regular tensors."
+        )
     return tensors
 
 
 def _load_export(
     path: Path,
 ) -> tuple[nn.Module, dict[str, torch.Tensor], tuple[int, ...], int | None]:
+    check_export_archive(path)  # nothing torch.export.load would unpickle or run
     try:
         ep = torch.export.load(str(path))
     except Exception as exc:
         raise LoadError(
             f"{path.name} is not a readable torch.export archive ({type(exc).__name__}: {exc})."
         ) from exc
+    check_export_graph(ep, path.name)  # ATen operators only, before anything runs it
     tensors = {k: v.detach() for k, v in ep.state_dict.items() if isinstance(v, torch.Tensor)}
     try:
         module = torch.export.unflatten(ep)
@@ -160,6 +181,18 @@ def _load_export(
     if -1 in input_shape:
         input_shape = ()
     return module, tensors, input_shape, static_batch
+
+
+def _with_layers(net: Network) -> Network:
+    """``net``, or ``LoadError`` when none of its tensors is a matrix (rank >= 2)."""
+    if not net.layers:
+        count = len(net._source.keys())
+        raise LoadError(
+            f"{net.name} holds {count} tensor(s) but none with two or more dimensions (only "
+            "scalars and vectors, such as biases); svdscope shows weight matrices, so there "
+            "is nothing to show."
+        )
+    return net
 
 
 def load_model(
@@ -196,23 +229,23 @@ def load_model(
         net = Network.from_module(module, input_shape=input_shape or None, name=label)
         net.origin = str(p)
         net.static_batch = static_batch
-        return net
+        return _with_layers(net)
     if fmt == "onnx":
         from .onnx_source import OnnxSource
 
         source = OnnxSource(p)
         if activation is None:
-            return Network(source, name=label, origin=str(p))
+            return _with_layers(Network(source, name=label, origin=str(p)))
         tensors = {k: source.load(k) for k in source.keys()}  # noqa: SIM118
     elif fmt == "safetensors":
         source = _safetensors_source(p)
         if activation is None:
-            return Network(source, name=label, origin=str(p))
+            return _with_layers(Network(source, name=label, origin=str(p)))
         tensors = {k: source.load(k) for k in source.keys()}  # noqa: SIM118
     else:
         tensors = _read_state_dict(p)
         if activation is None:
-            return Network(DictSource(tensors), name=label, origin=str(p))
+            return _with_layers(Network(DictSource(tensors), name=label, origin=str(p)))
     chain = build_chain(tensors, activation=activation, output_activation=output_activation)
     first = next(m for m in chain.modules() if isinstance(m, nn.Linear))
     net = Network.from_module(chain, input_shape=(first.in_features,), name=label)

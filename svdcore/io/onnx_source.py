@@ -42,6 +42,11 @@ _ONNX_DTYPES = {
 }
 
 
+def _text(name: Any) -> str:
+    """A protobuf string field; one that is not valid UTF-8 comes back as bytes."""
+    return name if isinstance(name, str) else bytes(name).decode("utf-8", "replace")
+
+
 def _onnx() -> Any:
     try:
         import onnx
@@ -66,13 +71,13 @@ class OnnxSource:
         tensors: dict[str, Any] = {}
         graph = model.graph
         for init in graph.initializer:
-            tensors[init.name] = init
+            tensors[_text(init.name)] = init
         for node in graph.node:
             if node.op_type != "Constant" or not node.output:
                 continue
             for attr in node.attribute:
                 if attr.name == "value" and attr.HasField("t"):
-                    tensors.setdefault(node.output[0], attr.t)
+                    tensors.setdefault(_text(node.output[0]), attr.t)
         if not tensors:
             raise LoadError(
                 f"{self.path.name} is an ONNX model without weights (no initializers or "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+import dash
 import pytest
 import redis
 import torch
@@ -62,7 +63,7 @@ def test_a_redis_app_runs_jobs_on_celery_with_one_signing_secret(toy_path, tmp_p
     app = create_app(_config(toy_path, tmp_path, redis_url=redis_url))
     celery_app = get_celery(app)
     assert celery_app is not None and celery_app.conf.broker_url == redis_url
-    assert type(app._background_manager).__name__ == "CeleryManager"
+    assert isinstance(app._background_manager, dash.CeleryManager)
     assert app.server.test_client().get("/healthz").data == b"ok"
     # every process signs Dash's job handles with one secret, which never expires
     other = create_app(_config(toy_path, tmp_path, redis_url=redis_url))
@@ -78,7 +79,7 @@ def test_unreachable_redis_falls_back_with_one_clear_log_line(toy_path, tmp_path
     services = get_services(app)
     assert services.redis is None and services.redis_url is None
     assert get_celery(app) is None
-    assert type(app._background_manager).__name__ == "DiskcacheManager"
+    assert isinstance(app._background_manager, dash.DiskcacheManager)
     lines = [r.getMessage() for r in caplog.records if r.name == "app.deploy"]
     assert len(lines) == 1
     assert f"Redis at {url} is unreachable" in lines[0]

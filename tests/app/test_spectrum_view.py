@@ -78,7 +78,7 @@ def test_preliminary_view_starts_the_job_once(services):
     done = {"key": data.full_key, "status": "cancelled", "nonce": "x"}
     *_, status, run = spectrum_view._preliminary(data, "proj", done, None)
     assert run is spectrum_view.no_update and "cancelled" in str(status)
-    assert [t.name for t in figure.data] == ["σᵢ", "energy"]
+    assert [t["name"] for t in figure["data"]] == ["σᵢ", "energy"]
 
 
 def test_job_clock_reports_stops_and_reraises():

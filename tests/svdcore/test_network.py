@@ -96,6 +96,54 @@ def test_activations_and_forward(small):
         net.activations(x, ["nope"])
 
 
+def test_module_copy_leaves_other_threads_hooks_behind(small):
+    """A private copy (surgery's float64 module, the Jacobian descrambler's) taken while
+    another thread's `activations` has its hooks on the module must not carry them: the
+    copy's functorch passes would feed that thread's capture lists (a PyTorch internal
+    assert in torch.cat, seen when two surgery callbacks ran at once)."""
+    import threading
+
+    net = sc.Network.from_module(small, input_shape=(2, 6, 6))
+    fed: list[torch.Tensor] = []
+    handle = small.fc1.register_forward_hook(lambda _m, _i, out: fed.append(out))
+    try:
+        clone = net.module_copy()
+        clone(torch.randn(1, 2, 6, 6))
+        assert fed == [] and all(not m._forward_hooks for m in clone.modules())
+    finally:
+        handle.remove()
+    # and the copy waits for a hooked pass in progress (it holds hook_lock)
+    done = threading.Event()
+    with net.hook_lock:
+        worker = threading.Thread(target=lambda: (net.module_copy(), done.set()))
+        worker.start()
+        assert not done.wait(0.2)
+    worker.join(5)
+    assert done.is_set()
+
+
+def test_activations_capture_only_their_own_forward_pass(small):
+    """Another thread's plain forward pass during a hooked one is not captured."""
+    import threading
+
+    net = sc.Network.from_module(small, input_shape=(2, 6, 6))
+    x = torch.randn(3, 2, 6, 6)
+    original = small.conv.forward
+
+    def slow_conv(h):  # while the hooked pass sits in conv, another thread runs fc1
+        other = threading.Thread(target=lambda: small.fc1(torch.randn(7, 48)))
+        other.start()
+        other.join()
+        return original(h)
+
+    small.conv.forward = slow_conv
+    try:
+        acts = net.activations(x, ["fc1"])
+    finally:
+        small.conv.forward = original
+    torch.testing.assert_close(acts["fc1"], small.fc1(small.conv(x).flatten(1)).detach())
+
+
 def test_weights_only_network_cannot_run():
     net = sc.Network(DictSource({"w": torch.randn(3, 4)}), name="w")
     assert not net.executable
