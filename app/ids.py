@@ -19,6 +19,15 @@ STORE_DATASET_UPLOAD_EVENT = "store-dataset-upload-event"  # the same, for datas
 # Header
 TEXT_COMPUTE_DEVICE = "text-compute-device"  # where svdcore computes: "CPU (2 threads)", a GPU
 
+# Export bar (above the tabs): the visible tab's figures, arrays and a report
+BUTTON_EXPORT_PNG = "button-export-png"  # every figure of the tab, drawn by plotly.js
+BUTTON_EXPORT_SVG = "button-export-svg"
+BUTTON_EXPORT_NPZ = "button-export-npz"  # the arrays behind the tab (.npz of .npy files)
+BUTTON_EXPORT_CSV = "button-export-csv"  # the same as CSV files in a .zip
+BUTTON_EXPORT_REPORT = "button-export-report"  # one HTML file for the layer
+TEXT_EXPORT_STATUS = "text-export-status"
+DOWNLOAD_EXPORT = "download-export-file"
+
 # Sidebar
 DROPDOWN_MODEL_SELECT = "dropdown-model-select"
 DIV_MODEL_DESCRIPTION = "div-model-description"
@@ -237,6 +246,22 @@ DIV_COMPARE_STATS = "div-compare-stats"
 GRAPH_COMPARE_SPECTRA = "graph-compare-spectra"  # both spectra overlaid, and their ratio
 GRAPH_COMPARE_OVERLAP = "graph-compare-overlap"  # |U_A^T U_B|, |V_A^T V_B|, principal angles
 GRAPH_COMPARE_DIFF = "graph-compare-diff"  # W_B - W_A
+
+# Guided tours (app/tours/*.json, app/views/tours.py): a bar above the views
+STORE_TOUR_STATE = "store-tour-state"  # {"tour", "step", "focus"}; None: no tour shown
+STORE_TOUR_REQUEST = "store-tour-request"  # {"state", "nonce"}: a step's page, read by the router
+STORE_TOUR_PENDING = "store-tour-pending"  # class-picker values to set once their options arrive
+STORE_TOUR_SCROLL = "store-tour-scroll"  # output of the clientside scroll to a step's focus
+DIV_TOUR_BAR = "div-tour-bar"
+DROPDOWN_TOUR_SELECT = "dropdown-tour-select"  # the tour's id; cleared when leaving
+DIV_TOUR_STEP = "div-tour-step"  # the step card, hidden when no tour is shown
+TEXT_TOUR_TITLE = "text-tour-title"  # the tour's title and paper
+TEXT_TOUR_COUNTER = "text-tour-counter"  # "step i of n"
+TEXT_TOUR_STEP_TITLE = "text-tour-step-title"
+TEXT_TOUR_STEP_TEXT = "text-tour-step-text"
+BUTTON_TOUR_PREV = "button-tour-prev"
+BUTTON_TOUR_NEXT = "button-tour-next"  # "Finish" on the last step (leaves the tour)
+BUTTON_TOUR_LEAVE = "button-tour-leave"
 
 # Tab values (also the `tab=` URL parameter)
 TAB_WEIGHTS = "weights"

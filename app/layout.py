@@ -13,11 +13,13 @@ from app.uploads import ALLOWED_SUFFIXES, DATASET_SUFFIXES, MODEL_TOO_BIG_HINT
 from app.views import (
     compare,
     descramble,
+    export_bar,
     inversion,
     overview,
     spectrum,
     subspaces,
     surgery,
+    tours,
     vectors,
     weights,
 )
@@ -211,6 +213,7 @@ def _sidebar(max_upload_bytes: int, upload_url: str, dataset_upload_url: str) ->
 def _main() -> html.Main:
     return html.Main(
         [
+            tours.bar(),
             html.Div(id=ids.DIV_ALERT_GLOBAL),
             html.Div(
                 [
@@ -229,6 +232,7 @@ def _main() -> html.Main:
                         className="matrix-view",
                         style={"display": "none"},
                     ),
+                    export_bar.layout(),
                 ],
                 className="main-head",
             ),

@@ -33,12 +33,14 @@ from app.uploads import register_upload_routes
 from app.views import (
     compare,
     descramble,
+    export_bar,
     inversion,
     overview,
     router,
     spectrum,
     subspaces,
     surgery,
+    tours,
     vectors,
     weights,
 )
@@ -113,6 +115,8 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     surgery.register(app, services)
     overview.register(app, services)
     compare.register(app, services)
+    export_bar.register(app, services)
+    tours.register(app, services)  # reads app/tours/*.json; a bad file stops the start here
     return app
 
 
@@ -128,7 +132,8 @@ def device_label() -> str:
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"computes on cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return f"computes on the CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"computes on the CPU ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def get_services(app: dash.Dash) -> Services:

@@ -200,6 +200,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.TABLE_OVERVIEW_LAYERS, "active_cell"),
         Input(ids.DROPDOWN_COMPARE_MODEL, "value"),
         Input(ids.DROPDOWN_COMPARE_LAYER, "value"),
+        Input(ids.STORE_TOUR_REQUEST, "data"),
         State(ids.STORE_SELECTION_STATE, "data"),
     )
     def sync_state(
@@ -215,6 +216,7 @@ def register(app: dash.Dash, services: Any) -> None:
         overview_cell: dict[str, Any] | None,
         compare_value: str | None,
         compare_layer_value: str | None,
+        tour_request: dict[str, Any] | None,
         current: Selection | None,
     ) -> tuple[Any, ...]:
         trigger = ctx.triggered_id
@@ -267,6 +269,10 @@ def register(app: dash.Dash, services: Any) -> None:
                 if not compare_layer_value or compare_layer_value == current.get("compare_layer"):
                     raise dash.exceptions.PreventUpdate
                 requested["compare_layer"] = compare_layer_value
+            elif trigger == ids.STORE_TOUR_REQUEST:  # a guided tour's step (app/views/tours.py)
+                if not tour_request or not tour_request.get("state"):
+                    raise dash.exceptions.PreventUpdate
+                requested = {"tab": ids.TAB_WEIGHTS, **tour_request["state"]}  # as a link would
         fallback = current.get("layer") if requested.get("model") == current.get("model") else None
         state, messages, info = resolve_state(services, session, requested, fallback_layer=fallback)
         try:  # the Compare tab's second model and layer (URL `compare=`, `compare_layer=`)
