@@ -72,6 +72,12 @@ def weights_heatmap(
     pooled = pool_max_abs(matrix, max_side=max_side)
     z = pooled.values
     m, n = np.shape(matrix)
+    # an axis that is not monotone (e.g. ILR's time axis, 0-800 ms once per input half)
+    # would stack its parts on top of each other: index coordinates, and the label says why
+    if col_values is not None and len(col_values) == n and not _monotone(col_values):
+        col_values, col_label = None, f"{col_label.split(' (')[0]} index (the axis restarts)"
+    if row_values is not None and len(row_values) == m and not _monotone(row_values):
+        row_values, row_label = None, f"{row_label.split(' (')[0]} index (the axis restarts)"
     if clip_percentile:
         limit = symmetric_limit(np.asarray(matrix), percentile=clip_percentile)
         beyond = int(np.count_nonzero(np.abs(matrix) > limit))
@@ -119,6 +125,12 @@ def weights_heatmap(
         height=620,
     )
     return fig
+
+
+def _monotone(values: np.ndarray) -> bool:
+    """Strictly increasing or strictly decreasing (a usable heatmap coordinate)."""
+    step = np.diff(np.asarray(values, dtype=np.float64))
+    return bool(np.all(step > 0) or np.all(step < 0))
 
 
 def _windowed_heatmap(

@@ -96,3 +96,13 @@ def test_payload_stays_under_two_megabytes():
         zoomed = weights_heatmap(W, max_side=MAX_SIDE, window=(0, 2048, 0, 2048))
         assert len(to_json(whole)) < 2_000_000
         assert len(to_json(zoomed)) < 2_000_000
+
+
+def test_a_restarting_axis_falls_back_to_indices():
+    W = _matrix(32, 128)
+    t = np.concatenate([np.linspace(0, 800, 64), np.linspace(0, 800, 64)])  # ILR's halves
+    fig = weights_heatmap(W, col_values=t, col_label="time (ms)")
+    assert fig.data[0].x is None and fig.data[0].x0 == 0  # indices: no halves on top
+    assert fig.layout.xaxis.title.text == "time index (the axis restarts)"
+    fine = weights_heatmap(W, col_values=np.arange(128) * 6.25, col_label="time (ms)")
+    assert len(fine.data[0].x) == 128 and fine.layout.xaxis.title.text == "time (ms)"
