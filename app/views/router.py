@@ -315,14 +315,23 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.STORE_MODEL_CURRENT, "data"),
         Output(ids.DIV_LAYER_NOTES, "children"),
         Input(ids.STORE_SELECTION_STATE, "data"),
+        Input(ids.STORE_SPECTRUM_DONE, "data"),
         State(ids.STORE_MODEL_CURRENT, "data"),
         State(ids.TABLE_LAYER_LIST, "data"),
     )
     def update_layer_table(
-        selection: Selection | None, shown_model: str | None, rows: list[dict[str, Any]] | None
+        selection: Selection | None,
+        spectrum_done: dict[str, Any] | None,
+        shown_model: str | None,
+        rows: list[dict[str, Any]] | None,
     ) -> tuple[Any, ...]:
         model = (selection or {}).get("model")
-        fresh = model != shown_model
+        # a new model, or a large layer's full spectrum just computed (its κ is known now)
+        finished = (
+            ctx.triggered_id == ids.STORE_SPECTRUM_DONE
+            and (spectrum_done or {}).get("status") == "done"
+        )
+        fresh = model != shown_model or finished
         notes: Any = no_update
         if fresh:
             rows, notes = [], []

@@ -62,5 +62,9 @@ def test_first_view_then_full_spectrum_with_cancel(dash_duo, tmp_path, monkeypat
     until(lambda: not _visible(dash_duo, ids.DIV_SPECTRUM_FULL), timeout=20)
     cond = dash_duo.find_element(f"#{ids.stat_id('spectrum', 'cond')}").text
     assert float(cond) > 1.0
+    # the sidebar's layer table shows the layer's κ now that its full spectrum is known
+    cell = f"#{ids.TABLE_LAYER_LIST} td[data-dash-column='cond']"
+    until(lambda: dash_duo.find_element(cell).text.strip() != "", timeout=20)
+    assert float(dash_duo.find_element(cell).text) == pytest.approx(float(cond), rel=1e-2)
     settle(dash_duo)
     assert dash_duo.get_logs() == []
