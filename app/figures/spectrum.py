@@ -68,19 +68,7 @@ def spectrum_figure(
             showarrow=False,
             font={"color": ACCENT, "size": 11},
         )
-    fig.add_trace(
-        go.Scatter(
-            x=index,
-            y=energy,
-            mode=mode,
-            name="energy",
-            line={"color": LINE},
-            marker={"size": 5},
-            hovertemplate="first %{x}: %{y:.2%} of the energy<extra></extra>",
-        ),
-        row=1,
-        col=2,
-    )
+    _add_energy(fig, index, energy, mode=mode, hover="first %{x}: %{y:.2%} of the energy")
     for level in (0.9, 0.99):
         fig.add_hline(
             y=level,
@@ -91,16 +79,7 @@ def spectrum_figure(
             row=1,
             col=2,
         )
-    fig.update_xaxes(title_text="index i")
-    fig.update_yaxes(type="log", title_text="σᵢ", exponentformat="power", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="energy", row=1, col=2)
-    fig.update_layout(
-        template=register_template(),
-        title={"text": title},
-        showlegend=False,
-        height=440,
-    )
-    return fig
+    return _finish(fig, title)
 
 
 def top_spectrum_figure(
@@ -150,19 +129,33 @@ def top_spectrum_figure(
         row=1,
         col=1,
     )
+    _add_energy(
+        fig, index, energy, mode="lines+markers", hover="top %{x}: ≥ %{y:.2%} of the energy"
+    )
+    return _finish(fig, title)
+
+
+def _add_energy(
+    fig: go.Figure, index: np.ndarray, energy: np.ndarray, *, mode: str, hover: str
+) -> None:
+    """The cumulative-energy curve in the right-hand panel."""
     fig.add_trace(
         go.Scatter(
             x=index,
-            y=energy.astype(np.float32),
-            mode="lines+markers",
+            y=np.asarray(energy, dtype=np.float32),
+            mode=mode,
             name="energy",
             line={"color": LINE},
             marker={"size": 5},
-            hovertemplate="top %{x}: ≥ %{y:.2%} of the energy<extra></extra>",
+            hovertemplate=hover + "<extra></extra>",
         ),
         row=1,
         col=2,
     )
+
+
+def _finish(fig: go.Figure, title: str) -> go.Figure:
+    """Axes of the two panels (log sigma_i, energy in %) and the shared layout."""
     fig.update_xaxes(title_text="index i")
     fig.update_yaxes(type="log", title_text="σᵢ", exponentformat="power", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="energy", row=1, col=2)
