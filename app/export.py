@@ -34,6 +34,7 @@ import torch
 import svdcore as sc
 from app.descramble_service import DescrambleOptions
 from app.figures import fft_heatmap, spectrum_figure, vector_gallery
+from app.figures.spectrum import first_view_figure
 from app.surgery_data import SurgeryOptions
 
 __all__ = [
@@ -217,22 +218,9 @@ def _top_svd(vec: Any, top: Any, layer: str):
     numbers: dict[str, Any] = {"k": len(vec.sigma), "truncated_vectors": bool(vec.truncated)}
     _collect(top, "top.", arrays, numbers)
     figures = {
-        "Spectrum (first view)": figure_of_top(top, layer),
+        "Spectrum (first view)": first_view_figure(top, title=f"Spectrum of {layer}: first view"),
     }
     return arrays, numbers, figures
-
-
-def figure_of_top(top: Any, layer: str) -> go.Figure:
-    from app.figures.spectrum import top_spectrum_figure
-
-    return top_spectrum_figure(
-        top.singular_values,
-        top.upper,
-        top.ritz_residual,
-        top.frobenius_norm,
-        rank=min(top.shape),
-        title=f"Spectrum of {layer}: first view",
-    )
 
 
 def _weights(services: Any, model: str, layer: str, view: str, session: Any):

@@ -133,7 +133,7 @@ def figure(result: Any, **options: Any) -> Any:
     import svdcore as sc
     from app import figures as figs
     from app.figures.compare import overlap_figure
-    from app.figures.spectrum import top_spectrum_figure
+    from app.figures.spectrum import first_view_figure
 
     if isinstance(result, sc.SpectrumSummary):
         s = result.singular_values
@@ -145,14 +145,7 @@ def figure(result: Any, **options: Any) -> Any:
             **options,
         )
     if isinstance(result, sc.TopSpectrum):
-        return top_spectrum_figure(
-            result.singular_values,
-            result.upper,
-            result.ritz_residual,
-            result.frobenius_norm,
-            rank=min(result.shape),
-            **options,
-        )
+        return first_view_figure(result, **options)
     if isinstance(result, sc.SVDResult):
         k = int(options.pop("k", 8))
         left = options.pop("side", "right") == "left"

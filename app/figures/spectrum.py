@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from app.figures.theme import ACCENT, LINE, MUTED, register_template
 
-__all__ = ["spectrum_figure", "top_spectrum_figure"]
+__all__ = ["first_view_figure", "spectrum_figure", "top_spectrum_figure"]
 
 
 def spectrum_figure(
@@ -166,3 +167,16 @@ def _finish(fig: go.Figure, title: str) -> go.Figure:
         height=440,
     )
     return fig
+
+
+def first_view_figure(top: Any, *, title: str = "") -> go.Figure:
+    """`top_spectrum_figure` of an object with svdcore.TopSpectrum's fields
+    (singular_values, upper, ritz_residual, frobenius_norm, shape)."""
+    return top_spectrum_figure(
+        top.singular_values,
+        top.upper,
+        top.ritz_residual,
+        top.frobenius_norm,
+        rank=min(top.shape),
+        title=title,
+    )

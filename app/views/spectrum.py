@@ -18,7 +18,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from app import ids
 from app.figures import placeholder_figure, spectrum_figure
-from app.figures.spectrum import top_spectrum_figure
+from app.figures.spectrum import first_view_figure as top_figure
 from app.services import SpectrumData
 from app.uploads import current_session_id
 from app.views import jobs
@@ -267,15 +267,7 @@ def register(app: dash.Dash, services: Any) -> None:
 
 def first_view_figure(data: SpectrumData, name: str) -> dict[str, Any]:
     """The first view's figure (a dict, as the page caches it)."""
-    top = data.top
-    return top_spectrum_figure(
-        top.singular_values,
-        top.upper,
-        top.ritz_residual,
-        top.frobenius_norm,
-        rank=min(data.shape),
-        title=f"Spectrum of {name}: first view",
-    ).to_dict()
+    return top_figure(data.top, title=f"Spectrum of {name}: first view").to_dict()
 
 
 def _preliminary(
