@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ __all__ = [
     "SVDResult",
     "SpectrumSummary",
     "TopSpectrum",
+    "canonical_signs",
     "condition_number",
     "default_rtol",
     "effective_rank",
@@ -64,11 +65,26 @@ class SVDResult(NamedTuple):
         return (self.U * self.S) @ self.Vh
 
 
-def _fix_signs(U: torch.Tensor, Vh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def canonical_signs(
+    U: torch.Tensor | np.ndarray, Vh: torch.Tensor | np.ndarray | None = None
+) -> tuple[Any, Any]:
+    """The one sign convention for singular (and eigen) vectors in svdcore.
+
+    Each column ``u_k`` of ``U`` is flipped so that its entry of largest magnitude is positive
+    (the first such entry on ties; a zero column keeps its sign); the same flips are applied
+    to the rows of ``Vh`` (when given), so ``U diag(S) Vh`` is unchanged. Works on torch
+    tensors and numpy arrays alike and returns the same kind; ``Vh`` comes back as ``None``
+    when it was not given. Invariant: ``U[argmax|U[:, k]|, k] >= 0`` for every k.
+    """
+    if isinstance(U, np.ndarray):
+        idx = np.abs(U).argmax(axis=0)
+        signs = np.sign(U[idx, np.arange(U.shape[1])])
+        signs[signs == 0] = 1
+        return U * signs, (None if Vh is None else Vh * signs[:, None])
     idx = U.abs().argmax(dim=0)
     signs = torch.sign(U.gather(0, idx[None, :]).squeeze(0))
     signs[signs == 0] = 1
-    return U * signs, Vh * signs[:, None]
+    return U * signs, (None if Vh is None else Vh * signs[:, None])
 
 
 def svd(
@@ -130,7 +146,7 @@ def svd(
         U, S, Vh = torch.linalg.svd(A, full_matrices=False)
         if k is not None:
             U, S, Vh = U[:, :k], S[:k], Vh[:k]
-    U, Vh = _fix_signs(U.contiguous(), Vh.contiguous())
+    U, Vh = canonical_signs(U.contiguous(), Vh.contiguous())
     if device is None and A.device != home:  # computed on the default device (a GPU)
         U, S, Vh = U.to(home), S.to(home), Vh.to(home)
     return SVDResult(U, S, Vh)
