@@ -41,7 +41,7 @@ import torch
 
 from ._validate import as_matrix
 from .exceptions import DataError
-from .spectrum import _fix_signs, default_rtol, svd
+from .spectrum import canonical_signs, default_rtol, svd
 
 __all__ = [
     "ClassProjections",
@@ -315,7 +315,7 @@ def subspaces(
     m, n = A.shape
     U, S, Vh = torch.linalg.svd(A, full_matrices=True)
     k = min(m, n)
-    Uk, Vhk = _fix_signs(U[:, :k].contiguous(), Vh[:k].contiguous())
+    Uk, Vhk = canonical_signs(U[:, :k].contiguous(), Vh[:k].contiguous())
     U = torch.cat([Uk, U[:, k:]], dim=1)
     V = torch.cat([Vhk, Vh[k:]], dim=0).mT
     r = _rank(S, tol)
