@@ -1,16 +1,55 @@
-"""Options of one dashboard instance (`AppConfig`), shared by create_app, services and uploads."""
+"""All configuration of one dashboard instance, parsed in one place.
+
+`AppConfig` holds the options of `create_app`; `AppConfig.from_env` reads them from the
+environment (the gunicorn image, `svdscope worker`), and the CLI (app/cli) builds one from
+its arguments on top of that. Settings from the environment:
+
+    SVDSCOPE_MODELS            comma-separated zoo names / model paths (default: the zoo)
+    SVDSCOPE_UPLOAD_DIR        where uploads are stored (default: a per-user temp folder)
+    SVDSCOPE_CACHE_DIR         the filesystem result cache (default: ~/.cache/svdscope/results)
+    SVDSCOPE_MAX_UPLOAD_BYTES  the largest accepted upload
+    SVDSCOPE_UPLOAD_TTL        seconds an upload is kept (default 86400; 0 or "none": kept)
+    SVDSCOPE_REDIS_URL         redis://[:password@]host:port/db  (unset: filesystem + diskcache)
+    SVDSCOPE_REDIS_REQUIRED=1  refuse to start when that Redis cannot be reached (otherwise:
+                               one warning in the log, then the filesystem/diskcache fallback)
+    SVDSCOPE_BASIC_AUTH        "user:password" (several pairs: one per line or comma-separated)
+    SVDSCOPE_BASIC_AUTH_FILE   a file holding such lines (e.g. a Docker secret)
+
+A password may also be a werkzeug hash (``scrypt:...`` / ``pbkdf2:...``, from
+``werkzeug.security.generate_password_hash``).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["AppConfig", "default_cache_dir", "default_models", "default_upload_dir"]
+from svdcore.exceptions import SvdscopeError
+
+__all__ = [
+    "AppConfig",
+    "DeploymentError",
+    "default_cache_dir",
+    "default_models",
+    "default_upload_dir",
+    "deploy_options_from_env",
+    "parse_credentials",
+    "redact_url",
+    "truthy",
+    "upload_ttl_from_env",
+]
 
 GIB = 1024**3
 DEFAULT_UPLOAD_TTL_S = 24 * 3600.0
+
+
+class DeploymentError(SvdscopeError):
+    """A deployment setting that prevents the app from starting (message says which)."""
 
 
 def default_models() -> list[str]:
@@ -34,6 +73,88 @@ def default_cache_dir() -> Path:
     shared by every process of one user on this host (gunicorn workers, `svdscope serve`)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "svdscope" / "results"
+
+
+def truthy(value: str | None) -> bool:
+    """ "1", "true", "yes", "on" (any case) -> True; anything else, or None -> False."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password (if any) replaced by ***, for log lines and messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
+
+
+def upload_ttl_from_env(value: str) -> float | None:
+    """SVDSCOPE_UPLOAD_TTL -> seconds (float), None for "0" / "none" / "never"."""
+    text = value.strip().lower()
+    if text in ("0", "none", "never", "off"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise DeploymentError(
+            f"SVDSCOPE_UPLOAD_TTL must be a number of seconds (e.g. 86400), or 0 to keep "
+            f"uploads; got {value!r}."
+        )
+    return seconds
+
+
+def parse_credentials(text: str) -> dict[str, str]:
+    """ "user:password" pairs (one per line, or comma-separated) -> {user: password}."""
+    found: dict[str, str] = {}
+    for item in text.replace(",", "\n").splitlines():
+        item = item.strip()
+        if not item or item.startswith("#"):
+            continue
+        user, sep, password = item.partition(":")
+        if not sep or not user or not password:
+            raise DeploymentError(
+                "SVDSCOPE_BASIC_AUTH must hold user:password pairs (one per line); "
+                f"one entry has {'no password' if user else 'no user name'}."
+            )
+        found[user] = password
+    if not found:
+        raise DeploymentError("SVDSCOPE_BASIC_AUTH is set but names no user:password pair.")
+    return found
+
+
+def deploy_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """AppConfig keyword options from SVDSCOPE_REDIS_URL, SVDSCOPE_REDIS_REQUIRED,
+    SVDSCOPE_BASIC_AUTH, SVDSCOPE_BASIC_AUTH_FILE and SVDSCOPE_UPLOAD_TTL (unset ones are
+    left out)."""
+    env = os.environ if environ is None else environ
+    options: dict[str, Any] = {}
+    if env.get("SVDSCOPE_UPLOAD_TTL", "").strip():
+        options["upload_ttl_s"] = upload_ttl_from_env(env["SVDSCOPE_UPLOAD_TTL"])
+    if env.get("SVDSCOPE_REDIS_URL", "").strip():
+        options["redis_url"] = env["SVDSCOPE_REDIS_URL"].strip()
+    if truthy(env.get("SVDSCOPE_REDIS_REQUIRED")):
+        options["redis_required"] = True
+    auth = env.get("SVDSCOPE_BASIC_AUTH", "").strip()
+    auth_file = env.get("SVDSCOPE_BASIC_AUTH_FILE", "").strip()
+    if auth_file:
+        try:
+            auth = "\n".join(filter(None, (auth, Path(auth_file).read_text().strip())))
+        except OSError as err:
+            raise DeploymentError(
+                f"SVDSCOPE_BASIC_AUTH_FILE names {auth_file!r}, which cannot be read "
+                f"({err.strerror or err}); fix the path or unset the variable."
+            ) from err
+    if auth:
+        parse_credentials(auth)  # fail at start-up, not at the first request
+        options["basic_auth"] = auth
+    return options
 
 
 @dataclass(kw_only=True)
@@ -81,3 +202,23 @@ class AppConfig:
             raise ValueError("max_upload_bytes must be positive")
         if self.upload_ttl_s is not None and not self.upload_ttl_s > 0:
             raise ValueError("upload_ttl_s must be a positive number of seconds, or None")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:
+        """AppConfig from the SVDSCOPE_* variables (see the module docstring); unset ones keep
+        their defaults, except the cache: `default_cache_dir()` on disk, which every gunicorn
+        worker of one host shares (results, cancel flags, the job queue). `overrides` (the
+        command line) win over the environment."""
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {"cache_dir": default_cache_dir()}
+        if env.get("SVDSCOPE_MODELS"):
+            kwargs["models"] = [m.strip() for m in env["SVDSCOPE_MODELS"].split(",") if m.strip()]
+        if env.get("SVDSCOPE_UPLOAD_DIR"):
+            kwargs["upload_dir"] = Path(env["SVDSCOPE_UPLOAD_DIR"])
+        if env.get("SVDSCOPE_CACHE_DIR"):
+            kwargs["cache_dir"] = Path(env["SVDSCOPE_CACHE_DIR"])
+        if env.get("SVDSCOPE_MAX_UPLOAD_BYTES"):
+            kwargs["max_upload_bytes"] = int(env["SVDSCOPE_MAX_UPLOAD_BYTES"])
+        kwargs.update(deploy_options_from_env(env))
+        kwargs.update(overrides)
+        return cls(**kwargs)

@@ -10,7 +10,6 @@ see `AppConfig.from_env`) on first access; importing this module alone builds no
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,18 +17,8 @@ from typing import Any
 import dash
 import torch
 
-from app.config import AppConfig, default_cache_dir
-from app.deploy import (
-    HEALTH_ROUTE,
-    background_manager,
-    deploy_options_from_env,
-    install_basic_auth,
-    install_healthz,
-    shared_secret,
-)
-from app.layout import build_layout
+from app.config import AppConfig
 from app.services import Services
-from app.uploads import register_upload_routes
 from app.views import (
     compare,
     descramble,
@@ -44,11 +33,19 @@ from app.views import (
     vectors,
     weights,
 )
+from app.views.layout import build_layout
+from app.web.deploy import (
+    HEALTH_ROUTE,
+    background_manager,
+    install_basic_auth,
+    install_healthz,
+    shared_secret,
+)
+from app.web.uploads import register_upload_routes
 
 __all__ = [
     "ASSETS_DIR",
     "AppConfig",
-    "config_from_env",
     "create_app",
     "get_celery",
     "get_services",
@@ -146,26 +143,6 @@ def get_celery(app: dash.Dash) -> Any:
     return app.server.extensions.get("svdscope_celery")
 
 
-def config_from_env(environ: dict[str, str] | None = None) -> AppConfig:
-    """AppConfig from SVDSCOPE_MODELS (comma-separated), SVDSCOPE_UPLOAD_DIR,
-    SVDSCOPE_CACHE_DIR, SVDSCOPE_MAX_UPLOAD_BYTES and the deployment settings of
-    app/deploy.py (SVDSCOPE_REDIS_URL, SVDSCOPE_REDIS_REQUIRED, SVDSCOPE_BASIC_AUTH[_FILE]).
-    Unset ones keep their defaults, except the cache: `default_cache_dir()` on disk, which
-    every gunicorn worker of one host shares (results, cancel flags, the job queue)."""
-    env = os.environ if environ is None else environ
-    kwargs: dict[str, Any] = {"cache_dir": default_cache_dir()}
-    if env.get("SVDSCOPE_MODELS"):
-        kwargs["models"] = [m.strip() for m in env["SVDSCOPE_MODELS"].split(",") if m.strip()]
-    if env.get("SVDSCOPE_UPLOAD_DIR"):
-        kwargs["upload_dir"] = Path(env["SVDSCOPE_UPLOAD_DIR"])
-    if env.get("SVDSCOPE_CACHE_DIR"):
-        kwargs["cache_dir"] = Path(env["SVDSCOPE_CACHE_DIR"])
-    if env.get("SVDSCOPE_MAX_UPLOAD_BYTES"):
-        kwargs["max_upload_bytes"] = int(env["SVDSCOPE_MAX_UPLOAD_BYTES"])
-    kwargs.update(deploy_options_from_env(env))
-    return AppConfig(**kwargs)
-
-
 _default: dict[str, dash.Dash] = {}
 _default_lock = threading.Lock()
 
@@ -176,5 +153,5 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     with _default_lock:
         if "app" not in _default:
-            _default["app"] = create_app(config_from_env())
+            _default["app"] = create_app(AppConfig.from_env())
     return _default["app"] if name == "app" else _default["app"].server

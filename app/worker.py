@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.deploy import DeploymentError
-from app.main import config_from_env, create_app, get_celery
+from app.config import AppConfig, DeploymentError
+from app.main import create_app, get_celery
 
 __all__ = ["celery_app", "dash_app"]
 
-_config = config_from_env()
+_config = AppConfig.from_env()
 if not _config.redis_url:
     raise DeploymentError(
         "app.worker needs SVDSCOPE_REDIS_URL: the Celery worker takes its jobs from that Redis."

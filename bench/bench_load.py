@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dash_calls
 from machine import cpu_pressure
 
-from app.main import config_from_env, create_app
+from app.config import AppConfig
+from app.main import create_app
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -134,7 +135,7 @@ def main() -> None:
 
     # The same configuration as the workers (config_from_env), so the callbacks and component
     # ids of the bodies are theirs.
-    app = create_app(config_from_env(env))
+    app = create_app(AppConfig.from_env(env))
     requests = dash_calls.view_bodies(app, dash_calls.LOAD_LAYERS)
     bodies_file, times_file = tmp / "bodies.json", tmp / "times.json"
     bodies_file.write_text(json.dumps(requests))

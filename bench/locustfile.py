@@ -51,9 +51,10 @@ def _load_requests() -> list[dict[str, str]]:
     if path:
         return json.loads(Path(path).read_text())
     # Standalone: build the app as gunicorn's workers do (same environment, same callbacks).
-    from app.main import config_from_env, create_app
+    from app.config import AppConfig
+    from app.main import create_app
 
-    app = create_app(config_from_env())
+    app = create_app(AppConfig.from_env())
     return dash_calls.view_bodies(app, parse_layers(os.environ.get("SVDSCOPE_BENCH_LAYERS")))
 
 

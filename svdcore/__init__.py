@@ -48,6 +48,7 @@ from .inversion import (
 )
 from .io import ACTIVATIONS, Dataset, load_dataset, load_model, zoo_dataset
 from .network import Axis, LayerInfo, Network, ViewInfo
+from .refs import ModelRef, model_ref, open_model_ref
 from .signal_models import (
     FAMILIES as FIT_FAMILIES,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "LayerSpectrum",
     "LoadError",
     "LocalAffine",
+    "ModelRef",
     "Network",
     "NetworkComparison",
     "NeuronProjection",
@@ -165,8 +167,10 @@ __all__ = [
     "local_affine",
     "make_stencil",
     "mds_descrambler",
+    "model_ref",
     "neuron_projections",
     "numerical_rank",
+    "open_model_ref",
     "optimise_input",
     "phi",
     "principal_angles",

@@ -26,7 +26,7 @@ from app.export import (
     html_report,
     npz_bytes,
 )
-from app.uploads import current_session_id
+from app.storage.session import current_session_id
 from app.views.common import Selection, alert
 from app.views.descramble import _OPTION_STATES as DESCRAMBLE_STATES
 from app.views.descramble import options_from as descramble_options

@@ -6,7 +6,7 @@ background callback: a process forked by the app's DiskcacheManager, or a task o
 worker in a lab deployment, app/deploy.py) reports throttled progress and writes
 {"nonce", "status", "key", "message"} to the job's done store, status being "done",
 "cancelled" or "error" (message: `services.error_message`). Cancel kills the
-job (Dash) and raises a flag keyed by session + nonce (`services.request_cancel`, in the
+job (Dash) and raises a flag keyed by session + nonce (`services.jobs.request_cancel`, in the
 shared cache: the filesystem or Redis, which every process sees) that the job polls
 through `should_stop`, so it stops either way. A job whose process dies (killed, out of
 memory) is reported by the app's job manager (app/job_manager.py) to the job's ``on_error``
@@ -27,8 +27,8 @@ import dash
 from dash import Input, Output, State, ctx, html
 
 from app import ids
-from app.job_manager import LOST_MESSAGE, is_lost_job, lost_job_args
-from app.uploads import current_session_id, session_from_cookies
+from app.services.jobs import LOST_MESSAGE, is_lost_job, lost_job_args
+from app.storage.session import current_session_id, session_from_cookies
 from app.views.common import alert
 
 __all__ = [
@@ -205,7 +205,7 @@ def register_job(
         """Raise the job's cancel flag (Dash kills the job as well) and say so on the page."""
         if not clicks or not started:
             raise dash.exceptions.PreventUpdate
-        services.request_cancel(current_session_id(), str(started.get("nonce")))
+        services.jobs.request_cancel(current_session_id(), str(started.get("nonce")))
         return cancelled(step, total)
 
 
@@ -231,6 +231,6 @@ def _throttled(
         if now - last["check"] < PROGRESS_EVERY_S:
             return False
         last["check"] = now
-        return os.getppid() != server or services.cancel_requested(session, nonce)
+        return os.getppid() != server or services.jobs.cancel_requested(session, nonce)
 
     return progress, should_stop

@@ -18,7 +18,7 @@ import dash
 from dash import Input, Output, State, ctx, html, no_update
 
 from app import ids
-from app.uploads import current_session_id
+from app.storage.session import current_session_id
 from app.views import compare
 from app.views.common import Selection, alert
 
@@ -58,10 +58,10 @@ def resolve_state(
     Returns (selection, alerts, LayerInfo of the selected layer or None).
     """
     messages: list[html.Div] = []
-    model_ids = [m.id for m in services.models(session)]
+    model_ids = [m.id for m in services.registry.models(session)]
     model = requested.get("model")
     if model and model not in model_ids:
-        gone = services.upload_gone_message(model, session)  # an upload that expired
+        gone = services.registry.upload_gone_message(model, session)  # an upload that expired
         messages.append(
             alert(
                 f"{gone} Showing another model."
@@ -78,7 +78,10 @@ def resolve_state(
     layer, view, info = requested.get("layer"), requested.get("view"), None
     if model:
         try:
-            layers = {layer_info.name: layer_info for layer_info in services.layers(model, session)}
+            layers = {
+                layer_info.name: layer_info
+                for layer_info in services.registry.layers(model, session)
+            }
         except Exception as err:
             messages.append(alert(services.error_message(err), title="Cannot open this model"))
             layers = {}
@@ -132,11 +135,11 @@ def _resolve_dataset(
     data for an example network, none otherwise)."""
     if not model:
         return None
-    available = [d.id for d in services.datasets(model, session)]
-    default = services.default_dataset(model, session)
+    available = [d.id for d in services.datasets.entries(model, session)]
+    default = services.datasets.default(model, session)
     if dataset and dataset not in available:
         instead = "the model's own data" if default else "no dataset"
-        gone = services.upload_gone_message(dataset, session, dataset=True)
+        gone = services.registry.upload_gone_message(dataset, session, dataset=True)
         messages.append(
             alert(
                 f"{gone} Using {instead}."
@@ -153,7 +156,7 @@ def _resolve_dataset(
 def _header(services: Any, session: str | None, state: Selection, info: Any) -> list[Any]:
     if not state.get("model"):
         return [html.H2("No model", className="layer-title")]
-    entry = services.model_entry(state["model"], session)
+    entry = services.registry.model_entry(state["model"], session)
     title = [html.Span(entry.label, className="crumb-model")]
     if info is None:
         return [html.H2(title, className="layer-title")]
@@ -281,12 +284,12 @@ def register(app: dash.Dash, services: Any) -> None:
             pickers = None
             messages.append(alert(services.error_message(err), title="Cannot compare"))
         views = tuple(info.views) if info is not None and info.views else ("default",)
-        default_dataset = services.default_dataset(state.get("model"), session)
+        default_dataset = services.datasets.default(state.get("model"), session)
         new_search = encode_search(state, default_view=views[0], default_dataset=default_dataset)
-        options = [{"label": m.label, "value": m.id} for m in services.models(session)]
+        options = [{"label": m.label, "value": m.id} for m in services.registry.models(session)]
         dataset_options = [
             {"label": d.label, "value": d.id}
-            for d in services.datasets(state.get("model"), session)
+            for d in services.datasets.entries(state.get("model"), session)
         ]
         description = _description(services, session, state.get("model"))
         return (
@@ -337,7 +340,7 @@ def register(app: dash.Dash, services: Any) -> None:
             rows, notes = [], []
             if model:
                 try:
-                    rows = services.layer_table(model, current_session_id())
+                    rows = services.layers.table(model, current_session_id())
                 except Exception as err:
                     notes = alert(services.error_message(err))
             if rows and not isinstance(notes, html.Div):
@@ -400,7 +403,7 @@ def register(app: dash.Dash, services: Any) -> None:
             return []
         dataset = (selection or {}).get("dataset")
         try:
-            text = services.dataset_summary(model, dataset, current_session_id())
+            text = services.datasets.summary(model, dataset, current_session_id())
         except Exception as err:
             return alert(services.error_message(err), title="This dataset does not fit")
         if text is None:
@@ -413,7 +416,7 @@ def register(app: dash.Dash, services: Any) -> None:
 def _description(services: Any, session: str | None, model: str | None) -> Any:
     if not model:
         return []
-    entry = services.model_entry(model, session)
+    entry = services.registry.model_entry(model, session)
     if entry.kind == "zoo" and entry.description:
         return html.Details([html.Summary("About this network"), html.P(entry.description)])
     return html.Div(entry.description, className="model-path")

@@ -120,7 +120,7 @@ def bar() -> html.Section:
 
 def available_tours(tours: list[Tour], services: Any) -> list[Tour]:
     """The tours whose models this app offers (SVDSCOPE_MODELS may leave some out)."""
-    offered = {m.id for m in services.models(None)}
+    offered = {m.id for m in services.registry.models(None)}
     return [t for t in tours if t.models <= offered]
 
 

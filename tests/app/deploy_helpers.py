@@ -132,7 +132,7 @@ def worker_env(base: Mapping[str, str], **overrides: str) -> dict[str, str]:
 
 def ping_worker(url: str, timeout: float = 60.0) -> list[dict]:
     """Wait until some Celery worker on broker `url` answers a ping; its replies."""
-    from app.deploy import make_celery
+    from app.web.deploy import make_celery
 
     control = make_celery(url).control
     deadline = time.monotonic() + timeout

@@ -13,7 +13,7 @@ from deploy_helpers import REDIS_DATABASES, ping_worker, start_worker, stop_proc
 from test_celery_jobs import MODEL, Page, _poll, _start_descramble
 
 from app import ids
-from app.job_manager import LOST_MESSAGE
+from app.services.jobs import LOST_MESSAGE
 
 pytestmark = pytest.mark.slow
 

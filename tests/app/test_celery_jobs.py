@@ -15,9 +15,10 @@ import pytest
 from deploy_helpers import ping_worker, start_worker, stop_process, worker_env
 
 from app import ids
-from app.descramble_service import DescrambleOptions
-from app.main import config_from_env, create_app, get_celery, get_services
-from app.uploads import SESSION_COOKIE
+from app.config import AppConfig
+from app.main import create_app, get_celery, get_services
+from app.services.descramble import DescrambleOptions
+from app.storage.session import SESSION_COOKIE
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +55,7 @@ class Page:
     """One browser page load: its session cookie, signed end_id and the callback map."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.app = create_app(config_from_env(env))
+        self.app = create_app(AppConfig.from_env(env))
         self.client = self.app.server.test_client()
         html = self.client.get("/").get_data(as_text=True)
         config = re.search(
@@ -139,8 +140,8 @@ def test_a_background_job_runs_on_the_worker_and_its_result_lands(deployment):
     # the worker computed it into Redis, where this web process finds it without computing
     services = get_services(page.app)
     options = DescrambleOptions(source="limit", method="iterative", steps=1500, lr=0.03)
-    assert done["key"] == services.descramble_key(MODEL, LAYER, options, page.session)
-    data = services.descramble(MODEL, LAYER, options, page.session, compute=False)
+    assert done["key"] == services.descramble.key(MODEL, LAYER, options, page.session)
+    data = services.descramble.run(MODEL, LAYER, options, page.session, compute=False)
     assert data is not None and not data.cancelled
     assert data.P.shape == (80, 80)
 
@@ -162,4 +163,4 @@ def test_cancel_stops_the_job_on_the_worker(deployment):
     assert time.monotonic() - started < 10  # stopped within a few progress intervals
     services = get_services(page.app)
     options = DescrambleOptions(source="limit", method="iterative", steps=100_000, lr=0.03)
-    assert services.descramble(MODEL, LAYER, options, page.session, compute=False) is None
+    assert services.descramble.run(MODEL, LAYER, options, page.session, compute=False) is None

@@ -42,7 +42,7 @@ def test_bad_model_is_one_line_error(tmp_path, capsys):
     assert err.startswith("svdscope: error: bad.safetensors is not a readable safetensors file")
     assert "Traceback" not in err
     assert main(["serve", str(tmp_path / "missing.pt")]) == 2
-    assert "neither a model file/folder nor a zoo network" in capsys.readouterr().err
+    assert "neither an example network (zoo: " in capsys.readouterr().err
 
 
 def test_zoo_list_and_console_script(capsys):
@@ -82,12 +82,12 @@ def test_serve_data_option_offers_a_dataset_file(tmp_path):
     spec = _dataset_spec(f"{path}::y")
     assert spec == f"{path.resolve()}::y"
     services = Services(AppConfig(models=["digits"], datasets=[spec], upload_dir=tmp_path / "u"))
-    ids_ = [d.id for d in services.datasets("digits", None)]
+    ids_ = [d.id for d in services.datasets.entries("digits", None)]
     assert ids_ == ["zoo", "file-0"]
-    assert services.default_dataset("digits", None) == "zoo"  # its own data first
-    opened = services.dataset("digits", "file-0", None)
+    assert services.datasets.default("digits", None) == "zoo"  # its own data first
+    opened = services.datasets.open("digits", "file-0", None)
     assert len(opened.data) == 5 and opened.data.y.tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(sc.LoadError, match="no such dataset file"):
         _dataset_spec(str(tmp_path / "missing.npz"))
     with pytest.raises(sc.LoadError, match="no dataset 'file-3'"):
-        services.dataset("digits", "file-3", None)
+        services.datasets.open("digits", "file-3", None)

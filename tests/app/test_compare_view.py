@@ -34,42 +34,44 @@ def services(tmp_path_factory):
 
 
 def test_default_second_model_is_the_sibling_with_the_same_layer(services):
-    c = services.compare_choices("ilr-biexp-ndnd", "fc1", None)
+    c = services.compare.choices("ilr-biexp-ndnd", "fc1", None)
     assert (c.model, c.layer, c.message) == ("ilr-biexp-ndreg", "fc1", None)
     assert [m for m, _ in c.models] == MODELS
     assert dict(c.models)["ilr-biexp-ndnd"].endswith("(this model)")
-    c = services.compare_choices("squares-ae", "fc3", None)
+    c = services.compare.choices("squares-ae", "fc3", None)
     assert (c.model, c.layer) == ("squares-ae-bias", "fc3")
     assert c.layers == ["fc3"]  # only layers with the tensor shape of squares-ae fc3 (8x32)
 
 
 def test_requested_model_and_layer_are_kept_when_they_fit(services):
-    c = services.compare_choices("ilr-biexp-ndnd", "fc3", None, other="ilr-biexp-ndnd")
+    c = services.compare.choices("ilr-biexp-ndnd", "fc3", None, other="ilr-biexp-ndnd")
     assert c.model == "ilr-biexp-ndnd" and c.layer == "fc3"
     # conv2 and conv3 of digits-cnn are both 8x8x3x3: either may be chosen
-    c = services.compare_choices("digits-cnn", "conv2", None, other="digits-cnn")
+    c = services.compare.choices("digits-cnn", "conv2", None, other="digits-cnn")
     assert c.layers == ["conv2", "conv3"] and c.layer == "conv2"
-    c = services.compare_choices(
+    c = services.compare.choices(
         "digits-cnn", "conv2", None, other="digits-cnn", other_layer="conv3"
     )
     assert c.layer == "conv3"
-    c = services.compare_choices(
+    c = services.compare.choices(
         "ilr-biexp-ndnd", "fc3", None, other="ilr-biexp-ndreg", other_layer="fc1"
     )
     assert c.layer == "fc3"  # fc1 has another shape: the same name instead
 
 
 def test_no_compatible_layer_is_explained(services):
-    c = services.compare_choices("digits", "fc1", None)
+    c = services.compare.choices("digits", "fc1", None)
     assert c.model is None and c.layer is None
     assert "No other model here has a layer with the shape of fc1" in c.message
-    c = services.compare_choices("digits", "fc1", None, other="squares-ae")
+    c = services.compare.choices("digits", "fc1", None, other="squares-ae")
     assert c.model == "squares-ae" and c.layers == [] and c.layer is None
     assert "'squares-ae' has no layer with the shape of fc1" in c.message
 
 
 def test_service_equals_compare_layers_and_is_cached(services, monkeypatch):
-    data = services.compare("ilr-biexp-ndnd", "fc1", "default", "ilr-biexp-ndreg", "fc1", 6, None)
+    data = services.compare.run(
+        "ilr-biexp-ndnd", "fc1", "default", "ilr-biexp-ndreg", "fc1", 6, None
+    )
     Wa = sc.zoo.load("ilr-biexp-ndnd").matrix("fc1")
     Wb = sc.zoo.load("ilr-biexp-ndreg").matrix("fc1")
     ref = compare_layers(Wa, Wb, k=6)
@@ -81,14 +83,18 @@ def test_service_equals_compare_layers_and_is_cached(services, monkeypatch):
     np.testing.assert_allclose(c.right_overlap, ref.right_overlap, atol=1e-12)
     assert data.info.col_axis is not None and data.info.col_axis.unit == "ms"
     monkeypatch.setattr(
-        "app.compare_service.compare_layers", lambda *a, **k: pytest.fail("not cached")
+        "app.services.compare.compare_layers", lambda *a, **k: pytest.fail("not cached")
     )
-    again = services.compare("ilr-biexp-ndnd", "fc1", "default", "ilr-biexp-ndreg", "fc1", 6, None)
+    again = services.compare.run(
+        "ilr-biexp-ndnd", "fc1", "default", "ilr-biexp-ndreg", "fc1", 6, None
+    )
     assert again.comparison is c or again.comparison.diff_fro == c.diff_fro
 
 
 def test_a_layer_against_itself(services):
-    c = services.compare("squares-ae", "fc2", "default", "squares-ae", "fc2", 8, None).comparison
+    c = services.compare.run(
+        "squares-ae", "fc2", "default", "squares-ae", "fc2", 8, None
+    ).comparison
     assert c.diff_fro == 0.0 and c.rel_diff == 0.0
     np.testing.assert_allclose(c.left_angles, 0.0, atol=1e-6)
     np.testing.assert_allclose(np.diag(c.right_overlap), 1.0, atol=1e-9)
@@ -96,7 +102,7 @@ def test_a_layer_against_itself(services):
 
 def test_different_shapes_are_refused_with_both_shapes(services):
     with pytest.raises(sc.DataError, match=r"W_a is \(48, 4096\), W_b is \(32, 48\)"):
-        services.compare("squares-ae", "fc1", "default", "squares-ae", "fc2", 4, None)
+        services.compare.run("squares-ae", "fc1", "default", "squares-ae", "fc2", 4, None)
 
 
 def test_resolve_compare_only_on_the_compare_tab(services):

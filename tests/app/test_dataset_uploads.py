@@ -16,7 +16,7 @@ import svdcore as sc
 from app.config import AppConfig
 from app.main import create_app, get_services
 from app.services import DescrambleOptions
-from app.uploads import SESSION_COOKIE
+from app.storage.session import SESSION_COOKIE
 from app.views.router import encode_search, resolve_state
 
 ROUTE = "/upload-dataset"
@@ -67,14 +67,14 @@ def test_npz_upload_is_stored_under_a_random_name_and_opened_for_the_model(app, 
     file_id = dataset_id.removeprefix("upload-")
     assert stored == [f"{file_id}.meta", f"{file_id}.npz"]
     services = get_services(app)
-    assert [d.id for d in services.datasets("digits", session)] == ["zoo", dataset_id]
-    opened = services.dataset("digits", dataset_id, session)
+    assert [d.id for d in services.datasets.entries("digits", session)] == ["zoo", dataset_id]
+    opened = services.datasets.open("digits", dataset_id, session)
     np.testing.assert_array_equal(opened.data.x.numpy(), x)
     assert opened.data.sample_shape == (64,) and opened.data.is_classification
-    summary = services.dataset_summary("digits", dataset_id, session)
+    summary = services.datasets.summary("digits", dataset_id, session)
     assert summary.startswith("40 samples of shape 64, ")
     # the model list is untouched: datasets are not models
-    assert [m.id for m in services.models(session)] == ["digits"]
+    assert [m.id for m in services.registry.models(session)] == ["digits"]
 
 
 def test_sessions_see_only_their_own_datasets(app):
@@ -83,10 +83,10 @@ def test_sessions_see_only_their_own_datasets(app):
     bob.get("/")
     services = get_services(app)
     a, b = _session(alice), _session(bob)
-    assert [d.id for d in services.datasets("digits", b)] == ["zoo"]
+    assert [d.id for d in services.datasets.entries("digits", b)] == ["zoo"]
     with pytest.raises(sc.LoadError, match="no longer stored for this browser session"):
-        services.dataset("digits", dataset_id, b)
-    assert services.dataset("digits", dataset_id, a).data.x.shape == (40, 64)
+        services.datasets.open("digits", dataset_id, b)
+    assert services.datasets.open("digits", dataset_id, a).data.x.shape == (40, 64)
     # a link with alice's dataset opened by bob falls back to the model's own data
     state, alerts, _ = resolve_state(services, b, {"model": "digits", "dataset": dataset_id})
     assert state["dataset"] == "zoo"
@@ -154,15 +154,15 @@ def test_csv_label_column_comes_from_the_header(app):
     assert res.status_code == 200, res.json
     services = get_services(app)
     session = _session(client)
-    opened = services.dataset("digits", res.json["dataset_id"], session)
+    opened = services.datasets.open("digits", res.json["dataset_id"], session)
     np.testing.assert_array_equal(opened.data.y.numpy(), y)
     np.testing.assert_allclose(opened.data.x.numpy(), x, rtol=1e-5)
-    assert "labels: label" in services.datasets("digits", session)[1].label
+    assert "labels: label" in services.datasets.entries("digits", session)[1].label
     # without the label field every column is a feature: 65 values do not fit 64 inputs
     res = _post(client, body, "digits.csv")
     assert res.status_code == 200
     with pytest.raises(sc.DataError, match=r"\(65,\).*\(64,\)"):
-        services.dataset("digits", res.json["dataset_id"], session)
+        services.datasets.open("digits", res.json["dataset_id"], session)
 
 
 def test_a_mismatched_dataset_names_both_shapes(app):
@@ -171,7 +171,7 @@ def test_a_mismatched_dataset_names_both_shapes(app):
     assert res.status_code == 200  # readable: the shape is checked against each model
     services = get_services(app)
     with pytest.raises(sc.DataError) as err:
-        services.dataset_summary("digits", res.json["dataset_id"], _session(client))
+        services.datasets.summary("digits", res.json["dataset_id"], _session(client))
     assert "(10,)" in str(err.value) and "(64,)" in str(err.value)
 
 
@@ -182,12 +182,12 @@ def test_default_dataset_and_url(tmp_path):
     save_file({"fc.weight": torch.randn(3, 4)}, str(path))
     app = create_app(AppConfig(models=["digits", str(path)], upload_dir=tmp_path / "up"))
     services = get_services(app)
-    assert services.default_dataset("digits", None) == "zoo"
-    assert services.default_dataset("w", None) is None
+    assert services.datasets.default("digits", None) == "zoo"
+    assert services.datasets.default("w", None) is None
     with pytest.raises(sc.DataError, match="No dataset is chosen"):
-        services.dataset("w", None, None)
+        services.datasets.open("w", None, None)
     with pytest.raises(sc.DataError, match="not an example network"):
-        services.dataset("w", "zoo", None)
+        services.datasets.open("w", "zoo", None)
     state = {"model": "digits", "layer": "fc1", "tab": "subspaces", "dataset": "zoo"}
     assert "dataset" not in encode_search(state, default_dataset="zoo")
     assert encode_search({**state, "dataset": "upload-ab"}, default_dataset="zoo").endswith(
@@ -201,14 +201,14 @@ def test_descramble_dataset_source_uses_the_uploaded_dataset(app):
     dataset_id = _post(client, _npz(x, y), "d.npz").json["dataset_id"]
     session = _session(client)
     services = get_services(app)
-    assert services.descramble_choices("digits", session, dataset_id) == {}
+    assert services.descramble.choices("digits", session, dataset_id) == {}
     opts = DescrambleOptions(source="dataset", samples=1000)
-    data = services.descramble("digits", "fc1", opts, session, dataset=dataset_id)
+    data = services.descramble.run("digits", "fc1", opts, session, dataset=dataset_id)
     assert data.n_signals == 50 and "d.npz has 50 inputs" in data.note
-    zoo = services.descramble("digits", "fc1", opts, session)
+    zoo = services.descramble.run("digits", "fc1", opts, session)
     assert zoo.n_signals != 50
-    key = services.descramble_key("digits", "fc1", opts, session, dataset_id)
-    assert key != services.descramble_key("digits", "fc1", opts, session)
+    key = services.descramble.key("digits", "fc1", opts, session, dataset_id)
+    assert key != services.descramble.key("digits", "fc1", opts, session)
     # the same signals by hand: S from the dataset's inputs through fc1
     expected = sc.descramble_layer(
         sc.zoo.load("digits"), "fc1", position="linear", source="dataset", x=torch.from_numpy(x)
@@ -216,7 +216,7 @@ def test_descramble_dataset_source_uses_the_uploaded_dataset(app):
     np.testing.assert_allclose(data.P, expected.result.P.numpy(), atol=1e-5)
     # a dataset that does not fit disables the dataset sources, saying why
     bad = _post(client, _npz(np.zeros((4, 10))), "bad.npz").json["dataset_id"]
-    reasons = services.descramble_choices("digits", session, bad)
+    reasons = services.descramble.choices("digits", session, bad)
     assert set(reasons) == {"source:dataset", "source:jacobian"}
     assert "(10,)" in reasons["source:dataset"]
 
@@ -238,7 +238,7 @@ def test_zip_of_images_and_pt_tensors_fit_the_model(app):
     assert res.status_code == 200, res.json
     services = get_services(app)
     session = _session(client)
-    opened = services.dataset("digits", res.json["dataset_id"], session)
+    opened = services.datasets.open("digits", res.json["dataset_id"], session)
     assert opened.data.x.shape == (6, 64)  # (1, 8, 8) images reshaped to the model's (64,)
     order = sorted(range(6), key=lambda i: (int(y[i]), i))  # members in folder order
     np.testing.assert_allclose(opened.data.x.numpy(), x[order], atol=0.5 / 255)
@@ -248,5 +248,5 @@ def test_zip_of_images_and_pt_tensors_fit_the_model(app):
     torch.save({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, pt)
     res = _post(client, pt.getvalue(), "digits.pt")
     assert res.status_code == 200, res.json
-    opened = services.dataset("digits", res.json["dataset_id"], session)
+    opened = services.datasets.open("digits", res.json["dataset_id"], session)
     np.testing.assert_array_equal(opened.data.x.numpy(), x)

@@ -16,9 +16,15 @@ from safetensors.torch import save_file
 from werkzeug.security import generate_password_hash
 
 from app.cli import main as cli_main
-from app.config import AppConfig, default_cache_dir
-from app.deploy import DeploymentError, deploy_options_from_env, parse_credentials, redact_url
-from app.main import config_from_env, create_app, get_celery, get_services
+from app.config import (
+    AppConfig,
+    DeploymentError,
+    default_cache_dir,
+    deploy_options_from_env,
+    parse_credentials,
+    redact_url,
+)
+from app.main import create_app, get_celery, get_services
 from app.services import Services
 
 
@@ -44,9 +50,9 @@ def test_results_cached_in_redis_are_seen_by_a_second_services(toy_path, tmp_pat
     cfg = _config(toy_path, tmp_path, redis_url=redis_url)
     first, second = Services(cfg), Services(cfg)
     assert first.redis_url == redis_url and first.shared_cache is first.cache
-    spectrum = first.spectrum("toy", "fc1", "default", None)
+    spectrum = first.layers.spectrum("toy", "fc1", "default", None)
     assert first.cache.misses == 1
-    again = second.spectrum("toy", "fc1", "default", None)
+    again = second.layers.spectrum("toy", "fc1", "default", None)
     assert second.cache.hits == 1 and second.cache.misses == 0
     assert again.summary.condition_number == pytest.approx(spectrum.summary.condition_number)
     keys = redis.Redis.from_url(redis_url).keys("svdscope-cache:*")
@@ -54,9 +60,9 @@ def test_results_cached_in_redis_are_seen_by_a_second_services(toy_path, tmp_pat
     ttl = redis.Redis.from_url(redis_url).ttl(keys[0])
     assert 0 < ttl <= 7 * 24 * 3600  # expiring keys: Redis' volatile-lru may evict them
 
-    first.request_cancel("session-a", "nonce-1")
-    assert second.cancel_requested("session-a", "nonce-1")
-    assert not second.cancel_requested("session-a", "nonce-2")
+    first.jobs.request_cancel("session-a", "nonce-1")
+    assert second.jobs.cancel_requested("session-a", "nonce-1")
+    assert not second.jobs.cancel_requested("session-a", "nonce-2")
 
 
 def test_a_redis_app_runs_jobs_on_celery_with_one_signing_secret(toy_path, tmp_path, redis_url):
@@ -74,17 +80,17 @@ def test_a_redis_app_runs_jobs_on_celery_with_one_signing_secret(toy_path, tmp_p
 
 def test_unreachable_redis_falls_back_with_one_clear_log_line(toy_path, tmp_path, caplog):
     url = _dead_redis_url()
-    with caplog.at_level(logging.WARNING, logger="app.deploy"):
+    with caplog.at_level(logging.WARNING, logger="app.services.caches"):
         app = create_app(_config(toy_path, tmp_path, redis_url=url))
     services = get_services(app)
     assert services.redis is None and services.redis_url is None
     assert get_celery(app) is None
     assert isinstance(app._background_manager, dash.DiskcacheManager)
-    lines = [r.getMessage() for r in caplog.records if r.name == "app.deploy"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.services.caches"]
     assert len(lines) == 1
     assert f"Redis at {url} is unreachable" in lines[0]
     assert "falling back to results in memory" in lines[0] and "diskcache" in lines[0]
-    assert services.spectrum("toy", "fc1", "default", None).shape == (24, 16)  # still serves
+    assert services.layers.spectrum("toy", "fc1", "default", None).shape == (24, 16)  # still serves
 
 
 def test_unreachable_redis_refuses_to_start_when_required(toy_path, tmp_path):
@@ -116,7 +122,7 @@ def test_serve_and_worker_refuse_to_start_without_their_redis(tmp_path, monkeypa
 def test_config_from_env_reads_the_deployment_settings(tmp_path):
     secret = tmp_path / "auth"
     secret.write_text("bob:pw2\n")
-    cfg = config_from_env(
+    cfg = AppConfig.from_env(
         {
             "SVDSCOPE_REDIS_URL": "redis://redis:6379/0",
             "SVDSCOPE_REDIS_REQUIRED": "1",
@@ -127,7 +133,7 @@ def test_config_from_env_reads_the_deployment_settings(tmp_path):
     )
     assert cfg.redis_url == "redis://redis:6379/0" and cfg.redis_required
     assert parse_credentials(cfg.basic_auth) == {"ann": "pw1", "bob": "pw2"}
-    plain = config_from_env({"SVDSCOPE_UPLOAD_DIR": str(tmp_path), "SVDSCOPE_BASIC_AUTH": ""})
+    plain = AppConfig.from_env({"SVDSCOPE_UPLOAD_DIR": str(tmp_path), "SVDSCOPE_BASIC_AUTH": ""})
     assert plain.redis_url is None and not plain.redis_required and plain.basic_auth is None
     # gunicorn workers share one filesystem cache by default, not one each in memory
     assert plain.cache_dir == default_cache_dir()

@@ -12,10 +12,10 @@ import svdcore as sc
 from app.config import AppConfig
 from app.figures import basis_overlay, fft_heatmap, matrix_panel, objective_history
 from app.services import DescrambleOptions, Services
-from app.uploads import SESSION_COOKIE, session_from_cookies
+from app.storage.session import SESSION_COOKIE, session_from_cookies
 from app.views.descramble import options_from
-from app.views.descramble_controls import choices_note, fft_flags, radio_options
-from app.views.descramble_render import render
+from app.views.descramble.controls import choices_note, fft_flags, radio_options
+from app.views.descramble.render import render
 from svdcore.fourier import fft2_view
 
 # --------------------------------------------------------------------------- figures
@@ -110,21 +110,21 @@ def services(tmp_path):
 
 def test_descramble_is_cached_by_weights_data_and_options(services):
     opts = DescrambleOptions(source="limit")
-    assert services.descramble("deernet", "fc1", opts, None, compute=False) is None
-    first = services.descramble("deernet", "fc1", opts, None)
+    assert services.descramble.run("deernet", "fc1", opts, None, compute=False) is None
+    first = services.descramble.run("deernet", "fc1", opts, None)
     hits = services.shared_cache.hits
-    again = services.descramble("deernet", "fc1", opts, None)
+    again = services.descramble.run("deernet", "fc1", opts, None)
     assert services.shared_cache.hits == hits + 1
     np.testing.assert_array_equal(first.P, again.P)
-    assert services.descramble("deernet", "fc1", opts, None, compute=False) is not None
+    assert services.descramble.run("deernet", "fc1", opts, None, compute=False) is not None
     assert first.objective == pytest.approx(first.bound, rel=1e-10)
     assert first.PW.shape == (80, 256) and first.P.shape == (80, 80)
 
-    key = services.descramble_key("deernet", "fc1", opts, None)
+    key = services.descramble.key("deernet", "fc1", opts, None)
     # settings that cannot change the result share the key ...
-    assert services.descramble_key("deernet", "fc1", DescrambleOptions(samples=7), None) == key
+    assert services.descramble.key("deernet", "fc1", DescrambleOptions(samples=7), None) == key
     assert (
-        services.descramble_key("deernet", "fc1", DescrambleOptions(steps=9, lr=0.5), None) == key
+        services.descramble.key("deernet", "fc1", DescrambleOptions(steps=9, lr=0.5), None) == key
     )
     # ... every one that can gives a new key
     others = [
@@ -141,14 +141,14 @@ def test_descramble_is_cached_by_weights_data_and_options(services):
         DescrambleOptions(criterion="mds"),
         DescrambleOptions(criterion="max_diagonal_norm", method="iterative"),
     ]
-    keys = {services.descramble_key("deernet", "fc1", o, None) for o in others}
+    keys = {services.descramble.key("deernet", "fc1", o, None) for o in others}
     assert len(keys) == len(others) and key not in keys
-    assert services.descramble_key("deernet", "fc2", opts, None) != key
-    assert services.descramble_key("toy", "fc1", opts, None) != key
+    assert services.descramble.key("deernet", "fc2", opts, None) != key
+    assert services.descramble.key("toy", "fc1", opts, None) != key
 
 
 def test_weights_only_model_offers_noise_and_limit_with_reasons(services):
-    reasons = services.descramble_choices("toy", None)
+    reasons = services.descramble.choices("toy", None)
     assert set(reasons) == {
         "source:dataset",
         "source:jacobian",
@@ -156,67 +156,69 @@ def test_weights_only_model_offers_noise_and_limit_with_reasons(services):
         "position:second",
     }
     assert "weights only" in reasons["source:dataset"]
-    assert services.descramble_choices("deernet", None) == {}
-    data = services.descramble("toy", "fc1", DescrambleOptions(source="noise", samples=300), None)
+    assert services.descramble.choices("deernet", None) == {}
+    data = services.descramble.run(
+        "toy", "fc1", DescrambleOptions(source="noise", samples=300), None
+    )
     assert data.PW.shape == (8, 12) and data.n_signals == 300
     with pytest.raises(sc.DataError, match="not available"):
-        services.descramble("toy", "fc1", DescrambleOptions(source="dataset"), None)
+        services.descramble.run("toy", "fc1", DescrambleOptions(source="dataset"), None)
     with pytest.raises(sc.DataError, match="between 1 and"):
-        services.descramble("toy", "fc1", DescrambleOptions(source="noise", samples=0), None)
+        services.descramble.run("toy", "fc1", DescrambleOptions(source="noise", samples=0), None)
     with pytest.raises(sc.DataError, match="learning rate"):
-        services.descramble("toy", "fc1", DescrambleOptions(method="iterative", lr=-1), None)
+        services.descramble.run("toy", "fc1", DescrambleOptions(method="iterative", lr=-1), None)
 
 
 def test_impossible_combinations_raise_svdcore_sentences(services):
     with pytest.raises(sc.SvdscopeError, match="linear"):
-        services.descramble("deernet", "fc1", DescrambleOptions(position="activation"), None)
+        services.descramble.run("deernet", "fc1", DescrambleOptions(position="activation"), None)
     with pytest.raises(sc.SvdscopeError, match="no closed form"):
         opts = DescrambleOptions(criterion="max_diagonal_norm")
-        services.descramble("deernet", "fc1", opts, None)
+        services.descramble.run("deernet", "fc1", opts, None)
 
 
 def test_iterative_progress_and_cancel_flag(services):
     seen: list[tuple[int, int]] = []
     opts = DescrambleOptions(source="limit", method="iterative", steps=30)
-    data = services.descramble(
+    data = services.descramble.run(
         "toy", "fc1", opts, None, progress=lambda s, t, _obj: seen.append((s, t))
     )
     assert seen and seen[0] == (1, 30) and data.history.size == data.steps <= 30
     assert data.objective >= data.bound * (1 - 1e-9) and not data.cancelled
-    assert services.descramble("toy", "fc1", opts, None, compute=False) is not None
+    assert services.descramble.run("toy", "fc1", opts, None, compute=False) is not None
 
-    assert not services.cancel_requested("session-a", "n1")
-    services.request_cancel("session-a", "n1")
-    assert services.cancel_requested("session-a", "n1")
-    assert not services.cancel_requested("session-b", "n1")
+    assert not services.jobs.cancel_requested("session-a", "n1")
+    services.jobs.request_cancel("session-a", "n1")
+    assert services.jobs.cancel_requested("session-a", "n1")
+    assert not services.jobs.cancel_requested("session-b", "n1")
     stopped = DescrambleOptions(source="limit", method="iterative", steps=500, lr=1e-3)
-    data = services.descramble(
+    data = services.descramble.run(
         "toy",
         "fc1",
         stopped,
         None,
-        should_stop=lambda: services.cancel_requested("session-a", "n1"),
+        should_stop=lambda: services.jobs.cancel_requested("session-a", "n1"),
     )
     assert data.cancelled and data.steps == 0
-    assert services.descramble("toy", "fc1", stopped, None, compute=False) is None  # not kept
+    assert services.descramble.run("toy", "fc1", stopped, None, compute=False) is None  # not kept
 
 
 def test_a_fixed_dataset_smaller_than_n_is_used_whole(tmp_path):
     services = Services(AppConfig(models=["digits"], upload_dir=tmp_path / "up"))
-    data = services.descramble("digits", "fc1", DescrambleOptions(source="dataset"), None)
+    data = services.descramble.run("digits", "fc1", DescrambleOptions(source="dataset"), None)
     test_split = len(sc.zoo.get("digits").make_data(n=None, split="test")[0])
     assert data.n_signals == test_split < DescrambleOptions().samples
     assert f"has {test_split} inputs; all of them are used" in data.note
     small = DescrambleOptions(source="dataset", samples=50)
-    assert services.descramble("digits", "fc1", small, None).n_signals == 50
+    assert services.descramble.run("digits", "fc1", small, None).n_signals == 50
 
 
 def test_second_layer_position_gives_the_next_layer_descrambled(services):
     opts = DescrambleOptions(source="dataset", samples=200, position="second")
-    data = services.descramble("deernet", "fc1", opts, None)
+    data = services.descramble.run("deernet", "fc1", opts, None)
     assert data.next_layer == "fc2" and data.c is not None and data.c > 0
     np.testing.assert_allclose(data.W_next_Pt, data.W_next @ data.P.T, atol=1e-4)
-    ffts = services.descramble_ffts(data, symmetrize=True, log=False)
+    ffts = services.descramble.ffts(data, symmetrize=True, log=False)
     assert ffts[1].magnitude.shape == data.PW.shape and ffts[1].symmetrized
     out = render(data, ffts, "fc1")
     assert out.next_style["display"] == "block" and out.history_style["display"] == "none"

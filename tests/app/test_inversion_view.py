@@ -12,7 +12,7 @@ from app.config import AppConfig
 from app.figures import distance_history, generated_input, output_bars
 from app.services import InversionOptions, Services
 from app.views.inversion import options_from
-from app.views.inversion_render import render
+from app.views.inversion.render import render
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def _train(name: str = "digits"):
 
 
 def test_pseudo_inverse_equals_the_engine_and_reaches_the_ideal_output(services):
-    data = services.inversion("digits", InversionOptions(target=3), "zoo", None)
+    data = services.inversion.run("digits", InversionOptions(target=3), "zoo", None)
     net = sc.zoo.load("digits")
     ds = _train()
     target = sc.ideal_output(net.forward(ds.x), ds.y, 3)
@@ -42,7 +42,7 @@ def test_pseudo_inverse_equals_the_engine_and_reaches_the_ideal_output(services)
 def test_optimisation_equals_the_engine_with_progress(services):
     seen: list[tuple[int, int]] = []
     opts = InversionOptions(target=5, method="optimise", start="avg-min-img", steps=25, lr=0.01)
-    data = services.inversion(
+    data = services.inversion.run(
         "digits", opts, "zoo", None, progress=lambda s, t, _d: seen.append((s, t))
     )
     assert seen[0] == (1, 25) and seen[-1] == (25, 25)
@@ -64,12 +64,12 @@ def test_optimisation_equals_the_engine_with_progress(services):
     assert data.distance == pytest.approx(expected.distance, rel=1e-6)
     assert data.distance <= data.start_distance and data.history.size == 26
     assert data.bounds == (0.0, 1.0) and data.x.min() >= 0.0 and data.x.max() <= 1.0
-    assert services.inversion("digits", opts, "zoo", None, compute=False) is not None
+    assert services.inversion.run("digits", opts, "zoo", None, compute=False) is not None
 
 
 def test_keys_follow_the_options_that_change_the_result(services):
     def key(**kw):
-        return services.inversion_key("digits", InversionOptions(**kw), "zoo", None)
+        return services.inversion.key("digits", InversionOptions(**kw), "zoo", None)
 
     base = key()
     # the pseudo-inverse ignores the optimisation settings
@@ -87,31 +87,33 @@ def test_keys_follow_the_options_that_change_the_result(services):
 
 def test_cancelled_optimisation_is_returned_but_not_cached(services):
     opts = InversionOptions(target=2, method="optimise", steps=500, lr=1e-3)
-    services.request_cancel("session-a", "inv1")
-    data = services.inversion(
+    services.jobs.request_cancel("session-a", "inv1")
+    data = services.inversion.run(
         "digits",
         opts,
         "zoo",
         None,
-        should_stop=lambda: services.cancel_requested("session-a", "inv1"),
+        should_stop=lambda: services.jobs.cancel_requested("session-a", "inv1"),
     )
     assert data.stopped and data.steps == 0
-    assert services.inversion("digits", opts, "zoo", None, compute=False) is None
+    assert services.inversion.run("digits", opts, "zoo", None, compute=False) is None
 
 
 def test_refusals_carry_svdcore_sentences(services):
     with pytest.raises(sc.NotInvertibleError, match="optimis"):
-        services.inversion("digits-cnn", InversionOptions(), "zoo", None)
+        services.inversion.run("digits-cnn", InversionOptions(), "zoo", None)
     with pytest.raises(sc.DataError, match="regression targets"):
-        services.inversion("deernet", InversionOptions(), "zoo", None)
+        services.inversion.run("deernet", InversionOptions(), "zoo", None)
     with pytest.raises(sc.DataError, match="no class 12"):
-        services.inversion("digits", InversionOptions(target=12), "zoo", None)
+        services.inversion.run("digits", InversionOptions(target=12), "zoo", None)
     with pytest.raises(sc.DataError, match="steps"):
-        services.inversion("digits", InversionOptions(method="optimise", steps=0), "zoo", None)
+        services.inversion.run("digits", InversionOptions(method="optimise", steps=0), "zoo", None)
     with pytest.raises(sc.DataError, match="Unknown start"):
-        services.inversion("digits", InversionOptions(method="optimise", start="x"), "zoo", None)
+        services.inversion.run(
+            "digits", InversionOptions(method="optimise", start="x"), "zoo", None
+        )
     # the CNN can be optimised from a training start
-    data = services.inversion(
+    data = services.inversion.run(
         "digits-cnn", InversionOptions(method="optimise", steps=3), "zoo", None
     )
     assert data.image_shape == (8, 8) and data.x.shape == (64,)
@@ -125,7 +127,7 @@ def test_options_from_controls():
 
 
 def test_render_and_figures(services):
-    data = services.inversion("digits", InversionOptions(target=3), "zoo", None)
+    data = services.inversion.run("digits", InversionOptions(target=3), "zoo", None)
     image, bars, _, style, stats, warnings = render(data, "digits")
     assert image.data[0].z.shape == (8, 8) and image.data[0].colorscale is not None
     assert [t.type for t in bars.data] == ["bar", "bar"] and len(bars.data[0].y) == 10
@@ -150,10 +152,10 @@ def test_uploaded_training_data_defines_the_ideal_output(services, tmp_path):
     with open(path, "rb") as body:
         stored = services.dataset_uploads.save_stream(session, "train.npz", body)
     dataset = f"upload-{stored.file_id}"
-    data = services.inversion("digits", InversionOptions(target=1), dataset, session)
+    data = services.inversion.run("digits", InversionOptions(target=1), dataset, session)
     net = sc.zoo.load("digits")
     target = sc.ideal_output(net.forward(ds.x[:300]), ds.y[:300], 1)
     np.testing.assert_array_equal(data.target, target.numpy())
     assert data.n_train == 300 and data.data_name == "train.npz"
-    other = services.inversion_key("digits", InversionOptions(target=1), "zoo", None)
-    assert services.inversion_key("digits", InversionOptions(target=1), dataset, session) != other
+    other = services.inversion.key("digits", InversionOptions(target=1), "zoo", None)
+    assert services.inversion.key("digits", InversionOptions(target=1), dataset, session) != other

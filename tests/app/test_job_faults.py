@@ -16,9 +16,10 @@ import pytest
 
 from app import ids
 from app.config import AppConfig
-from app.job_manager import LOST_JOB, LOST_MESSAGE, WatchedDiskcacheManager, is_lost_job
 from app.main import create_app
-from app.uploads import SESSION_COOKIE
+from app.services.jobs import LOST_JOB, LOST_MESSAGE, is_lost_job
+from app.storage.session import SESSION_COOKIE
+from app.web.job_manager import WatchedDiskcacheManager
 
 MODEL, LAYER = "deernet", "fc1"  # 80 x 256: one Cayley/Adam step takes milliseconds
 

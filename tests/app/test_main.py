@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from app import ids
 from app.config import AppConfig
 from app.main import create_app, get_services
-from app.uploads import SESSION_COOKIE
+from app.storage.session import SESSION_COOKIE
 
 
 def _component_ids(node) -> set[str]:

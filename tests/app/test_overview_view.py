@@ -14,8 +14,8 @@ import pytest
 import svdcore as sc
 from app.config import AppConfig
 from app.figures import sparklines_figure
-from app.overview_service import table_records
 from app.services import Services
+from app.services.overview import table_records
 from app.views.overview import summary_text
 from svdcore.esd import TABLE_COLUMNS, spectral_table
 
@@ -27,7 +27,7 @@ def services(tmp_path_factory):
 
 
 def test_overview_numbers_equal_spectral_table(services):
-    data = services.overview("digits-5layer", None)
+    data = services.overview.data("digits-5layer", None)
     expected = spectral_table(sc.zoo.load("digits-5layer"))
     assert list(data.table.columns) == list(TABLE_COLUMNS)
     pd.testing.assert_frame_equal(data.table, expected)
@@ -36,18 +36,18 @@ def test_overview_numbers_equal_spectral_table(services):
 
 
 def test_overview_is_cached_per_model(services, monkeypatch):
-    first = services.overview("digits-5layer", None)
+    first = services.overview.data("digits-5layer", None)
     calls = []
-    monkeypatch.setattr("app.overview_service.layer_spectra", lambda net: calls.append(net) or [])
-    again = services.overview("digits-5layer", None)  # from the cache: no new computation
+    monkeypatch.setattr("app.services.overview.layer_spectra", lambda net: calls.append(net) or [])
+    again = services.overview.data("digits-5layer", None)  # from the cache: no new computation
     assert calls == []
     pd.testing.assert_frame_equal(again.table, first.table)
-    services.overview("digits", None)  # another model: another content key
+    services.overview.data("digits", None)  # another model: another content key
     assert len(calls) == 1
 
 
 def test_spectra_are_normalised_singular_values(services):
-    data = services.overview("digits-5layer", None)
+    data = services.overview.data("digits-5layer", None)
     W = sc.zoo.load("digits-5layer").matrix("fc3")
     s = sc.spectrum_summary(W).singular_values
     np.testing.assert_allclose(data.spectra["fc3"], s / s[0], rtol=1e-5)
@@ -55,11 +55,11 @@ def test_spectra_are_normalised_singular_values(services):
 
 
 def test_csv_download_has_header_and_one_line_per_row(services):
-    payload = services.overview_csv("digits-5layer", None)
+    payload = services.overview.csv("digits-5layer", None)
     assert payload["filename"] == "digits-5layer-spectral-table.csv"
     lines = payload["content"].strip().splitlines()
     assert lines[0].split(",") == list(TABLE_COLUMNS)
-    table = services.overview("digits-5layer", None).table
+    table = services.overview.data("digits-5layer", None).table
     assert len(lines) == 1 + len(table)
     back = pd.read_csv(io.StringIO(payload["content"]))
     np.testing.assert_allclose(back["alpha"], table["alpha"], rtol=1e-12)
@@ -78,7 +78,7 @@ def test_table_records_are_json_clean():
 
 
 def test_sparklines_one_trace_per_fitted_layer(services):
-    data = services.overview("digits-5layer", None)
+    data = services.overview.data("digits-5layer", None)
     alphas = dict(zip(data.table["name"], data.table["alpha"], strict=True))
     fig = sparklines_figure(data.spectra, alphas, title="t")
     assert len(fig.data) == len(data.spectra) == 5

@@ -9,7 +9,6 @@ from safetensors.torch import save_file
 
 import svdcore as sc
 from app.config import AppConfig, default_cache_dir
-from app.main import config_from_env
 from app.services import Services
 from app.views.common import attempt
 
@@ -37,23 +36,23 @@ def services(toy_path, tmp_path):
 
 
 def test_layer_table_lists_every_tensor_with_numbers_or_reason(services):
-    rows = {row["name"]: row for row in services.layer_table("toy", None)}
+    rows = {row["name"]: row for row in services.layers.table("toy", None)}
     assert set(rows) == {"fc1", "conv", "ids"}
     fc1 = rows["fc1"]
     assert (fc1["kind"], fc1["shape"], fc1["matrix"]) == ("linear", "12×6", "12×6")
-    W = services.network("toy", None).matrix("fc1")
+    W = services.registry.network("toy", None).matrix("fc1")
     assert float(fc1["cond"]) == pytest.approx(sc.condition_number(W), rel=1e-2)
     assert float(fc1["erank"]) == pytest.approx(sc.effective_rank(W), abs=0.06)
     assert rows["conv"]["matrix"] == "4×18" and rows["conv"]["shape"] == "4×2×3×3"
     ids_row = rows["ids"]
     assert not ids_row["viewable"] and ids_row["matrix"] == "—"
     assert "int64" in ids_row["note"] and ids_row["cond"] == ""
-    assert services.first_viewable_layer("toy", None) in {"fc1", "conv"}
+    assert services.registry.first_viewable_layer("toy", None) in {"fc1", "conv"}
 
 
 def test_spectrum_numbers_match_svdcore(services):
-    data = services.spectrum("toy", "fc1", "default", None)
-    W = services.network("toy", None).matrix("fc1")
+    data = services.layers.spectrum("toy", "fc1", "default", None)
+    W = services.registry.network("toy", None).matrix("fc1")
     S = torch.linalg.svdvals(W).numpy()
     np.testing.assert_allclose(data.summary.singular_values, S, rtol=1e-5)
     assert data.summary.numerical_rank == 5
@@ -64,34 +63,34 @@ def test_spectrum_numbers_match_svdcore(services):
 
 def test_vectors_are_orthonormal_clipped_to_k_and_cached(services):
     before = services.cache.misses
-    data = services.vectors("toy", "conv", "kernels", 4, None)
+    data = services.layers.vectors("toy", "conv", "kernels", 4, None)
     assert data.right.shape == (4, 9) and data.left.shape == (4, 8)
     assert data.info.col_image_shape == (3, 3)
     np.testing.assert_allclose(data.right @ data.right.T, np.eye(4), atol=1e-5)
     assert np.all(np.diff(data.sigma) <= 0)
     assert services.cache.misses == before + 1
-    again = services.vectors("toy", "conv", "kernels", 99, None)  # k above the rank: clipped
+    again = services.layers.vectors("toy", "conv", "kernels", 99, None)  # k above the rank: clipped
     assert again.right.shape == (8, 9) and again.left.shape == (8, 8)  # min(8, 9) vectors
     assert services.cache.misses == before + 1  # same matrix content: served from the cache
 
 
 def test_weights_are_float32_numpy(services):
-    data = services.weights("toy", "conv", "unfolded", None)
+    data = services.layers.weights("toy", "conv", "unfolded", None)
     assert data.matrix.dtype == np.float32 and data.matrix.shape == (4, 18)
     assert data.info.row_label == "output"
 
 
 def test_svdcore_errors_become_sentences_not_tracebacks(services):
     with pytest.raises(sc.LayerError):
-        services.weights("toy", "ids", "default", None)
+        services.layers.weights("toy", "ids", "default", None)
     with pytest.raises(sc.LayerError):
-        services.weights("toy", "nope", "default", None)
-    value, box = attempt(services, lambda: services.weights("toy", "ids", "default", None))
+        services.layers.weights("toy", "nope", "default", None)
+    value, box = attempt(services, lambda: services.layers.weights("toy", "ids", "default", None))
     assert value is None
     text = str(box.children[1].children)
     assert "cannot be viewed as a matrix" in text and "int64" in text
     with pytest.raises(sc.LoadError, match="not available in this browser session"):
-        services.network("ghost", None)
+        services.registry.network("ghost", None)
     generic = services.error_message(RuntimeError("secret internals at /srv/x.py line 3"))
     assert "server log" in generic and "secret" not in generic
 
@@ -100,10 +99,10 @@ def test_a_broken_configured_model_fails_alone(services, tmp_path, toy_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model")
     both = Services(AppConfig(models=[str(toy_path), str(bad)], upload_dir=tmp_path / "u2"))
-    assert [m.id for m in both.models(None)] == ["toy", "bad"]
+    assert [m.id for m in both.registry.models(None)] == ["toy", "bad"]
     with pytest.raises(sc.LoadError, match=r"bad\.safetensors"):
-        both.layers("bad", None)
-    assert both.layers("toy", None)  # the other model still opens
+        both.registry.layers("bad", None)
+    assert both.registry.layers("toy", None)  # the other model still opens
 
 
 def test_unknown_model_names_fail_at_startup(tmp_path):
@@ -114,14 +113,14 @@ def test_unknown_model_names_fail_at_startup(tmp_path):
 def test_filesystem_cache_survives_a_new_services(toy_path, tmp_path):
     cfg = AppConfig(models=[str(toy_path)], upload_dir=tmp_path / "u", cache_dir=tmp_path / "c")
     first = Services(cfg)
-    first.spectrum("toy", "fc1", "default", None)
+    first.layers.spectrum("toy", "fc1", "default", None)
     second = Services(cfg)
-    second.spectrum("toy", "fc1", "default", None)
+    second.layers.spectrum("toy", "fc1", "default", None)
     assert second.cache.hits >= 1 and second.cache.misses == 0
 
 
 def test_config_from_env(tmp_path):
-    cfg = config_from_env(
+    cfg = AppConfig.from_env(
         {
             "SVDSCOPE_MODELS": "deernet, digits",
             "SVDSCOPE_UPLOAD_DIR": str(tmp_path),
@@ -136,18 +135,18 @@ def test_config_from_env(tmp_path):
 @pytest.mark.parametrize("name", ["deernet", "digits", "digits-5layer"])
 def test_zoo_networks_have_a_layer_table(name, tmp_path):
     services = Services(AppConfig(models=[name], upload_dir=tmp_path))
-    rows = services.layer_table(name, None)
+    rows = services.layers.table(name, None)
     viewable = [row for row in rows if row["viewable"]]
     assert viewable and all(row["cond"] and row["erank"] for row in viewable)
-    assert services.model_entry(name, None).description
+    assert services.registry.model_entry(name, None).description
 
 
 def test_large_layers_get_their_table_numbers_once_computed(services, monkeypatch):
-    import app.services as services_module
+    import app.services.layers as services_module
 
     monkeypatch.setattr(services_module, "TABLE_SUMMARY_MAX_ELEMENTS", 10)
-    rows = {row["name"]: row for row in services.layer_table("toy", None)}
+    rows = {row["name"]: row for row in services.layers.table("toy", None)}
     assert rows["fc1"]["cond"] == "" and "Spectrum tab" in rows["fc1"]["note"]
-    services.spectrum("toy", "fc1", "default", None)  # the user opens the Spectrum tab
-    rows = {row["name"]: row for row in services.layer_table("toy", None)}
+    services.layers.spectrum("toy", "fc1", "default", None)  # the user opens the Spectrum tab
+    rows = {row["name"]: row for row in services.layers.table("toy", None)}
     assert rows["fc1"]["cond"] != "" and rows["fc1"]["note"] == ""

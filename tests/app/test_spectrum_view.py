@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import app.services as services_module
+import app.services.layers as services_module
 from app.config import AppConfig
 from app.figures.spectrum import top_spectrum_figure
 from app.services import Services
@@ -30,44 +30,44 @@ def services(tmp_path, monkeypatch):
 
 
 def test_first_view_of_a_large_layer_is_the_bracketed_top(services):
-    data = services.spectrum("big", "proj", "default", None)
+    data = services.layers.spectrum("big", "proj", "default", None)
     assert data.preliminary and data.summary is None and data.rank_for_energy == {}
-    W = services.network("big", None).matrix("proj").double().numpy()
+    W = services.registry.network("big", None).matrix("proj").double().numpy()
     truth = np.linalg.svd(W, compute_uv=False)[:16]
     top = data.top
     assert top.singular_values.shape == (16,)
     assert np.all(top.singular_values <= truth * (1 + 1e-6))
     assert np.all(truth <= top.upper * (1 + 1e-5))
-    small = services.spectrum("big", "head", "default", None)  # 10 x 300: full at once
+    small = services.layers.spectrum("big", "head", "default", None)  # 10 x 300: full at once
     assert not small.preliminary and small.top is None
 
 
 def test_full_spectrum_lands_where_the_page_reads_it(services):
-    first = services.spectrum("big", "proj", "default", None)
-    full = services.spectrum_full("big", "proj", "default", None)  # what the job runs
+    first = services.layers.spectrum("big", "proj", "default", None)
+    full = services.layers.spectrum_full("big", "proj", "default", None)  # what the job runs
     assert services.shared_cache.backend.get(first.full_key) is not None
-    again = services.spectrum("big", "proj", "default", None)
+    again = services.layers.spectrum("big", "proj", "default", None)
     assert not again.preliminary
     np.testing.assert_allclose(again.summary.singular_values, full.singular_values)
     assert again.full_key == first.full_key
-    row = next(r for r in services.layer_table("big", None) if r["name"] == "proj")
+    row = next(r for r in services.layers.table("big", None) if r["name"] == "proj")
     assert row["cond"] != ""  # the layer table shows the numbers now too
 
 
 def test_stats_panels_word_the_bounds(services):
-    data = services.spectrum("big", "proj", "default", None)
+    data = services.layers.spectrum("big", "proj", "default", None)
     boxes = {box.children[1].id: box for box in spectrum_view.top_stats_panel(data)}
     energy = boxes["text-spectrum-energy"].children[1].children
     assert energy.startswith("≥ ") and energy.endswith("%")
     assert boxes["text-spectrum-cond"].children[1].children == "…"
-    services.spectrum_full("big", "proj", "default", None)
-    full = services.spectrum("big", "proj", "default", None)
+    services.layers.spectrum_full("big", "proj", "default", None)
+    full = services.layers.spectrum("big", "proj", "default", None)
     ids_ = [box.children[1].id for box in spectrum_view.stats_panel(full)]
     assert "text-spectrum-cond" in ids_ and "text-spectrum-erank" in ids_
 
 
 def test_preliminary_view_starts_the_job_once(services):
-    data = services.spectrum("big", "proj", "default", None)
+    data = services.layers.spectrum("big", "proj", "default", None)
     out = spectrum_view._preliminary(data, "proj", None, None)
     figure, _, _, style, note, status, run = out
     assert style["display"] == "flex" and "randomized sketch" in note and status is None

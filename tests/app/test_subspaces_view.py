@@ -13,9 +13,9 @@ import svdcore as sc
 from app.config import AppConfig
 from app.figures import decomposition_figure, panel_grid, signal_gallery
 from app.services import Services, SubspacesOptions
-from app.subspaces_service import NoLayerInputs
+from app.services.subspaces import NoLayerInputs
 from app.views.subspaces import options_from
-from app.views.subspaces_render import input_figures, stats_panel, table_rows, weight_figures
+from app.views.subspaces.render import input_figures, stats_panel, table_rows, weight_figures
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _digits_test():
 
 
 def test_subspaces_data_equals_the_engine(services):
-    data = services.subspaces_data("digits", "fc1", "default", None, None)
+    data = services.subspaces.data("digits", "fc1", "default", None, None)
     W = sc.zoo.load("digits").matrix("fc1")
     fs = sc.subspaces(W)
     assert data.dims == fs.dims == {"row": 10, "col": 10, "null": 54, "left_null": 0}
@@ -44,51 +44,53 @@ def test_subspaces_data_equals_the_engine(services):
     np.testing.assert_array_equal(data.signal_vectors, sv.vectors.numpy())
     assert data.image_shape == (8, 8)
     # the toy's rank-2 layer: a 6 x 12 matrix with null 10 and left null 4
-    toy = services.subspaces_data("toy", "fc1", "default", None, None)
+    toy = services.subspaces.data("toy", "fc1", "default", None, None)
     assert toy.dims == {"row": 2, "col": 2, "null": 10, "left_null": 4}
     assert toy.signal_vectors.shape == (2, 12) and toy.image_shape is None
 
 
 def test_conv_kernels_view_gives_3x3_signal_kernels(services):
-    data = services.subspaces_data("digits-cnn", "conv2", "kernels", None, None)
+    data = services.subspaces.data("digits-cnn", "conv2", "kernels", None, None)
     net = sc.zoo.load("digits-cnn")
     assert data.shape == (64, 9) and data.image_shape == (3, 3)
     assert data.dims == sc.subspaces(net.matrix("conv2", view="kernels")).dims
     np.testing.assert_allclose(
         data.signal_vectors, sc.signal_vectors(net.tensor("conv2"), k=9).vectors.numpy()
     )
-    assert services.subspaces_data("digits-cnn", "conv1", "unfolded", None, None).image_shape == (
+    assert services.subspaces.data("digits-cnn", "conv1", "unfolded", None, None).image_shape == (
         3,
         3,
     )
 
 
 def test_cache_keys_follow_weights_view_and_tolerance(services):
-    key = services.subspaces_key("digits-cnn", "conv2", "kernels", None, None)
-    assert services.subspaces_key("digits-cnn", "conv2", "kernels", None, None) == key
+    key = services.subspaces.key("digits-cnn", "conv2", "kernels", None, None)
+    assert services.subspaces.key("digits-cnn", "conv2", "kernels", None, None) == key
     others = {
-        services.subspaces_key("digits-cnn", "conv2", "unfolded", None, None),
-        services.subspaces_key("digits-cnn", "conv3", "kernels", None, None),
-        services.subspaces_key("digits-cnn", "conv2", "kernels", 1e-3, None),
+        services.subspaces.key("digits-cnn", "conv2", "unfolded", None, None),
+        services.subspaces.key("digits-cnn", "conv3", "kernels", None, None),
+        services.subspaces.key("digits-cnn", "conv2", "kernels", 1e-3, None),
     }
     assert len(others) == 3 and key not in others
     hits = services.cache.hits
-    services.subspaces_data("digits-cnn", "conv2", "kernels", None, None)
-    services.subspaces_data("digits-cnn", "conv2", "kernels", None, None)
+    services.subspaces.data("digits-cnn", "conv2", "kernels", None, None)
+    services.subspaces.data("digits-cnn", "conv2", "kernels", None, None)
     assert services.cache.hits >= hits + 1
     # a tolerance between two singular values drops the smaller one
-    S = services.subspaces_data("digits", "fc1", "default", None, None).singular_values
+    S = services.subspaces.data("digits", "fc1", "default", None, None).singular_values
     rtol = float((S[-1] + S[-2]) / 2 / S[0])
-    cut = services.subspaces_data("digits", "fc1", "default", rtol, None)
+    cut = services.subspaces.data("digits", "fc1", "default", rtol, None)
     assert cut.rank == 9 and cut.dims["left_null"] == 1 and cut.signal_vectors.shape[0] == 9
     with pytest.raises(sc.DataError, match="rank tolerance"):
-        services.subspaces_data("digits", "fc1", "default", 2.0, None)
+        services.subspaces.data("digits", "fc1", "default", 2.0, None)
 
 
 def test_projections_equal_the_engine_for_a_class_average_and_a_sample(services):
     W = sc.zoo.load("digits").matrix("fc1")
     ds = _digits_test()
-    data = services.projections("digits", "fc1", "default", SubspacesOptions(cls=8), "zoo", None)
+    data = services.subspaces.projections(
+        "digits", "fc1", "default", SubspacesOptions(cls=8), "zoo", None
+    )
     cp = sc.class_projections(W, ds.x, ds.y)
     assert data.class_table == cp.as_table() and len(data.class_table) == 10
     mean8 = cp.means[8]
@@ -106,14 +108,14 @@ def test_projections_equal_the_engine_for_a_class_average_and_a_sample(services)
     own8 = sc.neuron_projections(W, mean8, neurons=[8])
     np.testing.assert_array_equal(data.own_residuals[8], own8.residual[0].numpy())
 
-    sample = services.projections(
+    sample = services.subspaces.projections(
         "digits", "fc1", "default", SubspacesOptions(focus="sample", sample=7), "zoo", None
     )
     x7 = ds.x[7].double()
     np.testing.assert_array_equal(sample.residual, sc.project(W, x7).residual.numpy())
     assert sample.focus_label == f"sample 7 (class {int(ds.y[7])})"
     with pytest.raises(sc.DataError, match="no sample 9999"):
-        services.projections(
+        services.subspaces.projections(
             "digits", "fc1", "default", SubspacesOptions(focus="sample", sample=9999), "zoo", None
         )
 
@@ -121,11 +123,11 @@ def test_projections_equal_the_engine_for_a_class_average_and_a_sample(services)
 def test_deeper_layers_read_the_previous_module_and_keep_the_strongest_neurons(services):
     net = sc.zoo.load("digits-5layer")
     ds = _digits_test()
-    H, _, how, _ = services.layer_inputs("digits-5layer", "fc3", "default", "zoo", None)
+    H, _, how, _ = services.subspaces.layer_inputs("digits-5layer", "fc3", "default", "zoo", None)
     assert how == "the outputs of act2 on the dataset"
     expected = net.activations(ds.x, ["act2"])["act2"]
     np.testing.assert_array_equal(H.numpy(), expected.numpy())
-    data = services.projections(
+    data = services.subspaces.projections(
         "digits-5layer", "fc3", "default", SubspacesOptions(focus="sample"), "zoo", None
     )
     W = net.matrix("fc3")
@@ -135,27 +137,37 @@ def test_deeper_layers_read_the_previous_module_and_keep_the_strongest_neurons(s
     assert set(data.neurons.tolist()) == set(np.argsort(ratios)[:16].tolist())
     np.testing.assert_allclose(data.neuron_ratios, ratios[data.neurons], rtol=1e-12)
     # digits-cnn's classifier reads the flattened outputs of act3 (after the skip connection)
-    _, _, how, _ = services.layer_inputs("digits-cnn", "fc1", "default", "zoo", None)
+    _, _, how, _ = services.subspaces.layer_inputs("digits-cnn", "fc1", "default", "zoo", None)
     assert how == "the outputs of act3 on the dataset"
 
 
 def test_layers_without_inputs_say_why(services):
     with pytest.raises(NoLayerInputs, match="patches"):
-        services.projections("digits-cnn", "conv2", "kernels", SubspacesOptions(), "zoo", None)
+        services.subspaces.projections(
+            "digits-cnn", "conv2", "kernels", SubspacesOptions(), "zoo", None
+        )
     with pytest.raises(NoLayerInputs, match="weights only"):
-        services.projections("toy", "fc2", "default", SubspacesOptions(), None, None)
+        services.subspaces.projections("toy", "fc2", "default", SubspacesOptions(), None, None)
     with pytest.raises(sc.DataError, match="No dataset is chosen"):
-        services.projections("toy", "fc1", "default", SubspacesOptions(), None, None)
+        services.subspaces.projections("toy", "fc1", "default", SubspacesOptions(), None, None)
     # regression targets: no classes, the sample focus and a sentence instead of the table
-    data = services.projections("deernet", "fc1", "default", SubspacesOptions(), "zoo", None)
+    data = services.subspaces.projections(
+        "deernet", "fc1", "default", SubspacesOptions(), "zoo", None
+    )
     assert data.class_table == [] and "regression targets" in data.classes_note
     assert data.focus_label == "sample 0" and data.x.shape == (256,)
 
 
 def test_projection_keys_follow_the_options(services):
-    a = services.projections("digits", "fc1", "default", SubspacesOptions(cls=1), "zoo", None)
-    b = services.projections("digits", "fc1", "default", SubspacesOptions(cls=2), "zoo", None)
-    again = services.projections("digits", "fc1", "default", SubspacesOptions(cls=1), "zoo", None)
+    a = services.subspaces.projections(
+        "digits", "fc1", "default", SubspacesOptions(cls=1), "zoo", None
+    )
+    b = services.subspaces.projections(
+        "digits", "fc1", "default", SubspacesOptions(cls=2), "zoo", None
+    )
+    again = services.subspaces.projections(
+        "digits", "fc1", "default", SubspacesOptions(cls=1), "zoo", None
+    )
     assert a.focus_label != b.focus_label and again.focus_label == a.focus_label
     np.testing.assert_array_equal(again.x, a.x)
 
@@ -169,8 +181,10 @@ def test_options_from_controls():
 
 
 def test_render_draws_the_services_arrays(services):
-    data = services.subspaces_data("digits", "fc1", "default", None, None)
-    proj = services.projections("digits", "fc1", "default", SubspacesOptions(), "zoo", None)
+    data = services.subspaces.data("digits", "fc1", "default", None, None)
+    proj = services.subspaces.projections(
+        "digits", "fc1", "default", SubspacesOptions(), "zoo", None
+    )
     spectrum, gallery = weight_figures(data, "fc1")
     assert len(gallery.data) == 10 and gallery.data[0].z.shape == (8, 8)
     assert len({(t.zmin, t.zmax) for t in gallery.data}) == 1  # one colour scale

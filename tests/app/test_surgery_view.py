@@ -26,7 +26,7 @@ from app.figures.surgery import (
 from app.figures.surgery_dataset import depth_figure, similarity_heatmap
 from app.figures.thumbnails import curve_thumbnail, image_thumbnail, png_bytes
 from app.services import Services
-from app.surgery_data import (
+from app.services.surgery_types import (
     DATA_SVD_SAMPLES,
     DATA_SVD_VECTORS,
     DepthOptions,
@@ -35,7 +35,7 @@ from app.surgery_data import (
 )
 from app.views.router import encode_search, parse_search, resolve_state
 from app.views.surgery import sample_of
-from app.views.surgery_render import gallery_items, render, render_pruned
+from app.views.surgery.render import gallery_items, render, render_pruned
 from svdcore.surgery import contract, depth_evolution, prune, sign_reduce, spectral_surgery
 
 # --------------------------------------------------------------------------- figures
@@ -162,8 +162,8 @@ def _sample(name: str, i: int) -> torch.Tensor:
 
 
 def test_surgery_numbers_are_the_engines(services):
-    data = services.surgery("digits-cnn", SurgeryOptions(5, "conv2"), None, "zoo")
-    net = services.network("digits-cnn", None)
+    data = services.surgery.run("digits-cnn", SurgeryOptions(5, "conv2"), None, "zoo")
+    net = services.registry.network("digits-cnn", None)
     ref = spectral_surgery(net, _sample("digits-cnn", 5), split="conv2")
     np.testing.assert_array_equal(data.alpha, ref.alpha.numpy())
     np.testing.assert_array_equal(data.S, ref.S.numpy())
@@ -173,44 +173,44 @@ def test_surgery_numbers_are_the_engines(services):
     np.testing.assert_allclose(data.alpha.sum(1) + data.bypass + data.bias, data.y, atol=1e-10)
     j = data.predicted
     assert j == int(ref.y.argmax()) and data.label is not None
-    reduced = services.surgery_reduce(data, j)
+    reduced = services.surgery.reduce(data, j)
     engine = sign_reduce(ref.alpha[j])
     np.testing.assert_array_equal(reduced.proportions, engine.proportions)
     assert reduced.proportions.sum() == pytest.approx(1.0)
     for k in (0, 3, data.rank):
-        mine, theirs = services.surgery_prune(data, j, k), prune(ref, k, output=j)
+        mine, theirs = services.surgery.prune(data, j, k), prune(ref, k, output=j)
         np.testing.assert_allclose(mine.y_pruned, theirs.y_pruned, rtol=1e-12)
         assert mine.relative_change == pytest.approx(theirs.relative_change, abs=1e-15)
-    assert services.surgery_prune(data, j, data.rank).relative_change < 1e-12
-    top = services.surgery_top(data, j, 3, rank="reduced")
+    assert services.surgery.prune(data, j, data.rank).relative_change < 1e-12
+    top = services.surgery.top(data, j, 3, rank="reduced")
     assert list(top.k) == list(engine.lead[: len(top.k)])
     expected = contract(ref.V[:, top.k], ref.x, input_shape=ref.input_shape)
     np.testing.assert_allclose(top.contracted, expected, rtol=1e-5, atol=1e-6)
-    by_alpha = services.surgery_top(data, j, 4)
+    by_alpha = services.surgery.top(data, j, 4)
     row = data.alpha[j] * np.sign(data.alpha[j].sum())
     assert list(by_alpha.k) == list(np.argsort(-row, kind="stable")[:4])
 
 
 def test_surgery_is_cached_by_weights_data_and_options(services):
-    key = services.surgery_key
+    key = services.surgery.key
     a = key("digits-cnn", SurgeryOptions(5, "conv2"), None, "zoo")
     assert a == key("digits-cnn", SurgeryOptions(5, "conv2"), None, None)  # default = zoo data
     assert a != key("digits-cnn", SurgeryOptions(6, "conv2"), None, "zoo")
     assert a != key("digits-cnn", SurgeryOptions(5, "conv1"), None, "zoo")
     assert a != key("digits", SurgeryOptions(5, "conv2"), None, "zoo")
     opts = SurgeryOptions(7, "conv3")
-    assert services.surgery("digits-cnn", opts, None, compute=False) is None
-    first = services.surgery("digits-cnn", opts, None)
+    assert services.surgery.run("digits-cnn", opts, None, compute=False) is None
+    first = services.surgery.run("digits-cnn", opts, None)
     hits = services.shared_cache.hits
-    again = services.surgery("digits-cnn", opts, None)
+    again = services.surgery.run("digits-cnn", opts, None)
     assert services.shared_cache.hits == hits + 1
     np.testing.assert_array_equal(first.alpha, again.alpha)
-    sim = services.similarity_key
+    sim = services.surgery.similarity_key
     s = sim("digits-cnn", SimilarityOptions("conv2", 10, 1), None, "zoo")
     assert s != sim("digits-cnn", SimilarityOptions("conv2", 11, 1), None, "zoo")
     assert s != sim("digits-cnn", SimilarityOptions("conv2", 10, 2), None, "zoo")
     assert s != sim("digits-cnn", SimilarityOptions("conv1", 10, 1), None, "zoo")
-    depth = services.depth_key
+    depth = services.surgery.depth_key
     d = depth("digits-cnn", DepthOptions(0, ("conv1", "fc1")), None, "zoo")
     assert d != depth("digits-cnn", DepthOptions(1, ("conv1", "fc1")), None, "zoo")
     assert len({a, s, d}) == 3
@@ -219,36 +219,36 @@ def test_surgery_is_cached_by_weights_data_and_options(services):
 def test_similarity_and_depth_equal_the_engine_and_cancel_keeps_nothing(services):
     opts = SimilarityOptions("conv2", 20, 1)
     reports = []
-    data = services.surgery_similarity(
+    data = services.surgery.similarity(
         "digits-cnn", opts, None, progress=lambda done, total: reports.append((done, total))
     )
     assert reports[-1] == (20, 20) and len(reports) >= 2
-    samples = services.surgery_samples("digits-cnn", None)
+    samples = services.surgery.samples("digits-cnn", None)
     assert list(data.labels) == sorted(samples.labels[:20])  # grouped by class
-    net = services.network("digits-cnn", None)
+    net = services.registry.network("digits-cnn", None)
     ref = sc.singular_vector_similarity(net, torch.from_numpy(samples.x[data.order]), split="conv2")
     np.testing.assert_allclose(data.matrix, ref, atol=1e-6)
-    assert services.surgery_similarity("digits-cnn", opts, None, compute=False) is not None
+    assert services.surgery.similarity("digits-cnn", opts, None, compute=False) is not None
     stopped = SimilarityOptions("conv2", 40, 1)
-    out = services.surgery_similarity("digits-cnn", stopped, None, should_stop=lambda: True)
+    out = services.surgery.similarity("digits-cnn", stopped, None, should_stop=lambda: True)
     assert out is None
-    assert services.surgery_similarity("digits-cnn", stopped, None, compute=False) is None
+    assert services.surgery.similarity("digits-cnn", stopped, None, compute=False) is None
 
-    splits = services.surgery_depth_splits("digits-cnn", None)
+    splits = services.surgery.depth_splits("digits-cnn", None)
     assert splits == ("conv1", "conv2", "conv3", "fc1")
-    depth = services.surgery_depth("digits-cnn", DepthOptions(2, splits), None)
+    depth = services.surgery.depth("digits-cnn", DepthOptions(2, splits), None)
     engine = depth_evolution(net, _sample("digits-cnn", 2), splits=splits)
     for mine, theirs in zip(depth.spectra, engine, strict=True):
         np.testing.assert_allclose(mine, theirs.S.numpy(), rtol=1e-12)
     np.testing.assert_allclose(depth.top[-1], engine[-1].V[:, 0].numpy(), rtol=1e-5, atol=1e-7)
     halted = DepthOptions(3, splits)
-    assert services.surgery_depth("digits-cnn", halted, None, should_stop=lambda: True) is None
-    assert services.surgery_depth("digits-cnn", halted, None, compute=False) is None
+    assert services.surgery.depth("digits-cnn", halted, None, should_stop=lambda: True) is None
+    assert services.surgery.depth("digits-cnn", halted, None, compute=False) is None
 
 
 def test_data_svd_is_numpys_svd_of_the_data_matrix(services):
-    svd = services.surgery_data_svd("digits-cnn", None, "zoo")
-    samples = services.surgery_samples("digits-cnn", None)
+    svd = services.surgery.data_svd("digits-cnn", None, "zoo")
+    samples = services.surgery.samples("digits-cnn", None)
     n = min(DATA_SVD_SAMPLES, len(samples))
     X = samples.x[:n].reshape(n, -1).astype(np.float64)  # uncentred, as in SpecXAI
     _, S, Vt = np.linalg.svd(X, full_matrices=False)
@@ -258,60 +258,60 @@ def test_data_svd_is_numpys_svd_of_the_data_matrix(services):
     top = top * np.sign(top[np.arange(len(top)), np.abs(top).argmax(axis=1)])[:, None]
     np.testing.assert_allclose(svd.vectors, top, atol=1e-5)
     hits = services.cache.hits
-    assert services.surgery_data_svd("digits-cnn", None, None) is not None  # zoo = default
+    assert services.surgery.data_svd("digits-cnn", None, None) is not None  # zoo = default
     assert services.cache.hits == hits + 1
-    small = services.surgery_data_svd("digits-cnn", None, "zoo", samples=10)
+    small = services.surgery.data_svd("digits-cnn", None, "zoo", samples=10)
     np.testing.assert_allclose(small.S, np.linalg.svd(X[:10], compute_uv=False), rtol=1e-10)
-    data = services.surgery("digits-cnn", SurgeryOptions(5, "conv2"), None)
-    fig = render(services, data, data.predicted, 3, data_svd=svd).data_svd
+    data = services.surgery.run("digits-cnn", SurgeryOptions(5, "conv2"), None)
+    fig = render(services.surgery, data, data.predicted, 3, data_svd=svd).data_svd
     assert [t.type for t in fig.data] == ["scatter"] * 2 + ["heatmap"] * 6
     np.testing.assert_allclose(fig.data[0].y, S / S[0], rtol=1e-6, atol=1e-9)  # data, σ/σ1
     np.testing.assert_allclose(fig.data[1].y, data.S / data.S[0], rtol=1e-6)  # network
     np.testing.assert_allclose(fig.data[2].z, top[0].reshape(8, 8), atol=1e-5)
     np.testing.assert_allclose(fig.data[5].z, data.V[:, 0].reshape(8, 8), atol=1e-6)
     assert fig.layout.yaxis.type == "log"
-    assert render(services, data, data.predicted, 3).data_svd.data == ()  # none given
-    deer = services.surgery("deernet", SurgeryOptions(0, "fc1"), None)
-    deer_svd = services.surgery_data_svd("deernet", None)
-    curves = render(services, deer, 0, 2, data_svd=deer_svd).data_svd
+    assert render(services.surgery, data, data.predicted, 3).data_svd.data == ()  # none given
+    deer = services.surgery.run("deernet", SurgeryOptions(0, "fc1"), None)
+    deer_svd = services.surgery.data_svd("deernet", None)
+    curves = render(services.surgery, deer, 0, 2, data_svd=deer_svd).data_svd
     assert {t.type for t in curves.data} == {"scatter"} and len(curves.data) == 6
 
 
 def test_layouts_splits_and_sentences(services):
-    cnn = services.surgery_layout("digits-cnn", None)
+    cnn = services.surgery.layout("digits-cnn", None)
     assert (cnn.kind, cnn.image_shape, cnn.channels) == ("image", (8, 8), 1)
-    flat = services.surgery_layout("digits", None)  # (64,) inputs, the zoo's 8x8 image shape
+    flat = services.surgery.layout("digits", None)  # (64,) inputs, the zoo's 8x8 image shape
     assert (flat.kind, flat.image_shape) == ("image", (8, 8))
-    deer = services.surgery_layout("deernet", None)
+    deer = services.surgery.layout("deernet", None)
     assert deer.kind == "curve" and len(deer.axis_values) == 256 and "µs" in deer.axis_label
-    assert services.surgery_output_layout("digits-cnn", None, 10).kind == "bars"
-    assert services.surgery_output_layout("deernet", None, 256).kind == "curve"
-    choices = services.surgery_splits("digits-cnn", None)
+    assert services.surgery.output_layout("digits-cnn", None, 10).kind == "bars"
+    assert services.surgery.output_layout("deernet", None, 256).kind == "curve"
+    choices = services.surgery.splits("digits-cnn", None)
     assert [c.name for c in choices] == [
         "conv1", "act1", "conv2", "act2", "conv3", "act3", "fc1",
     ]  # fmt: skip
     assert [c.has_weights for c in choices][:2] == [True, False]
-    assert services.surgery_default_split("digits-cnn", "conv3", None) == "conv3"
-    assert services.surgery_default_split("digits-cnn", None, None) == "conv1"
-    assert services.surgery_rank("digits-cnn", SurgeryOptions(0, "fc1"), None, "zoo") == 10
-    assert services.surgery_rank("digits-cnn", SurgeryOptions(0, "conv2"), None, "zoo") == 64
+    assert services.surgery.default_split("digits-cnn", "conv3", None) == "conv3"
+    assert services.surgery.default_split("digits-cnn", None, None) == "conv1"
+    assert services.surgery.rank("digits-cnn", SurgeryOptions(0, "fc1"), None, "zoo") == 10
+    assert services.surgery.rank("digits-cnn", SurgeryOptions(0, "conv2"), None, "zoo") == 64
     with pytest.raises(sc.ExecutionError, match="weights only"):
-        services.surgery("toy", SurgeryOptions(0, "fc1"), None)
+        services.surgery.run("toy", SurgeryOptions(0, "fc1"), None)
     with pytest.raises(sc.DataError, match="There is no sample 400"):
-        services.surgery("digits-cnn", SurgeryOptions(400, "conv2"), None)
+        services.surgery.run("digits-cnn", SurgeryOptions(400, "conv2"), None)
     with pytest.raises(sc.LayerError, match="fc9"):
-        services.surgery("digits-cnn", SurgeryOptions(0, "fc9"), None)
+        services.surgery.run("digits-cnn", SurgeryOptions(0, "fc9"), None)
     with pytest.raises(sc.DataError, match="between 1 and"):
-        services.surgery_similarity("digits-cnn", SimilarityOptions("conv2", 0, 1), None)
+        services.surgery.similarity("digits-cnn", SimilarityOptions("conv2", 0, 1), None)
 
 
 # --------------------------------------------------------------------------- rendering
 
 
 def test_render_draws_every_part_for_image_and_curve_inputs(services):
-    data = services.surgery("digits-cnn", SurgeryOptions(5, "conv2"), None)
+    data = services.surgery.run("digits-cnn", SurgeryOptions(5, "conv2"), None)
     j = data.predicted
-    out = render(services, data, j, 4)
+    out = render(services.surgery, data, j, 4)
     assert np.shape(out.alpha.data[0].z) == (10, 64)
     assert sum(out.proportions.data[0].y) == pytest.approx(1.0)
     assert len(out.vectors.data) == 8 and out.vectors.data[0].type == "heatmap"
@@ -322,23 +322,23 @@ def test_render_draws_every_part_for_image_and_curve_inputs(services):
     assert [t.type for t in fig.data] == ["bar", "bar"]
     assert float(change) < 1e-12 and f"argmax: full {j}, top-k {j}" in note
     _, change0, _ = render_pruned(services, data, j, 0)
-    assert float(change0) == pytest.approx(services.surgery_prune(data, j, 0).relative_change, 1e-2)
-    deer = services.surgery("deernet", SurgeryOptions(0, "fc1"), None)
-    out = render(services, deer, deer.predicted, 3, "reduced")
+    assert float(change0) == pytest.approx(services.surgery.prune(data, j, 0).relative_change, 1e-2)
+    deer = services.surgery.run("deernet", SurgeryOptions(0, "fc1"), None)
+    out = render(services.surgery, deer, deer.predicted, 3, "reduced")
     assert {t.type for t in out.vectors.data} == {"scatter"}
     assert "smooth activations" in str(out.bias_notes)  # tanh / logistic: a remainder
 
 
 def test_gallery_items_highlight_the_chosen_sample(services):
-    samples = services.surgery_samples("digits-cnn", None)
-    layout = services.surgery_layout("digits-cnn", None)
+    samples = services.surgery.samples("digits-cnn", None)
+    layout = services.surgery.layout("digits-cnn", None)
     items = gallery_items(samples, layout, 24, 48, 30)
     assert len(items) == 24
     assert items[6].id == {"type": "button-surgery-thumb", "index": 30}
     assert items[6].className == "thumb thumb-chosen" and items[0].className == "thumb"
     assert items[0].children[0].src.startswith("data:image/png;base64,")
     curves = gallery_items(
-        services.surgery_samples("deernet", None), services.surgery_layout("deernet", None), 0, 2, 0
+        services.surgery.samples("deernet", None), services.surgery.layout("deernet", None), 0, 2, 0
     )
     assert curves[0].children[0].src.startswith("data:image/svg+xml")
 
@@ -359,15 +359,15 @@ def test_the_url_keeps_the_sample(services):
 @pytest.mark.skipif("squares-ae-bias" not in sc.zoo.names(), reason="needs the squares zoo net")
 def test_an_autoencoder_shows_its_outputs_and_bias_terms_as_images(tmp_path):
     services = Services(AppConfig(models=["squares-ae-bias"], upload_dir=tmp_path / "up"))
-    layout = services.surgery_layout("squares-ae-bias", None)
+    layout = services.surgery.layout("squares-ae-bias", None)
     assert (layout.kind, layout.image_shape) == ("image", (64, 64))
-    data = services.surgery("squares-ae-bias", SurgeryOptions(3, "fc3"), None)
+    data = services.surgery.run("squares-ae-bias", SurgeryOptions(3, "fc3"), None)
     assert data.alpha.shape == (4096, 8) and data.output_layout.kind == "image"
-    out = render(services, data, data.predicted, 4)
+    out = render(services.surgery, data, data.predicted, 4)
     assert out.bias_images_style == {"display": "block"}
     assert np.shape(out.bias_images.data[0].z) == (64, 64)
     assert len(out.bias_images.data) == len(data.layer_bias) + 2  # + total bias, remainder
     assert np.shape(out.vectors.data[4].z) == (64, 64)  # contracted phi_k . x
     fig, change, _ = render_pruned(services, data, data.predicted, data.rank)
     assert [np.shape(t.z) for t in fig.data] == [(64, 64), (64, 64)] and float(change) < 1e-12
-    assert services.surgery_rank("squares-ae-bias", SurgeryOptions(0, "fc6"), None, "zoo") == 4096
+    assert services.surgery.rank("squares-ae-bias", SurgeryOptions(0, "fc6"), None, "zoo") == 4096

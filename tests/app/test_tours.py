@@ -60,7 +60,7 @@ def test_shipped_tours_load_and_open_what_they_name(app):
                     assert state[key] == step.state[key], where
             assert info is not None and info.name == step.state["layer"], where
             if "compare" in step.state:
-                layers = [x.name for x in services.layers(step.state["compare"], None)]
+                layers = [x.name for x in services.registry.layers(step.state["compare"], None)]
                 assert step.state["compare_layer"] in layers, where
             # exact methods only: no step starts a background job
             assert step.options.get(ids.RADIO_DESCRAMBLE_METHOD, "exact") == "exact"

@@ -23,11 +23,11 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 import svdcore as sc
-from app.config import AppConfig
-from app.deploy import DeploymentError, deploy_options_from_env, upload_ttl_from_env
+from app.config import AppConfig, DeploymentError, deploy_options_from_env, upload_ttl_from_env
 from app.main import create_app, get_services
-from app.services import TABLE_SUMMARY_MAX_LAYERS
-from app.uploads import SESSION_COOKIE, UploadError, UploadStore, display_name
+from app.services.layers import TABLE_SUMMARY_MAX_LAYERS
+from app.storage.session import SESSION_COOKIE
+from app.storage.uploads import UploadError, UploadStore, display_name
 from app.views.router import resolve_state
 
 LIMIT = 8 * 1024 * 1024
@@ -185,13 +185,13 @@ def test_sessions_cannot_list_open_or_fetch_each_others_uploads(app, tmp_path):
     a, b = _session(alice), _session(bob)
     services = get_services(app)
     # list
-    assert [m.id for m in services.models(b)] == ["digits"]
-    assert [d.id for d in services.datasets("digits", b)] == ["zoo"]
+    assert [m.id for m in services.registry.models(b)] == ["digits"]
+    assert [d.id for d in services.datasets.entries("digits", b)] == ["zoo"]
     # open, through the services and through the page state (a link with alice's ids)
     with pytest.raises(sc.LoadError, match="not available in this browser session"):
-        services.network(model_id, b)
+        services.registry.network(model_id, b)
     with pytest.raises(sc.LoadError, match="no longer stored for this browser session"):
-        services.dataset("digits", dataset_id, b)
+        services.datasets.open("digits", dataset_id, b)
     state, alerts, _ = resolve_state(services, b, {"model": model_id, "dataset": dataset_id})
     assert state["model"] == "digits" and state["dataset"] == "zoo"
     texts = " ".join(str(alert.children[-1].children) for alert in alerts)
@@ -234,8 +234,8 @@ def test_sessions_cannot_list_open_or_fetch_each_others_uploads(app, tmp_path):
             assert res.status_code in (400, 404, 405, 500), (url, res.status_code)
         assert stored.read_bytes()[:64] not in res.get_data()
     # alice still has both
-    assert services.network(model_id, a).layers
-    assert services.dataset("digits", dataset_id, a).data.x.shape == (10, 64)
+    assert services.registry.network(model_id, a).layers
+    assert services.datasets.open("digits", dataset_id, a).data.x.shape == (10, 64)
 
 
 def test_ids_are_unguessable(app, tmp_path):
@@ -262,13 +262,13 @@ def test_uploads_expire_and_the_page_says_so(tmp_path):
     dataset_id = _post(client, _npz_bytes(x=x), "old.npz", dataset=True).json["dataset_id"]
     session = _session(client)
     services = get_services(app)
-    assert services.network(model_id, session).layers
+    assert services.registry.network(model_id, session).layers
     time.sleep(1.2)
-    assert [m.id for m in services.models(session)] == ["digits"]
+    assert [m.id for m in services.registry.models(session)] == ["digits"]
     with pytest.raises(sc.LoadError, match=r"'old model\.safetensors' has expired.*1 s after"):
-        services.network(model_id, session)
+        services.registry.network(model_id, session)
     with pytest.raises(sc.LoadError, match=r"'old\.npz' has expired"):
-        services.dataset("digits", dataset_id, session)
+        services.datasets.open("digits", dataset_id, session)
     _, alerts, _ = resolve_state(services, session, {"model": model_id, "dataset": dataset_id})
     texts = " ".join(str(alert.children[-1].children) for alert in alerts)
     assert "'old model.safetensors' has expired" in texts and "'old.npz' has expired" in texts
@@ -277,7 +277,7 @@ def test_uploads_expire_and_the_page_says_so(tmp_path):
     # another session cannot learn the names from the tombstones
     other = app.server.test_client()
     other.get("/")
-    assert services.upload_gone_message(model_id, _session(other)) is None
+    assert services.registry.upload_gone_message(model_id, _session(other)) is None
 
 
 def test_the_sweep_deletes_expired_files_of_every_session(tmp_path):
@@ -333,7 +333,7 @@ class _FullDisk:
 def test_a_full_disk_leaves_no_partial_file_and_says_so(app, tmp_path, monkeypatch, where):
     if where == "data":
         monkeypatch.setattr(
-            "app.uploads.open", lambda p, m: _FullDisk(p, m, room=1 << 20), raising=False
+            "app.storage.uploads.open", lambda p, m: _FullDisk(p, m, room=1 << 20), raising=False
         )
     else:
         real = Path.write_text
@@ -360,7 +360,7 @@ def test_a_full_disk_leaves_no_partial_file_and_says_so(app, tmp_path, monkeypat
 def test_other_storage_errors_are_a_500_with_a_sentence(tmp_path, monkeypatch):
     store = UploadStore(tmp_path, max_bytes=1 << 20)
     monkeypatch.setattr(
-        "app.uploads.open",
+        "app.storage.uploads.open",
         lambda p, m: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied")),
         raising=False,
     )
@@ -396,16 +396,16 @@ def test_broken_and_odd_models_get_a_precise_message_and_others_are_served(app, 
             assert words in res.json["message"] and name in res.json["message"]
         assert _post(other, _model(), "m.safetensors").status_code == 200
     session = _session(client)
-    ids = {m.label.removeprefix("⇪ "): m.id for m in services.models(session)}
-    rows = {r["name"]: r for r in services.layer_table(ids["complex.pt"], session)}
+    ids = {m.label.removeprefix("⇪ "): m.id for m in services.registry.models(session)}
+    rows = {r["name"]: r for r in services.layers.table(ids["complex.pt"], session)}
     assert not rows["w"]["viewable"] and "complex" in rows["w"]["note"]
     nan_id = ids["nan.safetensors"]
-    (row,) = services.layer_table(nan_id, session)
+    (row,) = services.layers.table(nan_id, session)
     assert "1 NaN" in row["note"]  # the table says so ...
-    shown = services.weights(nan_id, "bad", "default", session).matrix
+    shown = services.layers.weights(nan_id, "bad", "default", session).matrix
     assert np.isnan(shown[0, 1])  # ... the weights are shown ...
     with pytest.raises(sc.DataError, match=r"contains 1 NaN"):  # ... the spectrum says why not
-        services.spectrum(nan_id, "bad", "default", session)
+        services.layers.spectrum(nan_id, "bad", "default", session)
 
 
 def test_a_model_of_ten_thousand_tiny_tensors_stays_usable(tmp_path, capsys):
@@ -418,7 +418,7 @@ def test_a_model_of_ten_thousand_tiny_tensors_stays_usable(tmp_path, capsys):
     assert res.status_code == 200, res.json
     services = get_services(app)
     started = time.perf_counter()
-    rows = services.layer_table(res.json["model_id"], _session(client))
+    rows = services.layers.table(res.json["model_id"], _session(client))
     table = time.perf_counter() - started
     assert len(rows) == 10_000
     with_numbers = [r for r in rows if r["cond"]]

@@ -12,7 +12,8 @@ from safetensors.torch import save as safetensors_bytes
 
 from app.config import AppConfig
 from app.main import create_app, get_services
-from app.uploads import SESSION_COOKIE, UploadError, UploadStore, allowed_suffix, display_name
+from app.storage.session import SESSION_COOKIE
+from app.storage.uploads import UploadError, UploadStore, allowed_suffix, display_name
 
 GOOD_SESSION = "A" * 43
 
@@ -51,8 +52,8 @@ def test_upload_opens_the_model_and_stores_it_under_a_random_name(app_and_dir):
     file_id = res.json["model_id"].removeprefix("upload-")
     assert stored == [f"{file_id}.meta", f"{file_id}.safetensors"]
     services = get_services(app)
-    assert [m.id for m in services.models(session)] == [res.json["model_id"]]
-    assert [info.name for info in services.layers(res.json["model_id"], session)] == [
+    assert [m.id for m in services.registry.models(session)] == [res.json["model_id"]]
+    assert [info.name for info in services.registry.layers(res.json["model_id"], session)] == [
         "fc1",
         "fc2",
     ]
@@ -66,10 +67,10 @@ def test_sessions_see_only_their_own_uploads(app_and_dir):
     a, b = _session_of(alice), _session_of(bob)
     assert a != b
     services = get_services(app)
-    assert [m.id for m in services.models(b)] == []
+    assert [m.id for m in services.registry.models(b)] == []
     with pytest.raises(Exception, match="not available in this browser session"):
-        services.network(model_id, b)
-    assert services.network(model_id, a) is not None
+        services.registry.network(model_id, b)
+    assert services.registry.network(model_id, a) is not None
 
 
 def test_size_limit_is_enforced_before_reading_a_declared_large_body(app_and_dir):

@@ -17,7 +17,7 @@ from app.figures import vector_gallery
 from app.figures.theme import FIT, LINE
 from app.figures.vectors import r2_text
 from app.services import Services
-from app.vector_fits_service import VectorFitOptions, auto_split, parse_split
+from app.services.vector_fits import VectorFitOptions, auto_split, parse_split
 from app.views.vectors import fit_hint
 from svdcore.signal_models import fit_vector
 
@@ -35,7 +35,7 @@ def options(family: str, *, order=None, split="", side="right") -> VectorFitOpti
 
 
 def test_ilr_fc1_right_vectors_fit_half_by_half(services):
-    fits = services.vector_fits(ILR, "fc1", "default", 8, options("biexponential"), None)
+    fits = services.fits.run(ILR, "fc1", "default", 8, options("biexponential"), None)
     assert fits.left is None and fits.family == "biexponential" and fits.order is None
     right = fits.right
     assert right.split == (64,) and right.auto and right.abscissa == "time (ms)"
@@ -49,8 +49,8 @@ def test_ilr_fc1_right_vectors_fit_half_by_half(services):
 
 
 def test_fits_equal_fit_vector_on_the_same_vectors(services):
-    data = services.vectors(ILR, "fc1", "default", 3, None)
-    fits = services.vector_fits(ILR, "fc1", "default", 3, options("biexponential"), None)
+    data = services.layers.vectors(ILR, "fc1", "default", 3, None)
+    fits = services.fits.run(ILR, "fc1", "default", 3, options("biexponential"), None)
     t = data.info.col_axis.values
     for v, parts in zip(data.right, fits.right.fits, strict=True):
         direct = fit_vector(v, "biexponential", t=t, split=[64])
@@ -58,8 +58,8 @@ def test_fits_equal_fit_vector_on_the_same_vectors(services):
             np.testing.assert_array_equal(got.fitted, want.fitted)
             assert got.params == want.params and got.r2 == want.r2
     # DEERNet fc2: left vectors over the distance axis, Chebyshev degree 5, no split
-    data = services.vectors("deernet", "fc2", "default", 2, None)
-    cheb = services.vector_fits(
+    data = services.layers.vectors("deernet", "fc2", "default", 2, None)
+    cheb = services.fits.run(
         "deernet", "fc2", "default", 2, options("chebyshev", order=5, side="left"), None
     )
     assert cheb.order == 5 and cheb.left.split == () and cheb.left.abscissa == "distance (nm)"
@@ -69,7 +69,7 @@ def test_fits_equal_fit_vector_on_the_same_vectors(services):
 
 
 def test_both_sides_and_default_orders(services):
-    fits = services.vector_fits(ILR, "fc1", "default", 4, options("trig", side="both"), None)
+    fits = services.fits.run(ILR, "fc1", "default", 4, options("trig", side="both"), None)
     assert fits.order == 7 and fits.right.split == (64,) and fits.left.split == ()
     assert fits.left.abscissa == "index"  # fc1's outputs have no physical axis
     assert all(len(p) == 2 for p in fits.right.fits) and all(len(p) == 1 for p in fits.left.fits)
@@ -78,22 +78,22 @@ def test_both_sides_and_default_orders(services):
 
 
 def test_fits_are_cached_per_side_and_options(services, monkeypatch):
-    first = services.vector_fits(ILR, "fc1", "default", 2, options("chebyshev"), None)
+    first = services.fits.run(ILR, "fc1", "default", 2, options("chebyshev"), None)
     calls = []
 
     def counting(*args, **kwargs):
         calls.append(args)
         return fit_vector(*args, **kwargs)
 
-    monkeypatch.setattr("app.vector_fits_service.fit_vector", counting)
-    again = services.vector_fits(ILR, "fc1", "default", 2, options("chebyshev"), None)
+    monkeypatch.setattr("app.services.vector_fits.fit_vector", counting)
+    again = services.fits.run(ILR, "fc1", "default", 2, options("chebyshev"), None)
     assert calls == []  # from the cache (stored pickled: equal values, not the same objects)
     assert [p.r2 for f in again.right.fits for p in f] == [
         p.r2 for f in first.right.fits for p in f
     ]
-    services.vector_fits(ILR, "fc1", "default", 2, options("chebyshev", order=4), None)
+    services.fits.run(ILR, "fc1", "default", 2, options("chebyshev", order=4), None)
     assert len(calls) == 2  # another order: both vectors fitted again
-    services.vector_fits(ILR, "fc1", "default", 2, options("chebyshev", split="32, 64"), None)
+    services.fits.run(ILR, "fc1", "default", 2, options("chebyshev", split="32, 64"), None)
     assert len(calls) == 4
 
 
@@ -108,7 +108,7 @@ def test_fits_are_cached_per_side_and_options(services, monkeypatch):
 )
 def test_bad_options_raise_a_sentence(services, kwargs, expected):
     with pytest.raises(sc.DataError, match="right \\(input-side\\) singular vectors") as err:
-        services.vector_fits(ILR, "fc1", "default", 2, options("biexponential", **kwargs), None)
+        services.fits.run(ILR, "fc1", "default", 2, options("biexponential", **kwargs), None)
     assert expected in str(err.value)
     assert services.error_message(err.value) == str(err.value)
 
@@ -116,7 +116,7 @@ def test_bad_options_raise_a_sentence(services, kwargs, expected):
 def test_order_too_large_for_the_part_and_bad_controls(services):
     too_big = options("chebyshev", order=64)  # 65 coefficients on 64-point halves
     with pytest.raises(sc.DataError, match=r"part \[0:64\] has 64 point\(s\)"):
-        services.vector_fits(ILR, "fc1", "default", 2, too_big, None)
+        services.fits.run(ILR, "fc1", "default", 2, too_big, None)
     with pytest.raises(sc.DataError, match="whole numbers"):
         options("biexponential", split="half")
     with pytest.raises(sc.DataError, match="whole number"):
@@ -128,7 +128,7 @@ def test_order_too_large_for_the_part_and_bad_controls(services):
 
 
 def test_image_views_are_not_fitted(services):
-    fits = services.vector_fits("digits", "fc1", "default", 4, options("trig", side="both"), None)
+    fits = services.fits.run("digits", "fc1", "default", 4, options("trig", side="both"), None)
     assert fits.right.fits == (None,) * 4 and "8×8 images" in fits.right.note
     assert all(len(p) == 1 for p in fits.left.fits)  # the 10 class scores: curves, fitted
     hint = fit_hint(fits)
@@ -187,9 +187,9 @@ def test_gallery_r2_not_available_and_images_ignore_fits():
 
 
 def test_hint_names_family_split_and_abscissa(services):
-    fits = services.vector_fits(ILR, "fc1", "default", 8, options("biexponential"), None)
+    fits = services.fits.run(ILR, "fc1", "default", 8, options("biexponential"), None)
     hint = fit_hint(fits)
     assert hint.startswith("Biexponential fit")
     assert "Right: split 64 (auto, where the axis restarts), x = time (ms)" in hint
-    given = services.vector_fits(ILR, "fc1", "default", 2, options("chebyshev", split="64"), None)
+    given = services.fits.run(ILR, "fc1", "default", 2, options("chebyshev", split="64"), None)
     assert "split 64 (given)" in fit_hint(given) and "degree 6" in fit_hint(given)

@@ -61,7 +61,7 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
     # exact method, exact-limit source (S = W W^T)
     _click_option(dash_duo, ids.RADIO_DESCRAMBLE_SOURCE, "exact limit")
     _click_option(dash_duo, ids.RADIO_DESCRAMBLE_METHOD, "exact")
-    n, d = services.layer_info("deernet", "fc1", None).matrix_shape  # 80 x 256
+    n, d = services.registry.layer_info("deernet", "fc1", None).matrix_shape  # 80 x 256
     for gid in (ids.GRAPH_DESCRAMBLE_RAW, ids.GRAPH_DESCRAMBLE_DESCRAMBLED):
         heat = wait_graph(dash_duo, gid, lambda g: _shape(g) == (n, d))
         assert heat["traces"][0]["zmid"] == 0
@@ -70,7 +70,7 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
         assert fft["traces"][0]["x0"] == pytest.approx(-0.5)  # cycles/sample, zero in the middle
         assert fft["traces"][0]["xlast"] == pytest.approx(0.5 - 1 / d, abs=1e-6)
         assert "input frequency (cycles/sample)" in fft["xtitles"]
-    data = services.descramble("deernet", "fc1", DescrambleOptions(source="limit"), None)
+    data = services.descramble.run("deernet", "fc1", DescrambleOptions(source="limit"), None)
     r = data.rank  # phi = T_r^T P U_r is r x r (the retrained DEERNet's fc1 has r < n)
     wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_P, lambda g: _shape(g) == (n, n))
     wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_PHI, lambda g: _shape(g) == (r, r))
@@ -84,18 +84,18 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
 
     # FFT toggles: the plotted values follow the symmetrised / log views of svdcore
     i, j = n // 2 + 3, d // 2 + 5
-    plain = services.descramble_ffts(data, symmetrize=False, log=False)[1].magnitude
+    plain = services.descramble.ffts(data, symmetrize=False, log=False)[1].magnitude
     z = dash_duo.driver.execute_script(_Z_AT, f"#{ids.GRAPH_DESCRAMBLE_FFT_DESCRAMBLED}", i, j)
     assert z == pytest.approx(plain[i, j], rel=1e-5)
     _click_option(dash_duo, ids.CHECKLIST_DESCRAMBLE_FFT, "symmetrise")
-    sym = services.descramble_ffts(data, symmetrize=True, log=False)[1].magnitude
+    sym = services.descramble.ffts(data, symmetrize=True, log=False)[1].magnitude
     wait_graph(
         dash_duo, ids.GRAPH_DESCRAMBLE_FFT_DESCRAMBLED, lambda g: "symmetrised" in g["title"]
     )
     z = dash_duo.driver.execute_script(_Z_AT, f"#{ids.GRAPH_DESCRAMBLE_FFT_DESCRAMBLED}", i, j)
     assert z == pytest.approx(sym[i, j], rel=1e-5) and not np.isclose(sym[i, j], plain[i, j])
     _click_option(dash_duo, ids.CHECKLIST_DESCRAMBLE_FFT, "log scale")
-    both = services.descramble_ffts(data, symmetrize=True, log=True)[1].magnitude
+    both = services.descramble.ffts(data, symmetrize=True, log=True)[1].magnitude
     wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_FFT_RAW, lambda g: "log₁₀" in g["title"])
     wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_FFT_DESCRAMBLED, lambda g: "log₁₀" in g["title"])
     z = dash_duo.driver.execute_script(_Z_AT, f"#{ids.GRAPH_DESCRAMBLE_FFT_DESCRAMBLED}", i, j)
@@ -139,7 +139,7 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
     assert not dash_duo.find_element(f"#{ids.DIV_DESCRAMBLE_PROGRESS}").is_displayed()
     assert graph(dash_duo, ids.GRAPH_DESCRAMBLE_DESCRAMBLED)["traces"] == []  # no result
     long_run = DescrambleOptions(source="limit", method="iterative", steps=100000, lr=1e-4)
-    assert services.descramble("deernet", "fc1", long_run, None, compute=False) is None
+    assert services.descramble.run("deernet", "fc1", long_run, None, compute=False) is None
 
     # the app keeps working: exact again
     _click_option(dash_duo, ids.RADIO_DESCRAMBLE_METHOD, "exact")

@@ -16,8 +16,8 @@ from selenium.webdriver.common.by import By
 
 from app import ids
 from app.config import AppConfig
-from app.job_manager import LOST_MESSAGE
 from app.main import create_app
+from app.services.jobs import LOST_MESSAGE
 
 pytestmark = pytest.mark.e2e
 

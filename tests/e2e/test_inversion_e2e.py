@@ -72,7 +72,7 @@ def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_
     )
     assert (image["traces"][0]["rows"], image["traces"][0]["cols"]) == (8, 8)
     wait_graph(dash_duo, ids.GRAPH_INVERSION_OUTPUT, _bars)
-    data = services.inversion("digits", InversionOptions(target=3), "zoo", None)
+    data = services.inversion.run("digits", InversionOptions(target=3), "zoo", None)
     dash_duo.wait_for_text_to_equal(
         f"#{ids.stat_id('inversion', 'distance')}", f"{data.distance:.4g}", timeout=20
     )
@@ -121,7 +121,7 @@ def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_
     assert not dash_duo.find_element(f"#{ids.DIV_INVERSION_PROGRESS}").is_displayed()
     assert graph(dash_duo, ids.GRAPH_INVERSION_INPUT)["traces"] == []  # no result
     long_run = InversionOptions(target=3, method="optimise", start="min-img", steps=100000, lr=1e-4)
-    assert services.inversion("digits", long_run, "zoo", None, compute=False) is None
+    assert services.inversion.run("digits", long_run, "zoo", None, compute=False) is None
 
     # a ReLU CNN cannot be inverted layer by layer: svdcore's sentence suggests optimisation
     _click_option(dash_duo, ids.RADIO_INVERSION_METHOD, "pseudo-inverse")

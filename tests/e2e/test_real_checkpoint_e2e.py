@@ -37,7 +37,7 @@ def test_minilm_checkpoint_lists_every_tensor_and_draws_a_layer(dash_duo, tmp_pa
         rank2 = [k for k in f.keys() if len(f.get_slice(k).get_shape()) >= 2]  # noqa: SIM118
     app = create_app(AppConfig(models=[str(path)], upload_dir=tmp_path / "uploads"))
     services = get_services(app)
-    model_id = services.models(None)[0].id
+    model_id = services.registry.models(None)[0].id
     layer = "encoder.layer.2.intermediate.dense"  # 1536 x 384: pooled on the way to the page
     dash_duo.start_server(app)
     dash_duo.driver.get(f"{dash_duo.server_url}/?model={model_id}&layer={layer}&tab=weights")
@@ -52,7 +52,7 @@ def test_minilm_checkpoint_lists_every_tensor_and_draws_a_layer(dash_duo, tmp_pa
     # 1536 rows max-abs pooled 4x1 (the Weights view sends at most 448 cells per axis)
     assert (trace["rows"], trace["cols"]) == (384, 384)
     assert "max-abs pooled 4×1" in heat["title"]
-    W = services.weights(model_id, layer, "default", None).matrix
+    W = services.layers.weights(model_id, layer, "default", None).matrix
     assert trace["zmax"] == pytest.approx(float(np.abs(W).max()), rel=1e-6)
 
     # colour limits at the 99th percentile of |w|: outliers saturate instead of washing out
@@ -71,7 +71,7 @@ def test_minilm_checkpoint_lists_every_tensor_and_draws_a_layer(dash_duo, tmp_pa
     click_tab(dash_duo, "Spectrum")
     spec = wait_graph(dash_duo, ids.GRAPH_SPECTRUM_VALUES, lambda g: g["traces"][0]["n"] == 384)
     assert spec["ytype"] == "log"
-    summary = services.spectrum(model_id, layer, "default", None).summary
+    summary = services.layers.spectrum(model_id, layer, "default", None).summary
     dash_duo.wait_for_text_to_equal("#text-spectrum-cond", f"{summary.condition_number:.4g}")
 
     click_tab(dash_duo, "Singular vectors")

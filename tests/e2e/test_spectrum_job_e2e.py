@@ -10,7 +10,7 @@ from dash.testing.wait import until
 from e2e_helpers import screenshot, settle, wait_graph, wait_layer_names
 from safetensors.torch import save_file
 
-import app.services as services_module
+import app.services.layers as services_module
 from app import ids
 from app.config import AppConfig
 from app.main import create_app

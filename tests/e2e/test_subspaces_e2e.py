@@ -88,7 +88,9 @@ def test_digits_fc1_subspaces_residuals_and_conv_kernels(dash_duo, tmp_path):
     assert _images(own, (8, 8)) and own["annotations"][8].startswith("class 8 − p")
     until(lambda: len(_table_cells(dash_duo, "name")) == 10, timeout=20)
     assert _table_cells(dash_duo, "name") == [str(i) for i in range(10)]
-    data = services.projections("digits", "fc1", "default", SubspacesOptions(), "zoo", None)
+    data = services.subspaces.projections(
+        "digits", "fc1", "default", SubspacesOptions(), "zoo", None
+    )
     expected = [f"{100 * row['energy_removed']:.1f} %" for row in data.class_table]
     assert _table_cells(dash_duo, "energy_removed") == expected
     assert _stat(dash_duo, "energy") == f"{100 * data.mean_energy_ratio:.1f} %"

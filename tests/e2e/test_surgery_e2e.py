@@ -30,7 +30,7 @@ import svdcore.surgery
 from app import ids
 from app.config import AppConfig
 from app.main import create_app, get_services
-from app.surgery_service import SimilarityOptions, SurgeryOptions
+from app.services.surgery import SimilarityOptions, SurgeryOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -111,7 +111,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     until(lambda: f"sample={SAMPLE}" in dash_duo.driver.current_url, timeout=20)
     until(lambda: _chosen(dash_duo, SAMPLE), 20)
     dash_duo.wait_for_contains_text(f"#{ids.DROPDOWN_SURGERY_SPLIT}", "conv2", timeout=20)
-    data = services.surgery("digits-cnn", SurgeryOptions(SAMPLE, "conv2"), None, "zoo")
+    data = services.surgery.run("digits-cnn", SurgeryOptions(SAMPLE, "conv2"), None, "zoo")
     j, r = data.predicted, data.rank
     assert data.alpha.shape == (10, 64)
 
@@ -130,7 +130,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     assert f"sample #{SAMPLE}" in _text(dash_duo, ids.DIV_SURGERY_SUMMARY)
 
     # reduced proportions of the predicted output: they sum to 1, led by svdcore's lead
-    reduced = services.surgery_reduce(data, j)
+    reduced = services.surgery.reduce(data, j)
     wait_graph(dash_duo, ids.GRAPH_SURGERY_PROPORTIONS, lambda g: f"output {j}" in g["title"])
     total = dash_duo.driver.execute_script(_Y_SUM, f"#{ids.GRAPH_SURGERY_PROPORTIONS}")
     assert total == pytest.approx(1.0, abs=1e-6)
@@ -139,7 +139,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
 
     # keep top k: at k = r the output is reproduced; at k = 0 it moves as svdcore says
     dash_duo.wait_for_text_to_equal(
-        f"#{ids.TEXT_SURGERY_CHANGE}", f"{services.surgery_prune(data, j, r).relative_change:.2e}"
+        f"#{ids.TEXT_SURGERY_CHANGE}", f"{services.surgery.prune(data, j, r).relative_change:.2e}"
     )
     assert float(_text(dash_duo, ids.TEXT_SURGERY_CHANGE)) < 1e-9
     wait_graph(
@@ -147,12 +147,12 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     )
     handle = dash_duo.find_element(f"#{ids.SLIDER_SURGERY_KEEP} [role='slider']")
     handle.send_keys(Keys.HOME)
-    k0 = services.surgery_prune(data, j, 0).relative_change
+    k0 = services.surgery.prune(data, j, 0).relative_change
     dash_duo.wait_for_text_to_equal(f"#{ids.TEXT_SURGERY_CHANGE}", f"{k0:.2e}", timeout=20)
     assert k0 > 1e-3
     handle.send_keys(Keys.END)
     dash_duo.wait_for_text_to_equal(
-        f"#{ids.TEXT_SURGERY_CHANGE}", f"{services.surgery_prune(data, j, r).relative_change:.2e}"
+        f"#{ids.TEXT_SURGERY_CHANGE}", f"{services.surgery.prune(data, j, r).relative_change:.2e}"
     )
 
     # bias bars: Σα, bypass, one β per layer with a bias, remainder, and the total y_j
@@ -191,7 +191,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     assert not dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_CANCEL}").is_enabled()
     assert graph(dash_duo, ids.GRAPH_SURGERY_SIMILARITY)["traces"] == []
     cancelled = SimilarityOptions(split="conv2", samples=359, component=1)
-    assert services.surgery_similarity("digits-cnn", cancelled, None, "zoo", compute=False) is None
+    assert services.surgery.similarity("digits-cnn", cancelled, None, "zoo", compute=False) is None
 
     # the app keeps working: a smaller run finishes and is drawn, grouped by class
     type_number(dash_duo, ids.INPUT_SURGERY_SIM_SAMPLES, "96")
@@ -204,7 +204,7 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
         timeout=60,
     )
     assert sim["traces"][0]["zmid"] == 0 and sim["traces"][0]["zmin"] == -1
-    done = services.surgery_similarity(
+    done = services.surgery.similarity(
         "digits-cnn", SimilarityOptions("conv2", 96, 1), None, "zoo", compute=False
     )
     np.testing.assert_allclose(np.diag(done.matrix), 1.0, atol=1e-5)

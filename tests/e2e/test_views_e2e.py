@@ -40,7 +40,7 @@ def test_deernet_weights_spectrum_and_vectors(dash_duo, tmp_path):
     first = wait_layer_names(dash_duo)[0]
     click_layer(dash_duo, first)
     dash_duo.wait_for_contains_text(f"#{ids.DIV_LAYER_HEADER}", first)
-    m, n = services.layer_info("deernet", first, None).matrix_shape
+    m, n = services.registry.layer_info("deernet", first, None).matrix_shape
 
     heat = wait_graph(
         dash_duo,
@@ -51,7 +51,7 @@ def test_deernet_weights_spectrum_and_vectors(dash_duo, tmp_path):
         ),
     )
     trace = heat["traces"][0]
-    W = services.weights("deernet", first, "default", None).matrix
+    W = services.layers.weights("deernet", first, "default", None).matrix
     assert trace["zmid"] == 0
     assert trace["zmax"] == pytest.approx(np.abs(W).max(), rel=1e-6) == -trace["zmin"]
     screenshot(dash_duo, tmp_path, "weights.png")
@@ -61,7 +61,7 @@ def test_deernet_weights_spectrum_and_vectors(dash_duo, tmp_path):
         dash_duo, ids.GRAPH_SPECTRUM_VALUES, lambda g: g["traces"][0]["n"] == min(m, n)
     )
     assert spec["ytype"] == "log"
-    summary = services.spectrum("deernet", first, "default", None).summary
+    summary = services.layers.spectrum("deernet", first, "default", None).summary
     dash_duo.wait_for_text_to_equal("#text-spectrum-cond", f"{summary.condition_number:.4g}")
     rank_text = dash_duo.find_element("#text-spectrum-rank").text
     assert rank_text == f"{summary.numerical_rank} of {min(m, n)}"
@@ -70,12 +70,12 @@ def test_deernet_weights_spectrum_and_vectors(dash_duo, tmp_path):
     click_tab(dash_duo, "Singular vectors")
     right = wait_graph(dash_duo, ids.GRAPH_VECTORS_RIGHT, lambda g: len(g["traces"]) == 8)
     assert {t["type"] for t in right["traces"]} == {"scatter"}
-    info = services.network("deernet", None).view_info(first)
+    info = services.registry.network("deernet", None).view_info(first)
     if info.col_axis is not None:  # the DEER trace: curves over time in µs
         assert f"{info.col_axis.label} ({info.col_axis.unit})" in right["xtitles"]
         assert right["traces"][0]["x0"] == pytest.approx(info.col_axis.values[0], abs=1e-6)
         assert right["traces"][0]["xlast"] == pytest.approx(info.col_axis.values[-1], rel=1e-6)
-    sigma = services.vectors("deernet", first, "default", 8, None).sigma
+    sigma = services.layers.vectors("deernet", first, "default", 8, None).sigma
     assert right["annotations"][0].endswith(f"σ = {float(sigma[0]):.4g}")
     wait_graph(dash_duo, ids.GRAPH_VECTORS_LEFT, lambda g: len(g["traces"]) == 8)
     url = dash_duo.driver.current_url
@@ -124,7 +124,7 @@ def test_url_round_trip_and_back_button(dash_duo, tmp_path):
     dash_duo.driver.get(link)  # reopening the link restores model, layer and tab
     dash_duo.wait_for_contains_text(f"#{ids.DIV_LAYER_HEADER}", second, timeout=20)
     assert _selected_tab(dash_duo) == "Spectrum"
-    m, n = services.layer_info("digits-5layer", second, None).matrix_shape
+    m, n = services.registry.layer_info("digits-5layer", second, None).matrix_shape
     wait_graph(dash_duo, ids.GRAPH_SPECTRUM_VALUES, lambda g: g["traces"][0]["n"] == min(m, n))
 
     click_tab(dash_duo, "Weights")

@@ -65,12 +65,12 @@ def test_show_takes_a_module_and_arrays(no_server):
     app = svdscope.show(module, dataset=(x, y), example_input=torch.randn(1, 12), height=700)
     assert no_server[0]["jupyter_mode"] == "inline" and no_server[0]["jupyter_height"] == 700
     services = get_services(app)
-    (entry,) = services.models(None)
-    net = services.network(entry.id, None)
+    (entry,) = services.registry.models(None)
+    net = services.registry.network(entry.id, None)
     assert net.executable and [li.name for li in net.layers] == ["0", "2"]
     np.testing.assert_array_equal(net.matrix("0").numpy(), module[0].weight.detach().numpy())
-    assert services.default_dataset(entry.id, None) == "file-0"
-    opened = services.dataset(entry.id, "file-0", None)
+    assert services.datasets.default(entry.id, None) == "file-0"
+    opened = services.datasets.open(entry.id, "file-0", None)
     np.testing.assert_array_equal(opened.data.x.numpy(), x)
     assert opened.data.y.tolist() == y.tolist()
 
@@ -79,7 +79,7 @@ def test_show_weights_only_module_and_bad_input(no_server):
     app = svdscope.show(nn.Linear(5, 4), mode="external")
     assert no_server[0]["jupyter_mode"] == "external"
     services = get_services(app)
-    net = services.network(services.models(None)[0].id, None)
+    net = services.registry.network(services.registry.models(None)[0].id, None)
     assert not net.executable and net.layer("weight").shape == (4, 5)
     with pytest.raises(sc.DataError, match=r"nn\.Module, not int"):
         svdscope.show(3)

@@ -1,0 +1,276 @@
+"""The ``svdscope`` command line.
+
+    svdscope serve [--host H] [--port P] [--data FILE] [MODEL ...]
+                                                       dashboard (MODEL: a file/folder or zoo name)
+    svdscope layers MODEL [--activation A] [--format table|csv|markdown]
+                                                       print a model's layer table
+    svdscope export MODEL --layer L --analysis A --out OUT.npz|OUT.html
+                                                       an analysis, headless (app/cli_export.py)
+    svdscope zoo list                                  the example networks
+    svdscope zoo train NAME [--seed S] [--out FILE]    retrain an example network on this CPU
+    svdscope worker [--concurrency N] [--ping]         Celery worker for background jobs
+                                                       (needs SVDSCOPE_REDIS_URL)
+
+Errors that svdscope raises on purpose print one line (``svdscope: error: ...``) and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _default_cache_dir() -> Path:
+    from app.config import default_cache_dir
+
+    return default_cache_dir()
+
+
+def _check_models(models: Sequence[str]) -> list[str]:
+    """Each MODEL as the page's registry will open it: a zoo name, or an absolute path (the
+    one rule of svdcore.model_ref; a bad reference raises its LoadError)."""
+    import svdcore as sc
+
+    refs = [sc.model_ref(ref) for ref in models]
+    return [ref.name if ref.kind == "zoo" else str(ref.path) for ref in refs]
+
+
+def _deploy_env() -> dict[str, str]:
+    """The environment without the variables `svdscope serve` takes from its own options
+    (models, upload and cache folders)."""
+    own = ("SVDSCOPE_MODELS", "SVDSCOPE_UPLOAD_DIR", "SVDSCOPE_CACHE_DIR")
+    return {k: v for k, v in os.environ.items() if k not in own}
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import torch
+
+    from app.config import AppConfig
+    from app.main import create_app, get_celery
+
+    # the command line over the deployment settings of the environment (SVDSCOPE_REDIS_URL,
+    # SVDSCOPE_BASIC_AUTH, ...): all of it parsed by AppConfig.from_env
+    options: dict = {"cache_dir": None if args.no_disk_cache else Path(args.cache_dir)}
+    if args.models:
+        options["models"] = _check_models(args.models)
+    if args.upload_dir:
+        options["upload_dir"] = Path(args.upload_dir)
+    if args.data:
+        options["datasets"] = [_dataset_spec(d) for d in args.data]
+    # Set up torch's thread pool before any worker forks (shared/recipes/browser-tests.md).
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    app = create_app(AppConfig.from_env(_deploy_env(), **options))
+    if get_celery(app) is not None:
+        print(
+            "svdscope: background jobs go to Celery workers on SVDSCOPE_REDIS_URL; "
+            "start one with `svdscope worker`",
+            flush=True,
+        )
+    print(f"svdscope: serving on http://{args.host}:{args.port}", flush=True)
+    app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+def _dataset_spec(spec: str) -> str:
+    """--data PATH[::LABELS] -> the same with an absolute path; a missing file: LoadError."""
+    import svdcore as sc
+
+    path, sep, labels = spec.partition("::")
+    if not Path(path).is_file():
+        raise sc.LoadError(f"no such dataset file: {path}")
+    return str(Path(path).resolve()) + (sep + labels if sep else "")
+
+
+def _fmt(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    import svdcore as sc
+
+    net = sc.open_model_ref(args.model, activation=args.activation)
+    if args.format != "table":  # the Overview's spectral table (norms, ranks, ESD alpha)
+        from app.cli.export import format_layer_table
+        from svdcore.esd import layer_spectra, spectral_table
+
+        table = spectral_table(layer_spectra(net, max_elements=args.max_elements))
+        sys.stdout.write(format_layer_table(table, args.format))
+        return 0
+    kind = "executable" if net.executable else "weights only"
+    print(f"{net.name}: {len(net.layers)} layers, {kind}")
+    header = f"{'layer':<48} {'kind':<12} {'shape':<20} {'matrix':<14} {'cond':>9} {'eff.rank':>9}"
+    print(header)
+    print("-" * len(header))
+    for layer in net.layers:
+        if not layer.viewable:
+            print(f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {layer.note}")
+            continue
+        cond = erank = math.nan
+        m, n = layer.matrix_shape
+        matrix = f"{m}x{n}"
+        if m * n <= args.max_elements:
+            try:  # one unusable layer (NaN/Inf weights ...) is named, the others still listed
+                summ = sc.spectrum_summary(net.matrix(layer.name))
+            except sc.SvdscopeError as err:
+                print(f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} {err}")
+                continue
+            cond, erank = summ.condition_number, summ.effective_rank
+        print(
+            f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} "
+            f"{_fmt(cond):>9} {_fmt(erank):>9}"
+        )
+    return 0
+
+
+def _cmd_zoo(args: argparse.Namespace) -> int:
+    import svdcore as sc
+
+    if args.zoo_cmd == "list":
+        for name in sc.zoo.names():
+            entry = sc.zoo.get(name)
+            print(f"{name:<16} {entry.title}")
+        return 0
+    out = Path(args.out) if args.out else None
+    report = sc.zoo.train(args.name, out=out, seed=args.seed, progress=print)
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
+    print(f"svdscope: trained {report.name} in {report.seconds:.1f} s -> {report.path} ({metrics})")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from app.config import DeploymentError
+
+    if not os.environ.get("SVDSCOPE_REDIS_URL", "").strip():
+        raise DeploymentError(
+            "svdscope worker runs background jobs from Redis: set SVDSCOPE_REDIS_URL to the "
+            "Redis that the web app uses (and the same SVDSCOPE_MODELS / SVDSCOPE_UPLOAD_DIR)."
+        )
+    if args.ping:
+        return _ping_worker(args.timeout)
+    # Before anything imports torch: one BLAS thread per job process (performance-facts.md).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from app.web.deploy import CELERY_NODE
+    from app.worker import celery_app  # builds the app; refuses to start without its Redis
+
+    argv = [
+        "worker",
+        f"--concurrency={args.concurrency}",
+        f"--loglevel={args.loglevel}",
+        f"--hostname={CELERY_NODE}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    celery_app.worker_main(argv)
+    return 0
+
+
+def _ping_worker(timeout: float) -> int:
+    """Exit 0 when this host's worker (svdscope@<hostname>) answers a Celery ping."""
+    import socket
+
+    from app.web.deploy import CELERY_NODE, make_celery
+
+    node = f"{CELERY_NODE}@{socket.gethostname()}"
+    replies = make_celery(os.environ["SVDSCOPE_REDIS_URL"]).control.ping(
+        destination=[node], timeout=timeout
+    )
+    if any(node in reply for reply in replies or []):
+        print(f"svdscope: {node} answered", flush=True)
+        return 0
+    print(f"svdscope: error: no answer from {node} within {timeout:g} s", file=sys.stderr)
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="svdscope", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    serve = sub.add_parser("serve", help="start the dashboard")
+    serve.add_argument(
+        "models", nargs="*", metavar="MODEL", help="model files/folders or zoo names"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8050)
+    serve.add_argument("--cache-dir", default=str(_default_cache_dir()))
+    serve.add_argument("--no-disk-cache", action="store_true", help="keep results in memory")
+    serve.add_argument("--upload-dir", default=None)
+    serve.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="FILE[::LABELS]",
+        help="a dataset file offered to every session (repeatable; ::LABELS names the label "
+        "column of a .csv or array of a .npz)",
+    )
+    serve.add_argument("--debug", action="store_true")
+    serve.set_defaults(func=_cmd_serve)
+
+    layers = sub.add_parser("layers", help="print a model's layers")
+    layers.add_argument("model", metavar="MODEL")
+    layers.add_argument("--activation", default=None, help="make a Linear chain executable")
+    layers.add_argument(
+        "--max-elements",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="skip spectra of larger matrices (default 4M elements)",
+    )
+    layers.add_argument(
+        "--format",
+        choices=("table", "csv", "markdown"),
+        default="table",
+        help="table: aligned text; csv / markdown: the Overview's spectral table",
+    )
+    layers.set_defaults(func=_cmd_layers)
+
+    from app.cli.export import add_export_parser
+
+    add_export_parser(sub, _default_cache_dir())
+
+    zoo = sub.add_parser("zoo", help="the example networks")
+    zsub = zoo.add_subparsers(dest="zoo_cmd", required=True)
+    zsub.add_parser("list")
+    train = zsub.add_parser("train", help="retrain an example network")
+    train.add_argument("name")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default=None, help="weights file (default: the shipped one)")
+    zoo.set_defaults(func=_cmd_zoo)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run background jobs (Celery worker on SVDSCOPE_REDIS_URL)",
+        description="A Celery worker that runs the dashboard's background jobs. It builds "
+        "the app from the same environment as the web server (SVDSCOPE_REDIS_URL, "
+        "SVDSCOPE_MODELS, SVDSCOPE_UPLOAD_DIR, ...).",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="job processes (default: CPU cores, at most 4)",
+    )
+    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--ping", action="store_true", help="exit 0 if this host's worker answers (healthcheck)"
+    )
+    worker.add_argument("--timeout", type=float, default=5.0, help="--ping: seconds to wait")
+    worker.set_defaults(func=_cmd_worker)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``svdscope`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from svdcore.exceptions import SvdscopeError
+
+    try:
+        return args.func(args)
+    except SvdscopeError as exc:
+        print(f"svdscope: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,364 @@
+"""Descrambling for the page: options, cache keys, data sources, results as numpy arrays.
+
+`DescrambleService` is built once by `app.services.Services` with what it needs. Results live in
+`ResultCaches.shared_cache`, which background-job processes (forked by Dash's
+DiskcacheManager) see as well: an iterative result computed in a job is then a cache hit in
+the server process that draws it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+import svdcore as sc
+from app.services.caches import ResultCaches
+from app.services.datasets import DATASET_ZOO, DatasetService
+from app.services.jobs import Cancelled
+from app.services.registry import ModelRegistry
+from svdcore.fourier import FFTView, fft2_view
+from svdcore.wiretap import descramble_layer
+
+__all__ = [
+    "CRITERIA",
+    "METHODS",
+    "POSITIONS",
+    "SOURCES",
+    "STENCILS",
+    "DescrambleData",
+    "DescrambleOptions",
+    "DescrambleService",
+]
+
+SOURCES = ("dataset", "noise", "limit", "jacobian")
+STENCILS = ("fourier", "finite")
+METHODS = ("exact", "iterative")
+CRITERIA = ("smoothness", "mds", "max_diagonal_norm")
+POSITIONS = ("linear", "activation", "second")
+MAX_NOISE_SAMPLES = 200_000
+MAX_DATA_SAMPLES = 20_000  # the example networks generate their data on demand
+MAX_STEPS = 100_000
+DATA_SEED = 0
+DATA_SPLIT = "test"
+_DATA_MEMO = 4
+
+
+@dataclass(frozen=True)
+class DescrambleOptions:
+    """What the Descramble view asks for (see svdcore.wiretap.descramble_layer).
+
+    ``samples``: N for the noise source and the number of dataset inputs (dataset and
+    Jacobian sources). ``criterion``: "smoothness", "mds" (maximum diagonal sum) or
+    "max_diagonal_norm" (maximum diagonal norm^2, iterative only).
+    """
+
+    source: str = "limit"
+    samples: int = 10_000
+    stencil: str = "fourier"
+    method: str = "exact"
+    criterion: str = "smoothness"
+    position: str = "linear"
+    det_one: bool = False
+    steps: int = 500
+    lr: float = 3e-2
+
+    def validate(self) -> None:
+        """Raise sc.DataError with a sentence for an out-of-range or unknown option."""
+        for name, value, allowed in (
+            ("data source", self.source, SOURCES),
+            ("stencil", self.stencil, STENCILS),
+            ("method", self.method, METHODS),
+            ("criterion", self.criterion, CRITERIA),
+            ("wiretap position", self.position, POSITIONS),
+        ):
+            if value not in allowed:
+                raise sc.DataError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
+        limit = MAX_NOISE_SAMPLES if self.source == "noise" else MAX_DATA_SAMPLES
+        uses_samples = self.criterion == "smoothness" and self.source != "limit"
+        if uses_samples and not 1 <= self.samples <= limit:
+            raise sc.DataError(f"N must be between 1 and {limit:,} for this data source.")
+        if self.method == "iterative":
+            if not 1 <= self.steps <= MAX_STEPS:
+                raise sc.DataError(f"The number of steps must be between 1 and {MAX_STEPS:,}.")
+            if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
+                raise sc.DataError("The learning rate must be a number in (0, 1].")
+
+    def normalized(self) -> DescrambleOptions:
+        """These options with every setting that cannot change the result reset, so that
+        equivalent requests share one cache entry."""
+        o = self
+        if o.criterion != "smoothness":  # judged on the weights alone: no signals, no det
+            position = "second" if o.position == "second" else "linear"
+            o = replace(o, source="weights", samples=0, det_one=False, position=position)
+        elif o.source == "limit":
+            o = replace(o, samples=0)
+        if o.method == "exact":
+            o = replace(o, steps=0, lr=0.0)
+        return o
+
+    @property
+    def needs_network(self) -> bool:
+        """True when more than the layer's own W enters the result (other layers, data)."""
+        if self.criterion != "smoothness":
+            return self.position == "second"
+        return self.position != "linear" or self.source in ("dataset", "jacobian")
+
+
+@dataclass(frozen=True)
+class DescrambleData:
+    """One descrambled layer, as arrays for the figures and numbers for the page.
+
+    W (n, d) raw, PW = P W, P (n, n), phi = T_r^T P U_r (r, r), U_r (n, r) left singular
+    vectors of P W (signs matched to the basis), basis_r (n, r) the r smoothest stencil
+    eigenvectors; ``max_angle_deg`` the largest principal angle between their spans.
+    """
+
+    options: DescrambleOptions
+    layer: str
+    info: Any  # sc.ViewInfo of the layer (axis labels)
+    W: np.ndarray
+    PW: np.ndarray
+    P: np.ndarray
+    phi: np.ndarray
+    U_r: np.ndarray
+    basis_r: np.ndarray
+    sigma_r: np.ndarray
+    objective: float
+    bound: float | None
+    gap: float | None
+    max_angle_deg: float
+    rank: int
+    n_signals: float
+    det_sign: float
+    phi_distance: float  # ||phi - I||_F / sqrt(r)
+    method: str
+    criterion: str
+    source: str
+    position: str
+    steps: int
+    converged: bool
+    cancelled: bool
+    note: str
+    history: np.ndarray
+    c: float | None = None
+    next_layer: str | None = None
+    W_next: np.ndarray | None = None
+    W_next_Pt: np.ndarray | None = None
+
+
+def _np(t: torch.Tensor | None) -> np.ndarray | None:
+    if t is None:
+        return None
+    return np.ascontiguousarray(t.detach().to("cpu").float().numpy())
+
+
+class DescrambleService:
+    """The descramble analyses of the page."""
+
+    def __init__(
+        self, registry: ModelRegistry, caches: ResultCaches, datasets: DatasetService
+    ) -> None:
+        self.registry = registry
+        self.caches = caches
+        self.datasets = datasets
+
+    # ------------------------------------------------------------------ choices
+    def choices(
+        self, model_id: str, session: str | None, dataset: str | None = None
+    ) -> dict[str, str]:
+        """Reasons why a data source or position cannot be used for this model (and the
+        dataset chosen in the sidebar, None / "zoo" = the zoo's own data), keyed
+        "source:<value>" / "position:<value>"; usable choices are absent."""
+        net = self.registry.network(model_id, session)
+        entry = self.registry.model_entry(model_id, session)
+        reasons: dict[str, str] = {}
+        if not net.executable:
+            why = "this model holds weights only, so it cannot be run on data"
+            for key in ("source:dataset", "source:jacobian", "position:activation"):
+                reasons[key] = why
+            reasons["position:second"] = why
+        elif _uploaded(dataset):
+            try:
+                self.datasets.open(model_id, dataset, session)
+            except sc.SvdscopeError as err:
+                why = f"the chosen dataset cannot be used ({str(err).rstrip('.')})"
+                reasons["source:dataset"] = reasons["source:jacobian"] = why
+        elif entry.kind != "zoo":
+            why = "no dataset is chosen for this model (pick or upload one in the sidebar)"
+            reasons["source:dataset"] = reasons["source:jacobian"] = why
+        return reasons
+
+    # ------------------------------------------------------------------ keys
+    def key(
+        self,
+        model_id: str,
+        layer: str,
+        options: DescrambleOptions,
+        session: str | None,
+        dataset: str | None = None,
+    ) -> str:
+        """Cache key of a descrambling: (weights content, data, normalised options)."""
+        net = self.registry.network(model_id, session)
+        opts = options.normalized()
+        if opts.needs_network:
+            content = self.registry.network_key(net)
+        else:
+            content = self.registry.matrix_and_key(net, layer, "default")[1]
+        if opts.source in ("dataset", "jacobian") and _uploaded(dataset):
+            opened = self.datasets.open(model_id, dataset, session)
+            data: tuple[Any, ...] = ("dataset", opened.key, opts.samples)
+        elif opts.source in ("dataset", "jacobian"):
+            data = ("zoo", model_id, opts.samples, DATA_SEED, DATA_SPLIT)
+        else:
+            data = (opts.source,)
+        return sc.cache.make_key("descramble", content, layer, data, opts)
+
+    # ------------------------------------------------------------------ compute
+    def run(
+        self,
+        model_id: str,
+        layer: str,
+        options: DescrambleOptions,
+        session: str | None,
+        *,
+        compute: bool = True,
+        progress: Callable[[int, int, float], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        dataset: str | None = None,
+    ) -> DescrambleData | None:
+        """The descrambled layer for `options` (cached); with compute=False, None unless
+        it is already cached. A cancelled iterative run is returned but not cached.
+        `dataset`: an uploaded dataset id for the dataset / Jacobian sources (None or
+        "zoo": the example network's own test split)."""
+        options.validate()
+        reason = self.choices(model_id, session, dataset)
+        opts = options.normalized()
+        for kind, value in (("source", opts.source), ("position", opts.position)):
+            why = reason.get(f"{kind}:{value}")
+            if why:
+                raise sc.DataError(f"The {kind} '{value}' is not available: {why}.")
+        key = self.key(model_id, layer, opts, session, dataset)
+        if not compute:
+            return self.caches.shared_cache.backend.get(key)
+
+        def run() -> DescrambleData:
+            net = self.registry.network(model_id, session)
+            x, data_note = None, ""
+            if opts.source in ("dataset", "jacobian") and _uploaded(dataset):
+                x, data_note = self.datasets.inputs(model_id, dataset, session, opts.samples)
+            elif opts.source in ("dataset", "jacobian"):
+                x, data_note = _zoo_inputs(model_id, opts.samples)
+            res = descramble_layer(
+                net,
+                layer,
+                position=opts.position,
+                source="limit" if opts.source == "weights" else opts.source,
+                x=x,
+                n_noise=max(opts.samples, 1),
+                stencil=opts.stencil,
+                method=opts.method,
+                criterion=opts.criterion,
+                det_one=opts.det_one,
+                steps=max(opts.steps, 1),
+                lr=opts.lr or 3e-2,
+                progress=progress,
+                should_stop=should_stop,
+            )
+            data = _to_data(res, opts, net.view_info(layer))
+            if data_note:
+                data = replace(data, note=" ".join(filter(None, (data_note, data.note))))
+            if data.cancelled:
+                raise Cancelled(data)
+            return data
+
+        try:
+            return self.caches.shared_cache.get_or_compute(key, run)
+        except Cancelled as stopped:
+            return stopped.data
+
+    @staticmethod
+    def ffts(data: DescrambleData, *, symmetrize: bool, log: bool) -> tuple[FFTView, FFTView]:
+        """2-D FFT views (|fftshift(fft2)|) of W and of P W."""
+        return (
+            fft2_view(data.W, symmetrize=symmetrize, log=log),
+            fft2_view(data.PW, symmetrize=symmetrize, log=log),
+        )
+
+
+@functools.lru_cache(maxsize=_DATA_MEMO)
+def _zoo_inputs(name: str, n: int) -> tuple[torch.Tensor, str]:
+    """n inputs of example network `name` (its test split), and a note when the split
+    is smaller than n (a fixed dataset: then all of it is used). Kept for the last
+    `_DATA_MEMO` (name, n): the example networks generate their data on demand."""
+    make_data = sc.zoo.get(name).make_data
+    note = ""
+    x = None
+    parameter = inspect.signature(make_data).parameters.get("n")
+    if parameter is not None and parameter.default is None:  # fixed: n=None = the split
+        whole, _ = make_data(n=None, seed=DATA_SEED, split=DATA_SPLIT)
+        if len(whole) <= n:
+            x = whole
+            if len(whole) < n:
+                note = (
+                    f"The {DATA_SPLIT} split of {name} has {len(whole):,} inputs; "
+                    f"all of them are used (N asked: {n:,})."
+                )
+    if x is None:
+        x, _ = make_data(n=n, seed=DATA_SEED, split=DATA_SPLIT)
+    return x, note
+
+
+def _uploaded(dataset: str | None) -> bool:
+    """True for an uploaded dataset id (not None, not the zoo's own data)."""
+    return bool(dataset) and dataset != DATASET_ZOO
+
+
+def _to_data(res: Any, opts: DescrambleOptions, info: Any) -> DescrambleData:
+    """LayerDescrambling (torch) -> DescrambleData (numpy float32 arrays, plain numbers)."""
+    out = res.result
+    P = out.P
+    r = int(res.U_r.shape[1])
+    phi = res.phi.double()
+    eye = torch.eye(phi.shape[0], phi.shape[1], dtype=phi.dtype)
+    angles = np.asarray(res.angles, dtype=np.float64)
+    sign, _ = torch.linalg.slogdet(P.double())
+    return DescrambleData(
+        options=opts,
+        layer=res.layer,
+        info=info,
+        W=_np(res.W),
+        PW=_np(res.PW),
+        P=_np(P),
+        phi=_np(phi),
+        U_r=_np(res.U_r),
+        basis_r=_np(res.basis_r),
+        sigma_r=_np(res.sigma_r),
+        objective=float(out.objective),
+        bound=None if out.bound is None else float(out.bound),
+        gap=out.gap,
+        max_angle_deg=float(np.degrees(angles.max())) if angles.size else 0.0,
+        rank=r,
+        n_signals=float(res.n_signals),
+        det_sign=float(sign),
+        phi_distance=float(torch.linalg.matrix_norm(phi - eye)) / math.sqrt(max(r, 1)),
+        method=out.method,
+        criterion=out.criterion,
+        source=res.source,
+        position=res.position,
+        steps=int(out.steps),
+        converged=bool(out.converged),
+        cancelled=bool(out.cancelled),
+        note=out.note,
+        history=np.asarray(out.history, dtype=np.float64),
+        c=res.c,
+        next_layer=res.next_layer,
+        W_next=_np(res.W_next),
+        W_next_Pt=_np(res.W_next_Pt),
+    )

@@ -1,0 +1,241 @@
+"""Inversion for the page (Pattichis & Pattichis, section 2.4): an input whose output is
+the *ideal output* of a class, by the pseudo-inverse through invertible activations or by
+optimising the input from a training-based start.
+
+`InversionService` is built once by `app.services.Services` with what it needs.
+The training data is the
+dataset chosen in the sidebar (for an example network: its train split); it needs integer
+class labels. Results live in `ResultCaches.shared_cache` (background jobs see it too), keyed
+by the network's content, the dataset's content and the normalised options; a cancelled
+optimisation is returned but never cached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+import svdcore as sc
+from app.services.caches import ResultCaches
+from app.services.datasets import DatasetService
+from app.services.jobs import Cancelled
+from app.services.registry import ModelRegistry
+
+__all__ = [
+    "INVERSION_METHODS",
+    "INVERSION_STARTS",
+    "InversionData",
+    "InversionOptions",
+    "InversionService",
+]
+
+INVERSION_METHODS = ("pseudo-inverse", "optimise")
+INVERSION_STARTS = ("avg-img", "min-img", "avg-min-img")
+MAX_STEPS = 100_000
+TRAIN_SPLIT = "train"
+
+
+@dataclass(frozen=True)
+class InversionOptions:
+    """What the Inversion view asks for: the target class, the method, and for the
+    optimisation its start, Adam steps, learning rate and whether the input is kept in
+    the data's value range (``clamp``)."""
+
+    target: int = 0
+    method: str = "pseudo-inverse"
+    start: str = "avg-img"
+    steps: int = 200
+    lr: float = 0.01
+    clamp: bool = True
+
+    def validate(self) -> None:
+        """Raise sc.DataError with a sentence for an unknown or out-of-range option."""
+        if self.method not in INVERSION_METHODS:
+            raise sc.DataError(
+                f"Unknown method {self.method!r}; choose {' or '.join(INVERSION_METHODS)}."
+            )
+        if self.target < 0:
+            raise sc.DataError("The target class must be 0 or more.")
+        if self.method == "optimise":
+            if self.start not in INVERSION_STARTS:
+                raise sc.DataError(
+                    f"Unknown start {self.start!r}; choose one of {', '.join(INVERSION_STARTS)}."
+                )
+            if not 1 <= self.steps <= MAX_STEPS:
+                raise sc.DataError(f"The number of steps must be between 1 and {MAX_STEPS:,}.")
+            if not (math.isfinite(self.lr) and 0 < self.lr <= 10):
+                raise sc.DataError("The learning rate must be a number in (0, 10].")
+
+    def normalized(self) -> InversionOptions:
+        """These options with the settings that cannot change the result reset."""
+        if self.method == "pseudo-inverse":
+            return replace(self, start="", steps=0, lr=0.0, clamp=False)
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class InversionData:
+    """One generated input and how close its output gets to the ideal output (numpy)."""
+
+    options: InversionOptions
+    x: np.ndarray  # (n,) float64, the generated input, flattened
+    image_shape: tuple[int, int] | None
+    input_axis: Any  # sc.Axis or None: curve abscissa for non-image inputs
+    output: np.ndarray  # (C,)
+    target: np.ndarray  # (C,) the ideal output
+    class_names: list[str]
+    distance: float
+    start_distance: float
+    method: str
+    start: str
+    warnings: tuple[str, ...]
+    clipped: int
+    steps: int
+    stopped: bool
+    history: np.ndarray
+    bounds: tuple[float, float] | None
+    n_train: int
+    data_name: str
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.output))
+
+
+class InversionService:
+    """The inversion analyses of the page."""
+
+    def __init__(
+        self, registry: ModelRegistry, caches: ResultCaches, datasets: DatasetService
+    ) -> None:
+        self.registry = registry
+        self.caches = caches
+        self.datasets = datasets
+
+    def training(self, model_id: str, dataset: str | None, session: str | None) -> tuple[Any, Any]:
+        """(opened training dataset, class names indexed by label); sc.DataError with a
+        sentence when the dataset cannot define ideal outputs (no class labels)."""
+        opened = self.datasets.open(model_id, dataset, session, split=TRAIN_SPLIT)
+        ds = opened.data
+        if not ds.is_classification:
+            kind = "no labels" if ds.y is None else "regression targets, not class labels"
+            raise sc.DataError(
+                f"{ds.name} has {kind}. The ideal output of a class (its largest value for "
+                "that class, the smallest for the others) needs training data with integer "
+                "class labels; choose such a dataset in the sidebar."
+            )
+        n = int(ds.y.max()) + 1
+        names = list(ds.classes) if ds.classes else [str(i) for i in range(n)]
+        return opened, names
+
+    def key(
+        self, model_id: str, options: InversionOptions, dataset: str | None, session: str | None
+    ) -> str:
+        net = self.registry.network(model_id, session)
+        opened, _ = self.training(model_id, dataset, session)
+        opts = options.normalized()
+        return sc.cache.make_key("inversion", self.registry.network_key(net), opened.key, opts)
+
+    def run(
+        self,
+        model_id: str,
+        options: InversionOptions,
+        dataset: str | None,
+        session: str | None,
+        *,
+        compute: bool = True,
+        progress: Callable[[int, int, float], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> InversionData | None:
+        """The generated input for `options` (cached); with compute=False, None unless it
+        is cached. Raises svdcore's errors (NotInvertibleError suggests optimisation)."""
+        options.validate()
+        opts = options.normalized()
+        net = self.registry.network(model_id, session)
+        opened, names = self.training(model_id, dataset, session)
+        if opts.target >= len(names):
+            raise sc.DataError(
+                f"There is no class {opts.target}: the training data has {len(names)} classes."
+            )
+        key = self.key(model_id, opts, dataset, session)
+        if not compute:
+            return self.caches.shared_cache.backend.get(key)
+        ds = opened.data
+
+        def run() -> InversionData:
+            outputs = net.forward(ds.x)
+            target = sc.ideal_output(outputs, ds.y, opts.target)
+            bounds = None
+            if opts.method == "pseudo-inverse":
+                res = sc.pseudo_inverse_input(net, target)
+            else:
+                if opts.clamp:
+                    low, high = float(ds.x.min()), float(ds.x.max())
+                    bounds = (low, high) if low < high else None
+                res = sc.optimise_input(
+                    net,
+                    target,
+                    start=opts.start,
+                    x_train=ds.x,
+                    y_train=ds.y,
+                    cls=opts.target,
+                    steps=opts.steps,
+                    lr=opts.lr,
+                    bounds=bounds,
+                    progress=progress,
+                    should_stop=should_stop,
+                )
+            data = _to_data(res, opts, net, names, bounds, len(ds), ds.name)
+            if data.stopped:
+                raise Cancelled(data)
+            return data
+
+        try:
+            return self.caches.shared_cache.get_or_compute(key, run)
+        except Cancelled as stopped:
+            return stopped.data
+
+
+def _to_data(
+    res: Any,
+    opts: InversionOptions,
+    net: Any,
+    names: list[str],
+    bounds: tuple[float, float] | None,
+    n_train: int,
+    data_name: str,
+) -> InversionData:
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().to("cpu", torch.float64).numpy()).reshape(-1)
+
+    x = arr(res.x)
+    image = net.image_shape if net.image_shape and math.prod(net.image_shape) == x.size else None
+    axis = net.input_axis
+    if axis is not None and len(axis.values) != x.size:
+        axis = None
+    return InversionData(
+        options=opts,
+        x=x,
+        image_shape=tuple(image) if image else None,
+        input_axis=axis,
+        output=arr(res.output),
+        target=arr(res.target),
+        class_names=names,
+        distance=float(res.distance),
+        start_distance=float(res.start_distance),
+        method=res.method,
+        start=res.start,
+        warnings=tuple(res.warnings),
+        clipped=int(res.clipped),
+        steps=int(res.steps),
+        stopped=bool(res.stopped),
+        history=np.asarray(res.history, dtype=np.float64),
+        bounds=bounds,
+        n_train=int(n_train),
+        data_name=data_name,
+    )

@@ -1,0 +1,305 @@
+"""Page shell: header, sidebar (model picker and upload, dataset picker and upload, layer
+table) and the view tabs."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from dash import dash_table, dcc, html
+
+from app import ids
+from app.storage.uploads import ALLOWED_SUFFIXES, DATASET_SUFFIXES, MODEL_TOO_BIG_HINT
+from app.views import (
+    compare,
+    descramble,
+    export_bar,
+    inversion,
+    overview,
+    spectrum,
+    subspaces,
+    surgery,
+    tours,
+    vectors,
+    weights,
+)
+
+__all__ = ["LAYER_COLUMNS", "build_layout"]
+
+LAYER_COLUMNS = [
+    {"name": "Layer", "id": "name"},
+    {"name": "Kind", "id": "kind"},
+    {"name": "Shape", "id": "shape"},
+    {"name": "κ", "id": "cond"},
+    {"name": "eff. rank", "id": "erank"},
+]
+
+
+def _layer_table() -> dash_table.DataTable:
+    # DataTable (not AG Grid, which is not installed) on purpose; silence its deprecation note.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"(?s).*DataTable will be removed", category=DeprecationWarning
+        )
+        return _new_layer_table()
+
+
+def _new_layer_table() -> dash_table.DataTable:
+    return dash_table.DataTable(
+        id=ids.TABLE_LAYER_LIST,
+        columns=LAYER_COLUMNS,
+        data=[],
+        cell_selectable=True,
+        style_as_list_view=True,
+        page_action="none",
+        tooltip_delay=200,
+        tooltip_duration=None,
+        style_table={"maxHeight": "52vh", "overflowY": "auto", "overflowX": "auto"},
+        style_cell={
+            "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+            "fontSize": "12px",
+            "padding": "4px 5px",
+            "textAlign": "left",
+            "whiteSpace": "nowrap",
+            "cursor": "pointer",
+            "border": "none",
+            "borderBottom": "1px solid #eceff1",
+        },
+        style_cell_conditional=[
+            {"if": {"column_id": c}, "textAlign": "right"} for c in ("cond", "erank")
+        ]
+        + [
+            # long dotted names (encoder.layer.3.attention.self.query) wrap, so the numbers
+            # stay in view without scrolling sideways
+            {
+                "if": {"column_id": "name"},
+                "whiteSpace": "normal",
+                "wordBreak": "break-all",
+                "height": "auto",
+                "minWidth": "120px",
+                "maxWidth": "200px",
+            }
+        ],
+        # DataTable truncates cell values with an ellipsis unless told to inherit wrapping
+        css=[
+            {
+                "selector": ".dash-cell div.dash-cell-value",
+                "rule": "display: inline; white-space: inherit; overflow: inherit; "
+                "text-overflow: inherit;",
+            }
+        ],
+        style_header={"fontWeight": 600, "backgroundColor": "#f5f7f9", "color": "#37474f"},
+    )
+
+
+def _upload_control(
+    control_id: str,
+    *,
+    url: str,
+    max_bytes: int,
+    suffixes: tuple[str, ...],
+    input_id: str,
+    store_id: str,
+    label: str,
+    too_big_hint: str,
+    labels_input: str | None = None,
+) -> html.Div:
+    """A placeholder that assets/upload.js fills with a file input (see that file)."""
+    attrs = {
+        "data-upload-url": url,
+        "data-max-bytes": str(max_bytes),
+        "data-accept": ",".join(suffixes),
+        "data-input-id": input_id,
+        "data-store-id": store_id,
+        "data-label": label,
+        "data-too-big": too_big_hint,
+    }
+    if labels_input:
+        attrs["data-labels-input"] = labels_input
+    return html.Div(id=control_id, className="upload-control", **attrs)
+
+
+def _dataset_section(max_upload_bytes: int, dataset_upload_url: str) -> list[Any]:
+    return [
+        html.Label("Dataset", htmlFor=ids.DROPDOWN_DATASET_SELECT, className="section-label"),
+        dcc.Dropdown(
+            id=ids.DROPDOWN_DATASET_SELECT,
+            options=[],
+            clearable=False,
+            searchable=False,
+            placeholder="No dataset: upload one below",
+        ),
+        html.Div(id=ids.DIV_DATASET_STATUS, className="dataset-status"),
+        html.Details(
+            [
+                html.Summary("Open a dataset file", className="section-summary"),
+                html.Div(
+                    [
+                        html.Label(
+                            "Label column (.csv) or array (.npz/.pt), optional",
+                            htmlFor=ids.INPUT_DATASET_LABELS,
+                            className="inline-label",
+                        ),
+                        dcc.Input(
+                            id=ids.INPUT_DATASET_LABELS,
+                            type="text",
+                            placeholder="e.g. label",
+                            debounce=True,
+                            className="text-field",
+                        ),
+                    ],
+                    className="labels-field",
+                ),
+                _upload_control(
+                    ids.DIV_DATASET_UPLOAD_CONTROL,
+                    url=dataset_upload_url,
+                    max_bytes=max_upload_bytes,
+                    suffixes=DATASET_SUFFIXES,
+                    input_id=ids.INPUT_DATASET_FILE,
+                    store_id=ids.STORE_DATASET_UPLOAD_EVENT,
+                    label="Open a dataset file",
+                    too_big_hint="upload a smaller sample of it",
+                    labels_input=ids.INPUT_DATASET_LABELS,
+                ),
+                html.Div(
+                    ".npy (inputs), .npz (arrays x and y), .csv (header row; every column but "
+                    "the label column is a feature), .pt (tensors, loaded without unpickling "
+                    "code) or a .zip of PNG/JPEG images, one folder per class. Samples are "
+                    "reshaped to the model's input shape.",
+                    className="hint",
+                ),
+            ],
+            open=True,
+            className="dataset-upload",
+        ),
+        html.Div(id=ids.DIV_DATASET_UPLOAD_STATUS),
+    ]
+
+
+def _sidebar(max_upload_bytes: int, upload_url: str, dataset_upload_url: str) -> html.Aside:
+    return html.Aside(
+        [
+            html.Label("Model", htmlFor=ids.DROPDOWN_MODEL_SELECT, className="section-label"),
+            dcc.Dropdown(
+                id=ids.DROPDOWN_MODEL_SELECT, options=[], clearable=False, searchable=False
+            ),
+            html.Div(id=ids.DIV_MODEL_DESCRIPTION, className="model-description"),
+            html.Label("Open a model file", className="section-label"),
+            _upload_control(
+                ids.DIV_UPLOAD_CONTROL,
+                url=upload_url,
+                max_bytes=max_upload_bytes,
+                suffixes=ALLOWED_SUFFIXES,
+                input_id=ids.INPUT_UPLOAD_FILE,
+                store_id=ids.STORE_UPLOAD_EVENT,
+                label="Open a model file",
+                too_big_hint=MODEL_TOO_BIG_HINT,
+            ),
+            html.Div(
+                "safetensors, PyTorch state_dict (.pt/.pth/.bin, loaded without unpickling "
+                "code), torch.export (.pt2) or ONNX (.onnx, weights only).",
+                className="hint",
+            ),
+            html.Div(id=ids.DIV_UPLOAD_STATUS),
+            *_dataset_section(max_upload_bytes, dataset_upload_url),
+            html.Label("Layers", className="section-label"),
+            _layer_table(),
+            html.Div(id=ids.DIV_LAYER_NOTES),
+        ],
+        className="sidebar",
+    )
+
+
+def _main() -> html.Main:
+    return html.Main(
+        [
+            tours.bar(),
+            html.Div(id=ids.DIV_ALERT_GLOBAL),
+            html.Div(
+                [
+                    html.Div(id=ids.DIV_LAYER_HEADER, className="layer-header"),
+                    html.Div(
+                        [
+                            html.Span("Matrix view", className="inline-label"),
+                            dcc.RadioItems(
+                                id=ids.RADIO_MATRIX_VIEW,
+                                options=[],
+                                inline=True,
+                                className="radio-inline",
+                            ),
+                        ],
+                        id=ids.DIV_MATRIX_VIEW,
+                        className="matrix-view",
+                        style={"display": "none"},
+                    ),
+                    export_bar.layout(),
+                ],
+                className="main-head",
+            ),
+            dcc.Tabs(
+                id=ids.TABS_VIEW_SELECT,
+                value=ids.TAB_WEIGHTS,
+                className="view-tabs",
+                children=[
+                    dcc.Tab(label="Weights", value=ids.TAB_WEIGHTS, children=weights.layout()),
+                    dcc.Tab(label="Spectrum", value=ids.TAB_SPECTRUM, children=spectrum.layout()),
+                    dcc.Tab(
+                        label="Singular vectors", value=ids.TAB_VECTORS, children=vectors.layout()
+                    ),
+                    dcc.Tab(
+                        label="Descramble", value=ids.TAB_DESCRAMBLE, children=descramble.layout()
+                    ),
+                    dcc.Tab(
+                        label="Subspaces & residuals",
+                        value=ids.TAB_SUBSPACES,
+                        children=subspaces.layout(),
+                    ),
+                    dcc.Tab(
+                        label="Inversion", value=ids.TAB_INVERSION, children=inversion.layout()
+                    ),
+                    dcc.Tab(
+                        label="Spectral surgery", value=ids.TAB_SURGERY, children=surgery.layout()
+                    ),
+                    dcc.Tab(label="Overview", value=ids.TAB_OVERVIEW, children=overview.layout()),
+                    dcc.Tab(label="Compare", value=ids.TAB_COMPARE, children=compare.layout()),
+                ],
+            ),
+        ],
+        className="main",
+    )
+
+
+def build_layout(
+    *,
+    title: str,
+    max_upload_bytes: int,
+    upload_url: str,
+    dataset_upload_url: str = "",
+    device: str = "",
+) -> html.Div:
+    """The whole page (static: everything that changes is filled in by callbacks)."""
+    return html.Div(
+        [
+            dcc.Location(id=ids.LOCATION_PAGE_URL, refresh=False),
+            dcc.Store(id=ids.STORE_SELECTION_STATE, storage_type="memory"),
+            dcc.Store(id=ids.STORE_MODEL_CURRENT, storage_type="memory"),
+            dcc.Store(id=ids.STORE_UPLOAD_EVENT, storage_type="memory"),
+            dcc.Store(id=ids.STORE_DATASET_UPLOAD_EVENT, storage_type="memory"),
+            html.Header(
+                [
+                    html.H1(title, className="app-title"),
+                    html.Span(
+                        "weight spaces of trained networks through their singular values",
+                        className="app-subtitle",
+                    ),
+                    html.Span(device, id=ids.TEXT_COMPUTE_DEVICE, className="app-device"),
+                ],
+                className="app-header",
+            ),
+            html.Div(
+                [_sidebar(max_upload_bytes, upload_url, dataset_upload_url), _main()],
+                className="app-body",
+            ),
+        ],
+        className="app-root",
+    )

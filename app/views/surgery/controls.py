@@ -1,0 +1,284 @@
+"""Spectral surgery view: the static layout (gallery, controls, graphs, job panels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from app import ids
+from app.figures import placeholder_figure
+from app.services.surgery import MAX_SIMILARITY_SAMPLES
+
+__all__ = ["DEFAULT_SIM_SAMPLES", "DEFAULT_VECTORS", "MAX_VECTORS", "PER_PAGE", "layout"]
+
+PER_PAGE = 24  # thumbnails per gallery page
+DEFAULT_VECTORS = 4
+MAX_VECTORS = 12
+DEFAULT_SIM_SAMPLES = 100
+
+
+def _graph(graph_id: str) -> dcc.Loading:
+    return dcc.Loading(
+        dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
+        type="dot",
+        delay_show=300,
+    )
+
+
+def _number(cid: str, label: str, value: Any, **kwargs: Any) -> html.Label:
+    return html.Label(
+        [
+            html.Span(label, className="inline-label"),
+            dcc.Input(id=cid, type="number", value=value, debounce=True, **kwargs),
+        ],
+        className="number-field",
+    )
+
+
+def _gallery() -> html.Fieldset:
+    return html.Fieldset(
+        [
+            html.Legend("Sample"),
+            html.Div(
+                [
+                    html.Button("‹ previous", id=ids.BUTTON_SURGERY_PREV, className="page-button"),
+                    html.Span(id=ids.TEXT_SURGERY_PAGE, className="hint"),
+                    html.Button("next ›", id=ids.BUTTON_SURGERY_NEXT, className="page-button"),
+                    _number(ids.INPUT_SURGERY_SAMPLE, "go to #", None, min=0, step=1),
+                ],
+                className="gallery-head",
+            ),
+            html.Div(id=ids.DIV_SURGERY_GALLERY, className="thumb-gallery"),
+        ],
+        className="control-group surgery-gallery",
+    )
+
+
+def _choices() -> html.Fieldset:
+    return html.Fieldset(
+        [
+            html.Legend("Split and output"),
+            html.Label("Split at layer (module output z_l)", className="inline-label"),
+            dcc.Dropdown(id=ids.DROPDOWN_SURGERY_SPLIT, options=[], clearable=False),
+            _number(
+                ids.INPUT_SURGERY_OUTPUT, "output j", None, min=0, step=1, placeholder="predicted"
+            ),
+            html.Div(
+                "Empty: the predicted output (argmax y). Click a row of the contributions "
+                "heatmap to pick another.",
+                className="hint",
+            ),
+            _number(
+                ids.INPUT_SURGERY_VECTORS,
+                "vectors shown",
+                DEFAULT_VECTORS,
+                min=1,
+                max=MAX_VECTORS,
+                step=1,
+            ),
+            html.Div("rank the vectors by", className="inline-label group-sub"),
+            dcc.RadioItems(
+                id=ids.RADIO_SURGERY_RANK,
+                options=[
+                    {"label": "αⱼₖ toward the output", "value": "alpha"},
+                    {"label": "sign-reduced terms (eq. 21)", "value": "reduced"},
+                ],
+                value="alpha",
+                className="surgery-radio",
+            ),
+        ],
+        className="control-group surgery-choices",
+    )
+
+
+def job_panel(
+    *,
+    title: str,
+    explain: str,
+    fields: list[Any],
+    run_id: str,
+    cancel_id: str,
+    progress_div: str,
+    progress_id: str,
+    text_id: str,
+    status_id: str,
+    graph_id: str,
+    stores: tuple[str, str],
+) -> html.Section:
+    """A dataset-wide analysis: its options, Run / Cancel, a progress bar, status, graph."""
+    return html.Section(
+        [
+            dcc.Store(id=stores[0], storage_type="memory"),
+            dcc.Store(id=stores[1], storage_type="memory"),
+            html.H3(title, className="section-title"),
+            html.P(explain, className="hint"),
+            html.Div(
+                [
+                    *fields,
+                    html.Div(
+                        [
+                            html.Button("Run", id=run_id, className="button-run"),
+                            html.Button(
+                                "Cancel", id=cancel_id, disabled=True, className="button-cancel"
+                            ),
+                        ],
+                        className="button-row",
+                    ),
+                    html.Div(
+                        [
+                            html.Progress(id=progress_id, value="0", max="1"),
+                            html.Span(id=text_id, className="progress-text"),
+                        ],
+                        id=progress_div,
+                        className="progress-row",
+                        style={"display": "none"},
+                    ),
+                ],
+                className="job-controls",
+            ),
+            html.Div(id=status_id),
+            _graph(graph_id),
+        ],
+        className="surgery-job",
+    )
+
+
+def _jobs() -> list[Any]:
+    similarity = job_panel(
+        title="Similarity of singular vectors across the dataset (SpecXAI Fig. 5)",
+        explain=(
+            "The cosine ⟨φₖ(xᵢ), φₖ(xⱼ)⟩ of the k-th right singular vector at the split "
+            "between every pair of the first N samples (grouped by class when labelled): "
+            "blocks of ±1 are features the network reuses across samples."
+        ),
+        fields=[
+            _number(
+                ids.INPUT_SURGERY_SIM_SAMPLES,
+                "N samples",
+                DEFAULT_SIM_SAMPLES,
+                min=1,
+                max=MAX_SIMILARITY_SAMPLES,
+                step=1,
+            ),
+            _number(ids.INPUT_SURGERY_SIM_COMPONENT, "vector k", 1, min=1, step=1),
+        ],
+        run_id=ids.BUTTON_SURGERY_SIM_RUN,
+        cancel_id=ids.BUTTON_SURGERY_SIM_CANCEL,
+        progress_div=ids.DIV_SURGERY_SIM_PROGRESS,
+        progress_id=ids.PROGRESS_SURGERY_SIM,
+        text_id=ids.TEXT_SURGERY_SIM_PROGRESS,
+        status_id=ids.DIV_SURGERY_SIM_STATUS,
+        graph_id=ids.GRAPH_SURGERY_SIMILARITY,
+        stores=(ids.STORE_SURGERY_SIM_RUN, ids.STORE_SURGERY_SIM_DONE),
+    )
+    depth = job_panel(
+        title="Depth evolution of the top singular vector (SpecXAI Fig. 6)",
+        explain=(
+            "Spectral surgery of this sample split at each layer with weights, first to "
+            "last: the top singular vector φ₁, its contraction with the input, and the "
+            "spectrum σₖ/σ₁, which narrows with depth in the paper's networks."
+        ),
+        fields=[],
+        run_id=ids.BUTTON_SURGERY_DEPTH_RUN,
+        cancel_id=ids.BUTTON_SURGERY_DEPTH_CANCEL,
+        progress_div=ids.DIV_SURGERY_DEPTH_PROGRESS,
+        progress_id=ids.PROGRESS_SURGERY_DEPTH,
+        text_id=ids.TEXT_SURGERY_DEPTH_PROGRESS,
+        status_id=ids.DIV_SURGERY_DEPTH_STATUS,
+        graph_id=ids.GRAPH_SURGERY_DEPTH,
+        stores=(ids.STORE_SURGERY_DEPTH_RUN, ids.STORE_SURGERY_DEPTH_DONE),
+    )
+    return [similarity, depth]
+
+
+def _compute_panel() -> html.Div:
+    """Shown for a split too large to compute in the request: Compute / Cancel."""
+    return html.Div(
+        [
+            dcc.Store(id=ids.STORE_SURGERY_COMPUTE_RUN, storage_type="memory"),
+            dcc.Store(id=ids.STORE_SURGERY_COMPUTE_DONE, storage_type="memory"),
+            html.Span(id=ids.TEXT_SURGERY_COMPUTE),
+            html.Div(
+                [
+                    html.Button("Compute", id=ids.BUTTON_SURGERY_COMPUTE, className="button-run"),
+                    html.Button(
+                        "Cancel",
+                        id=ids.BUTTON_SURGERY_COMPUTE_CANCEL,
+                        disabled=True,
+                        className="button-cancel",
+                    ),
+                ],
+                className="button-row",
+            ),
+            html.Div(
+                [html.Progress(), html.Span("computing in the background…", className="hint")],
+                id=ids.DIV_SURGERY_COMPUTE_PROGRESS,
+                className="progress-row",
+                style={"display": "none"},
+            ),
+        ],
+        id=ids.DIV_SURGERY_COMPUTE,
+        className="job-controls surgery-compute",
+        style={"display": "none"},
+    )
+
+
+def _pair(left: Any, right: Any) -> html.Div:
+    return html.Div([left, right], className="graph-pair")
+
+
+def layout() -> html.Div:
+    return html.Div(
+        [
+            dcc.Store(id=ids.STORE_SURGERY_PICK, storage_type="memory"),
+            dcc.Store(id=ids.STORE_SURGERY_PAGE, storage_type="memory", data=0),
+            dcc.Store(id=ids.STORE_SURGERY_SPLIT_FOR, storage_type="memory"),
+            html.Div(id=ids.DIV_SURGERY_ALERT),
+            _compute_panel(),
+            html.Div([_gallery(), _choices()], className="surgery-controls"),
+            html.Div(
+                [
+                    html.Div(id=ids.DIV_SURGERY_SUMMARY, className="surgery-summary"),
+                    html.Span(id=ids.TEXT_SURGERY_CHECK, className="hint"),
+                ],
+                className="surgery-summary-row",
+            ),
+            _pair(_graph(ids.GRAPH_SURGERY_INPUT), _graph(ids.GRAPH_SURGERY_ALPHA)),
+            _pair(_graph(ids.GRAPH_SURGERY_PROPORTIONS), _graph(ids.GRAPH_SURGERY_SPECTRUM)),
+            _graph(ids.GRAPH_SURGERY_VECTORS),
+            _graph(ids.GRAPH_SURGERY_DATA_SVD),
+            _pair(
+                html.Div([_graph(ids.GRAPH_SURGERY_BIAS), html.Div(id=ids.DIV_SURGERY_BIAS_NOTES)]),
+                html.Div(
+                    [
+                        html.Label("Keep top k components", className="section-label"),
+                        dcc.Slider(
+                            id=ids.SLIDER_SURGERY_KEEP,
+                            min=0,
+                            max=1,
+                            step=1,
+                            value=1,
+                            tooltip={"placement": "bottom"},
+                        ),
+                        html.Div(
+                            [
+                                html.Span("relative change ‖y − yₖ‖ / ‖y‖ = "),
+                                html.Strong(id=ids.TEXT_SURGERY_CHANGE),
+                                html.Span(id=ids.TEXT_SURGERY_KEPT, className="hint"),
+                            ],
+                            className="surgery-change",
+                        ),
+                        _graph(ids.GRAPH_SURGERY_PRUNED),
+                    ]
+                ),
+            ),
+            html.Div(
+                _graph(ids.GRAPH_SURGERY_BIAS_IMAGES),
+                id=ids.DIV_SURGERY_BIAS_IMAGES,
+                style={"display": "none"},
+            ),
+            *_jobs(),
+        ],
+        className="view view-surgery",
+    )

@@ -1,0 +1,278 @@
+"""Spectral surgery view: the dataset-wide analyses as background jobs (Dash background
+callbacks on the app's DiskcacheManager, a forked process each).
+
+Run writes a fresh nonce to the job's run store; the job reports progress, keeps its result
+in the shared cache and writes {"key", "status", "message"} to the job's done store; the
+draw callback shows whatever the cache holds for the options now on screen. Cancel kills
+the job (Dash) and raises a flag the job polls (`should_stop`), so it stops either way and
+keeps nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dash
+from dash import Input, Output, State, ctx
+
+from app import ids
+from app.figures import placeholder_figure
+from app.figures.surgery_dataset import depth_figure, similarity_heatmap
+from app.services.surgery_types import DepthOptions, SimilarityOptions, SurgeryOptions
+from app.storage.session import current_session_id, session_from_cookies
+from app.views import jobs
+from app.views.common import Selection, alert, selection_ready
+from app.views.surgery.controls import DEFAULT_SIM_SAMPLES
+from app.views.surgery.render import panel
+
+PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
+
+__all__ = ["PROGRESS_EVERY_S", "register"]
+
+
+@dataclass(frozen=True)
+class Job(jobs.JobIds):
+    name: str
+    graph: str
+    fields: tuple[str, ...]  # ids of the job's own inputs (their "value")
+    options: Callable[..., Any]  # (services, selection, split, session, *values) -> options
+    compute: Callable[..., Any]  # services -> its method computing the result
+    key: Callable[..., Any]  # services -> its method giving the cache key
+    draw: Callable[..., Any]  # (services, selection, data) -> figure
+    unit: str  # progress text: "samples" / "layers"
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _split(services: Any, selection: Selection, split: Any, session: str | None) -> str:
+    return split or services.surgery.default_split(
+        selection["model"], selection.get("layer"), session
+    )
+
+
+def _sample(selection: Selection) -> int:
+    return max(0, _int(selection.get("sample"), 0))
+
+
+def _similarity_options(services, selection, split, session, samples, component):
+    return SimilarityOptions(
+        split=_split(services, selection, split, session),
+        samples=_int(samples, DEFAULT_SIM_SAMPLES),
+        component=_int(component, 1),
+    )
+
+
+def _depth_options(services, selection, _split_value, session):
+    splits = services.surgery.depth_splits(selection["model"], session)
+    return DepthOptions(sample=_sample(selection), splits=splits)
+
+
+def _draw_similarity(services, selection, data) -> Any:
+    o = data.options
+    fig = similarity_heatmap(
+        data.matrix,
+        labels=data.labels,
+        title=(
+            f"⟨φ{o.component}(xᵢ), φ{o.component}(xⱼ)⟩ at {o.split} across "
+            f"{data.matrix.shape[0]} samples"
+        ),
+    )
+    return fig
+
+
+def _draw_depth(services, selection, data) -> Any:
+    layout = services.surgery.layout(selection["model"], current_session_id())
+    return depth_figure(
+        data.splits,
+        [panel(layout, t) for t in data.top],
+        [panel(layout, c, reduce="sum") for c in data.contracted],
+        data.spectra,
+        title=f"Top singular vector and spectrum by depth, sample #{data.options.sample}",
+        axis_values=layout.axis_values,
+        axis_label=layout.axis_label,
+    )
+
+
+JOBS = (
+    Job(
+        name="similarity",
+        run=ids.BUTTON_SURGERY_SIM_RUN,
+        cancel=ids.BUTTON_SURGERY_SIM_CANCEL,
+        progress_div=ids.DIV_SURGERY_SIM_PROGRESS,
+        progress=ids.PROGRESS_SURGERY_SIM,
+        text=ids.TEXT_SURGERY_SIM_PROGRESS,
+        status=ids.DIV_SURGERY_SIM_STATUS,
+        graph=ids.GRAPH_SURGERY_SIMILARITY,
+        run_store=ids.STORE_SURGERY_SIM_RUN,
+        done_store=ids.STORE_SURGERY_SIM_DONE,
+        fields=(ids.INPUT_SURGERY_SIM_SAMPLES, ids.INPUT_SURGERY_SIM_COMPONENT),
+        options=_similarity_options,
+        compute=lambda services: services.surgery.similarity,
+        key=lambda services: services.surgery.similarity_key,
+        draw=_draw_similarity,
+        unit="samples",
+    ),
+    Job(
+        name="depth",
+        run=ids.BUTTON_SURGERY_DEPTH_RUN,
+        cancel=ids.BUTTON_SURGERY_DEPTH_CANCEL,
+        progress_div=ids.DIV_SURGERY_DEPTH_PROGRESS,
+        progress=ids.PROGRESS_SURGERY_DEPTH,
+        text=ids.TEXT_SURGERY_DEPTH_PROGRESS,
+        status=ids.DIV_SURGERY_DEPTH_STATUS,
+        graph=ids.GRAPH_SURGERY_DEPTH,
+        run_store=ids.STORE_SURGERY_DEPTH_RUN,
+        done_store=ids.STORE_SURGERY_DEPTH_DONE,
+        fields=(),
+        options=_depth_options,
+        compute=lambda services: services.surgery.depth,
+        key=lambda services: services.surgery.depth_key,
+        draw=_draw_depth,
+        unit="layers",
+    ),
+)
+
+
+def _dataset(selection: Selection) -> str | None:
+    return selection.get("dataset") or None
+
+
+def _cancelled(job: Job, step: Any, total: Any) -> Any:
+    what, at = f"{job.name} run", "after {step:,} of {total:,} " + job.unit
+    return jobs.cancelled_alert(step, total, what=what, at=at, kept="nothing was kept")
+
+
+def _register_job(app: dash.Dash, services: Any, job: Job) -> None:
+    compute, key_of = job.compute(services), job.key(services)
+
+    @app.callback(
+        Output(job.graph, "figure"),
+        Output(job.status, "children"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+        Input(ids.DROPDOWN_SURGERY_SPLIT, "value"),
+        *[Input(f, "value") for f in job.fields],
+        Input(job.done_store, "data"),
+    )
+    def draw(selection: Selection | None, split: Any, *values: Any) -> tuple[Any, Any]:
+        if not selection_ready(selection, ids.TAB_SURGERY) or not selection.get("model"):
+            raise dash.exceptions.PreventUpdate
+        *fields, done = values
+        session = current_session_id()
+        try:  # no network to run or no data: the view's own alert says so already
+            services.surgery.samples(selection["model"], session, _dataset(selection))
+        except Exception:
+            return placeholder_figure(), None
+        try:
+            options = job.options(services, selection, split, session, *fields)
+            args = (selection["model"], options, session, _dataset(selection))
+            data = compute(*args, compute=False)
+            key = key_of(*args)
+        except Exception as err:
+            return placeholder_figure(), alert(services.error_message(err))
+        if data is not None:
+            return job.draw(services, selection, data), _note(data)
+        last = jobs.last_status(done, key)
+        if last == "error":
+            return placeholder_figure(), jobs.failed_alert(done)
+        if last == "cancelled":
+            return placeholder_figure(), _cancelled(job, None, None)
+        message = f"Press Run to compute the {job.name} for these settings."
+        return placeholder_figure(), alert(message, kind="info")
+
+    def prepare(session: str | None, selection: Selection, split: Any, *fields: Any) -> Any:
+        options = job.options(services, selection, split, session, *fields)
+        args = (selection["model"], options, session, _dataset(selection))
+
+        def run(progress: Any, should_stop: Any) -> bool:
+            return compute(*args, progress=progress, should_stop=should_stop) is None
+
+        return key_of(*args), run
+
+    jobs.register_job(
+        app,
+        services,
+        job,
+        states=[
+            State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
+            *[State(f, "value") for f in job.fields],
+        ],
+        requires="model",
+        prepare=prepare,
+        progress_text=lambda done, total: f"{done:,} of {total:,} {job.unit}",
+        cancelled=lambda step, total: _cancelled(job, step, total),
+    )
+
+
+def _note(data: Any) -> Any:
+    note = getattr(data, "note", "")
+    return alert(note, kind="info", title="Note") if note else None
+
+
+def _register_compute(app: dash.Dash, services: Any) -> None:
+    """A surgery too large for the request (r > SYNC_MAX_RANK), computed in a job; the
+    view's callbacks read it from the shared cache when the done store changes."""
+    app.clientside_callback(
+        """function (clicks) {
+            return {nonce: Date.now().toString(36) + Math.random().toString(36).slice(2)};
+        }""",
+        Output(ids.STORE_SURGERY_COMPUTE_RUN, "data"),
+        Input(ids.BUTTON_SURGERY_COMPUTE, "n_clicks"),
+        prevent_initial_call=True,
+    )
+
+    def compute_key(session: str | None, states: list[Any]) -> Any:
+        selection, split = states
+        options = SurgeryOptions(_sample(selection), _split(services, selection, split, session))
+        return services.surgery.key(selection["model"], options, session, _dataset(selection))
+
+    def compute_failed(err: Exception) -> dict[str, Any]:  # its process died (job_manager)
+        return jobs.job_failure(services, err, compute_key)
+
+    @app.callback(
+        Output(ids.STORE_SURGERY_COMPUTE_DONE, "data"),
+        Input(ids.STORE_SURGERY_COMPUTE_RUN, "data"),
+        State(ids.STORE_SELECTION_STATE, "data"),
+        State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
+        background=True,
+        running=[
+            (Output(ids.BUTTON_SURGERY_COMPUTE, "disabled"), True, False),
+            (Output(ids.BUTTON_SURGERY_COMPUTE_CANCEL, "disabled"), False, True),
+            (
+                Output(ids.DIV_SURGERY_COMPUTE_PROGRESS, "style"),
+                {"display": "flex"},
+                {"display": "none"},
+            ),
+        ],
+        cancel=[Input(ids.BUTTON_SURGERY_COMPUTE_CANCEL, "n_clicks")],
+        interval=1000,
+        prevent_initial_call=True,
+        on_error=compute_failed,
+    )
+    def compute_surgery(started: dict | None, selection: Selection | None, split: Any):
+        if not started or not selection or not selection.get("model"):
+            raise dash.exceptions.PreventUpdate
+        session = current_session_id() or session_from_cookies(ctx.cookies)
+        result: dict[str, Any] = {"nonce": started.get("nonce"), "status": "done"}
+        try:
+            options = SurgeryOptions(
+                _sample(selection), _split(services, selection, split, session)
+            )
+            args = (selection["model"], options, session, _dataset(selection))
+            result["key"] = services.surgery.key(*args)
+            services.surgery.run(*args)
+        except Exception as err:
+            result.update(status="error", message=services.error_message(err))
+        return result
+
+
+def register(app: dash.Dash, services: Any) -> None:
+    for job in JOBS:
+        _register_job(app, services, job)
+    _register_compute(app, services)

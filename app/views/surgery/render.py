@@ -1,0 +1,308 @@
+"""Spectral surgery view: computed results -> figures, sentences and gallery items.
+
+No computing here beyond choosing what to show: the numbers come from the services
+(svdcore underneath), the figures from app.figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import plotly.graph_objects as go
+from dash import html
+
+from app import ids
+from app.figures import placeholder_figure
+from app.figures.surgery import (
+    bias_waterfall,
+    contributions_heatmap,
+    data_svd_figure,
+    input_figure,
+    panel_grid,
+    proportions_bar,
+    pruned_output,
+    spectrum_comparison,
+)
+from app.figures.thumbnails import curve_thumbnail, image_thumbnail
+from app.services.surgery import DataSvd, InputLayout, SampleSet, SurgeryData, SurgeryService
+
+__all__ = ["Rendered", "empty", "gallery_items", "panel", "render", "render_pruned"]
+
+SHOWN: dict[str, str] = {"display": "block"}
+HIDDEN: dict[str, str] = {"display": "none"}
+ZERO = 1e-9  # |value| / (|y| + 1) below this reads as "zero up to round-off"
+
+
+class Rendered(NamedTuple):
+    input: go.Figure
+    alpha: go.Figure
+    proportions: go.Figure
+    spectrum: go.Figure
+    vectors: go.Figure
+    data_svd: go.Figure
+    bias: go.Figure
+    bias_notes: list[Any]
+    bias_images: go.Figure
+    bias_images_style: dict[str, str]
+    summary: list[Any]
+    check: str
+
+
+def empty(message: str = "") -> Rendered:
+    blank, other = placeholder_figure(message), placeholder_figure()
+    return Rendered(blank, other, other, other, other, other, other, [], other, HIDDEN, [], "")
+
+
+def panel(layout: InputLayout, flat: np.ndarray, *, reduce: str = "mean") -> np.ndarray:
+    """A flat input-sized vector as a picture (image layouts) or as it is (curves)."""
+    if layout.kind == "image":
+        return layout.image(flat, reduce=reduce)
+    return np.asarray(flat, dtype=np.float32).reshape(-1)
+
+
+def gallery_items(samples: SampleSet, layout: InputLayout, start: int, stop: int, chosen: int):
+    """Thumbnail buttons for samples start..stop-1 (the chosen one highlighted)."""
+    items = []
+    for i in range(start, min(stop, len(samples))):
+        x = samples.x[i]
+        if layout.kind == "image" and layout.channels == 3 and x.ndim == 3:
+            src = image_thumbnail(x)
+        elif layout.kind == "image":
+            src = image_thumbnail(layout.image(x), invert=True)
+        else:
+            src = curve_thumbnail(x)
+        caption = f"#{i}"
+        if samples.labels is not None:
+            label = int(samples.labels[i])
+            name = (
+                samples.classes[label]
+                if samples.classes and label < len(samples.classes)
+                else label
+            )
+            caption += f" · {name}"
+        items.append(
+            html.Button(
+                [html.Img(src=src, alt=f"sample {i}"), html.Span(caption)],
+                id=ids.surgery_thumb_id(i),
+                className="thumb thumb-chosen" if i == chosen else "thumb",
+                title=f"Sample {i}",
+                n_clicks=0,
+            )
+        )
+    return items
+
+
+def _terms(n: int) -> str:
+    return "1 term" if n == 1 else f"{n} terms"
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def _bias_notes(data: SurgeryData, j: int) -> list[Any]:
+    split = data.options.split
+    scale = abs(float(data.y[j])) + 1.0
+    bypass, remainder = float(data.bypass[j]), float(data.remainder[j])
+    bypass_note = (
+        f"Here it is zero: every path from the input to the output passes through {split}."
+        if abs(bypass) / scale < ZERO
+        else f"Here it is {_fmt(bypass)}: a skip connection carries the input around {split}."
+    )
+    remainder_note = (
+        "Here it is zero up to round-off, as for a piecewise-linear network (ReLU)."
+        if abs(remainder) / scale < ZERO
+        else f"Here it is {_fmt(remainder)}: the network has smooth activations."
+    )
+    return [
+        html.P(
+            [
+                html.Strong("Σₖ αⱼₖ "),
+                f"= {_fmt(float(data.alpha[j].sum()))}: the split components, "
+                "αⱼₖ = (L U)ⱼₖ cₖ with cₖ = σₖ (φₖ · x), SpecXAI eq. 17-20.",
+            ]
+        ),
+        html.P(
+            [
+                html.Strong("Bypass "),
+                f"(J − L R) x: the part of the output that goes around {split} (skip "
+                f"connections) and so is in no component of {split}. {bypass_note}",
+            ]
+        ),
+        html.P(
+            [
+                html.Strong("βₗ "),
+                "= (∂y/∂bₗ) bₗ: the bias of layer l carried to the output by the local linear "
+                "map (eq. 9); one bar per layer with a bias.",
+            ]
+        ),
+        html.P(
+            [
+                html.Strong("Remainder "),
+                "= b − Σₗ βₗ, with b = y − J x the local bias. It is zero for piecewise-linear "
+                "networks (ReLU, leaky ReLU); with smooth activations (tanh, SELU, logistic) "
+                f"the local bias is more than the layers' biases carried forward. {remainder_note}",
+            ]
+        ),
+    ]
+
+
+def _vectors_figure(
+    service: SurgeryService, data: SurgeryData, j: int, count: int, rank: str
+) -> go.Figure:
+    top = service.top(data, j, count, rank=rank)
+    of = "reduced sum" if rank == "reduced" else "Σα"
+    layout = data.layout
+    raw = [panel(layout, v) for v in top.raw]
+    contracted = [panel(layout, c, reduce="sum") for c in top.contracted]
+    n = len(raw)
+    titles = [
+        f"φ{k + 1}  σ={_fmt(s)}  α={_fmt(a)}"
+        for k, s, a in zip(top.k, top.sigma, top.alpha, strict=True)
+    ] + [f"φ{k + 1}·x  {p:.1%} of {of}" for k, p in zip(top.k, top.share, strict=True)]
+    what = "contracted over channels (eq. 23)" if layout.channels > 1 else "φₖ ⊙ x (eq. 23)"
+    how = "sign-reduced terms, eq. 21" if rank == "reduced" else "αⱼₖ toward the output"
+    fig = panel_grid(
+        raw + contracted,
+        titles,
+        columns=n,
+        title=(
+            f"Top {n} singular vectors contributing to output {data.output_name(j)} "
+            f"(by {how})<br><sup>row 1: φₖ"
+            f"{' (mean over channels)' if layout.channels > 1 else ''}; row 2: {what}</sup>"
+        ),
+        axis_values=layout.axis_values,
+        axis_label=layout.axis_label,
+        panel_height=190 if layout.kind == "image" else 160,
+    )
+    return fig
+
+
+def _data_svd_figure(data: SurgeryData, svd: DataSvd | None, count: int) -> go.Figure:
+    """The data matrix's spectrum and top singular vectors beside the network's (Fig. 8)."""
+    if svd is None:
+        return placeholder_figure()
+    layout, k = data.layout, max(1, min(count, svd.vectors.shape[0], data.rank))
+    used = f"{svd.samples:,}" + ("" if svd.samples == svd.total else f" of {svd.total:,}")
+    return data_svd_figure(
+        svd.S,
+        data.S,
+        [panel(layout, v) for v in svd.vectors[:k]],
+        [panel(layout, data.V[:, i]) for i in range(k)],
+        title=(
+            f"Data SVD ({used} samples of {svd.name}, uncentred) beside the network's at "
+            f"{data.options.split}<br><sup>spectra divided by their first value; row 2: "
+            f"top singular vectors vₖ of the data matrix X; row 3: top φₖ of the network "
+            f"operator for sample #{data.options.sample}</sup>"
+        ),
+        data_label=f"data X ({svd.samples:,} × {svd.vectors.shape[1]:,})",
+        net_label=f"network at {data.options.split}, sample #{data.options.sample}",
+        axis_values=layout.axis_values,
+        axis_label=layout.axis_label,
+    )
+
+
+def render(
+    service: SurgeryService,
+    data: SurgeryData,
+    j: int,
+    count: int,
+    rank: str = "alpha",
+    data_svd: DataSvd | None = None,
+) -> Rendered:
+    """Every figure of the view for one surgery and output j (`data_svd`: the dataset's
+    SVD to draw beside the network's singular vectors; a blank panel without it)."""
+    layout, out = data.layout, data.output_layout
+    split, r = data.options.split, data.rank
+    label = "" if data.label is None else f" (label {data.label})"
+    inp = input_figure(
+        panel(layout, data.x),
+        title=f"Input: sample #{data.options.sample}{label}",
+        axis_values=layout.axis_values,
+        axis_label=layout.axis_label,
+    )
+    alpha = contributions_heatmap(
+        data.alpha,
+        output=j,
+        title=f"Contributions αⱼₖ at {split}: outputs × components",
+        output_label="output j",
+    )
+    reduced = service.reduce(data, j)
+    proportions = proportions_bar(
+        reduced.proportions,
+        reduced.lead,
+        [len(g) for g in reduced.groups],
+        title=(
+            f"Sign-reduced proportions of output {data.output_name(j)} (eq. 21-22)"
+            f"<br><sup>{r} components → {_terms(len(reduced.values))} of one sign after "
+            f"{reduced.rounds} round(s)</sup>"
+        ),
+    )
+    spectrum = spectrum_comparison(
+        data.S, data.alpha[j], title=f"Full spectrum σₖ vs reduced spectrum |αⱼₖ|, j = {j}"
+    )
+    parts = [("Σ α (split)", float(data.alpha[j].sum())), ("bypass", float(data.bypass[j]))]
+    parts += [(f"β {name}", float(v[j])) for name, v in data.layer_bias.items()]
+    parts.append(("remainder", float(data.remainder[j])))
+    bias = bias_waterfall(
+        parts,
+        float(data.y[j]),
+        title=f"How output {data.output_name(j)} is assembled (bias per layer)",
+        total_label=f"y{j}",
+    )
+    bias_images, style = placeholder_figure(), HIDDEN
+    if out.kind == "image" and data.layer_bias:
+        maps = [panel(out, v) for v in data.layer_bias.values()]
+        maps += [panel(out, data.bias), panel(out, data.remainder)]
+        names = [f"β {n}" for n in data.layer_bias] + ["total bias b", "remainder"]
+        bias_images = panel_grid(
+            maps, names, columns=min(5, len(maps)), title="Bias terms over all outputs"
+        )
+        style = SHOWN
+    error = float(np.max(np.abs(data.alpha.sum(1) + data.bypass + data.bias - data.y)))
+    summary = [
+        html.Span(f"sample #{data.options.sample}{label}"),
+        html.Span(f"split {split}: r = {r} components"),
+        html.Span(
+            f"output {data.output_name(j)}"
+            + (" (predicted)" if j == data.predicted else f" (predicted: {data.predicted})")
+            + f", y = {_fmt(float(data.y[j]))}"
+        ),
+    ]
+    return Rendered(
+        inp,
+        alpha,
+        proportions,
+        spectrum,
+        _vectors_figure(service, data, j, count, rank),
+        _data_svd_figure(data, data_svd, count),
+        bias,
+        _bias_notes(data, j),
+        bias_images,
+        style,
+        summary,
+        f"max |Σα + bypass + b − y| = {error:.1e}",
+    )
+
+
+def render_pruned(
+    service: SurgeryService, data: SurgeryData, j: int, k: int
+) -> tuple[go.Figure, str, str]:
+    """The output kept by the top-k components of output j, the relative change, a note."""
+    k = max(0, min(int(k), data.rank))
+    pruned = service.prune(data, j, k)
+    out = data.output_layout
+    fig = pruned_output(
+        pruned.y,
+        pruned.y_pruned,
+        kind=out.kind,
+        title=f"Output with the top {k} of {data.rank} components (by |αⱼₖ|, j = {j})",
+        names=data.output_names,
+        image_shape=out.image_shape,
+        axis_values=out.axis_values,
+        axis_label=out.axis_label,
+    )
+    full, kept = int(np.argmax(pruned.y)), int(np.argmax(pruned.y_pruned))
+    note = f"kept {k} of {data.rank}; argmax: full {full}, top-k {kept}"
+    return fig, f"{pruned.relative_change:.2e}", note
