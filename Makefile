@@ -11,10 +11,16 @@ run:
 	scripts/setup-env.sh
 	$(VENV)/bin/svdscope serve --host $(HOST) --port $(PORT)
 
+# two pytest-xdist workers of one thread each (tests/conftest.py pins torch and BLAS to one
+# thread); --dist loadfile keeps a file's tests, and its module fixtures, on one worker;
+# --durations prints the slowest tests. TEST_WORKERS=0 runs in this process only.
+TEST_WORKERS ?= 2
+
 test:
 	scripts/setup-env.sh test
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 SVDSCOPE_REQUIRE_REAL_CHECKPOINT=1 \
-		SVDSCOPE_REQUIRE_REDIS=1 $(VENV)/bin/python -m pytest -q
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+		SVDSCOPE_REQUIRE_REAL_CHECKPOINT=1 SVDSCOPE_REQUIRE_REDIS=1 \
+		$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -80,9 +80,7 @@ def _app_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         if name == "app":  # the bare package: nothing in it
             continue
-        graph[name] = {
-            m for m in _imports(path, name) if m in modules and m not in (name, "app")
-        }
+        graph[name] = {m for m in _imports(path, name) if m in modules and m not in (name, "app")}
     return graph
 
 

@@ -22,6 +22,7 @@ import pytest
 
 REDIS_DATABASES = 64  # each test that asks for `redis_url` gets a database of its own
 VENV_BIN = Path(sys.executable).parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -122,8 +123,12 @@ def worker_env(base: Mapping[str, str], **overrides: str) -> dict[str, str]:
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
+        # the code under test: the checkout this test process imports `app` from (the
+        # venv's console scripts may belong to another editable checkout of the project)
+        "PYTHONPATH": str(REPO_ROOT),
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
     }
     env.update(base)
     env.update(overrides)

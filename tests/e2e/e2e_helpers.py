@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 from dash.testing.wait import until
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -41,6 +44,17 @@ return {
   annotations: (gd._fullLayout.annotations || []).map((a) => a.text),
 };
 """
+
+
+def text_of(dash_duo: Any, selector: str, attempts: int = 5) -> str:
+    """The element's text, read again when a callback replaced the element between finding
+    and reading it (a stale element reference)."""
+    for _ in range(attempts - 1):
+        try:
+            return dash_duo.find_element(selector).text
+        except StaleElementReferenceException:
+            continue
+    return dash_duo.find_element(selector).text
 
 
 def settle(dash_duo: Any, timeout: float = 40) -> None:
@@ -149,3 +163,48 @@ def progress_value(dash_duo: Any, progress_id: str) -> float:
 def job_processes() -> list[psutil.Process]:
     """Background jobs are forked children of this process (the server runs in a thread)."""
     return [p for p in psutil.Process().children() if "python" in p.name().lower()]
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def parse_number(text: str) -> float | None:
+    """The first number in a page text ("3.142", "1.2e-05", "42.0 %", "−0.5"), or None."""
+    found = _NUMBER.search(text.replace("\N{MINUS SIGN}", "-"))
+    return float(found.group()) if found else None
+
+
+def printed_rel(digits: int) -> float:
+    """Relative tolerance of a value printed with `digits` significant digits (.Ng, or .{N-1}e):
+    half a unit of the last digit is at most 0.5 * 10^(1 - digits) of the value; 1 % more
+    allows for the value being recomputed along another path (a job's process, the
+    service's cache) and for the rounding of the check itself."""
+    return 0.505 * 10.0 ** (1 - digits)
+
+
+def wait_for_number(
+    dash_duo: Any,
+    selector: str,
+    value: float,
+    *,
+    digits: int | None = None,
+    abs_tol: float = 0.0,
+    timeout: float = 20,
+) -> float:
+    """Wait until the element's text shows `value`: the number parsed out of it is within
+    printed_rel(digits) (and/or abs_tol) of `value`. Returns the number shown."""
+    rel = printed_rel(digits) if digits is not None else 0.0
+    target = pytest.approx(value, rel=rel, abs=abs_tol)
+
+    def shown() -> float | None:
+        try:
+            return parse_number(text_of(dash_duo, selector))
+        except (NoSuchElementException, StaleElementReferenceException):  # not rendered yet
+            return None
+
+    until(
+        lambda: (n := shown()) is not None and n == target,
+        timeout=timeout,
+        msg=f"{selector} does not show {value!r} (rel {rel}, abs {abs_tol})",
+    )
+    return shown()

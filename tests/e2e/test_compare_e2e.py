@@ -11,6 +11,7 @@ from e2e_helpers import (
     click_layer,
     screenshot,
     settle,
+    text_of,
     wait_graph,
     wait_layer_names,
 )
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _stat(dash_duo, key: str) -> str:
-    return dash_duo.find_element(f"#{ids.stat_id('compare', key)}").text
+    return text_of(dash_duo, f"#{ids.stat_id('compare', key)}")
 
 
 def test_compare_two_trainings_itself_and_a_misfit(dash_duo, tmp_path):

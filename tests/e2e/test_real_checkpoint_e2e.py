@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dash.testing.wait import until
-from e2e_helpers import click_tab, layer_names, screenshot, settle, wait_graph
+from e2e_helpers import click_tab, layer_names, screenshot, settle, wait_for_number, wait_graph
 from safetensors import safe_open
 from selenium.webdriver.common.by import By
 
@@ -72,7 +72,7 @@ def test_minilm_checkpoint_lists_every_tensor_and_draws_a_layer(dash_duo, tmp_pa
     spec = wait_graph(dash_duo, ids.GRAPH_SPECTRUM_VALUES, lambda g: g["traces"][0]["n"] == 384)
     assert spec["ytype"] == "log"
     summary = services.layers.spectrum(model_id, layer, "default", None).summary
-    dash_duo.wait_for_text_to_equal("#text-spectrum-cond", f"{summary.condition_number:.4g}")
+    wait_for_number(dash_duo, "#text-spectrum-cond", summary.condition_number, digits=4)
 
     click_tab(dash_duo, "Singular vectors")
     right = wait_graph(dash_duo, ids.GRAPH_VECTORS_RIGHT, lambda g: len(g["traces"]) == 8)
