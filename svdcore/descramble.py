@@ -34,6 +34,7 @@ from torch.nn.utils.parametrizations import orthogonal
 from ._validate import as_matrix
 from .device import default_device
 from .exceptions import DataError
+from .spectrum import canonical_signs
 
 __all__ = [
     "CRITERIA",
@@ -146,13 +147,6 @@ class Stencil:
         return int(self.D.shape[1])
 
 
-def _canonical_signs(Q: torch.Tensor) -> torch.Tensor:
-    idx = Q.abs().argmax(dim=0)
-    s = torch.sign(Q.gather(0, idx[None, :]).squeeze(0))
-    s[s == 0] = 1
-    return Q * s
-
-
 def make_stencil(
     kind_or_matrix: StencilKind | torch.Tensor | np.ndarray | Stencil, n: int
 ) -> Stencil:
@@ -175,7 +169,7 @@ def make_stencil(
         raise DataError(f"stencil D has {D.shape[1]} columns but the signals have {n} rows.")
     M = D.T @ D
     mu, Q = torch.linalg.eigh(M)
-    return Stencil(D, "custom", mu, _canonical_signs(Q), M)
+    return Stencil(D, "custom", mu, canonical_signs(Q)[0], M)
 
 
 @functools.lru_cache(maxsize=32)
@@ -192,7 +186,7 @@ def _named_stencil(kind: str, n: int) -> Stencil:
     # the null space of the second difference (constant and linear functions), made canonical
     grid = torch.arange(n, dtype=torch.float64)
     poly, _ = torch.linalg.qr(torch.stack([torch.ones(n, dtype=torch.float64), grid], 1))
-    Q = torch.cat([_canonical_signs(poly), _canonical_signs(Q[:, 2:])], dim=1)
+    Q = torch.cat([canonical_signs(poly)[0], canonical_signs(Q[:, 2:])[0]], dim=1)
     mu = torch.cat([torch.zeros(2, dtype=torch.float64), mu[2:]])
     return Stencil(D, "finite", mu, Q, M)
 
@@ -328,7 +322,7 @@ def _eigh(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _exact_smoothness(st: Stencil, S: torch.Tensor, *, det_one: bool) -> Descrambled:
     s, Q_S = _eigh(S)  # ascending
-    s, Q_S = s.flip(0), _canonical_signs(Q_S.flip(1))  # descending
+    s, Q_S = s.flip(0), canonical_signs(Q_S.flip(1))[0]  # descending
     s = s.clamp_min(0)  # a Gram matrix is PSD; round-off may dip below 0
     P = st.eigenvectors @ Q_S.T
     note = ""

@@ -41,7 +41,7 @@ import torch
 
 from ._validate import as_matrix
 from .exceptions import DataError
-from .spectrum import canonical_signs, default_rtol, svd
+from .spectrum import canonical_signs, condition_from, rank_from, resolve_rtol, svd
 
 __all__ = [
     "ClassProjections",
@@ -188,19 +188,6 @@ def _dtype(precision: Precision | None) -> torch.dtype:
     return getattr(torch, precision)
 
 
-def _check_rtol(rtol: float | None) -> float | None:
-    if rtol is None:
-        return None
-    if isinstance(rtol, bool) or not isinstance(rtol, int | float | np.floating | np.integer):
-        raise DataError(f"rtol must be a number in [0, 1) or None, got {rtol!r}.")
-    rtol = float(rtol)
-    if not math.isfinite(rtol) or not 0.0 <= rtol < 1.0:
-        raise DataError(
-            f"rtol must be a number in [0, 1) (a fraction of sigma_1) or None, got {rtol!r}."
-        )
-    return rtol
-
-
 def _matrix(
     W: ArrayLike, precision: Precision, what: str = "W"
 ) -> tuple[torch.Tensor, torch.dtype]:
@@ -208,12 +195,6 @@ def _matrix(
     stored = as_matrix(W, what=what)
     eps_dtype = stored.dtype
     return stored.to(dtype=_dtype(precision), device="cpu"), eps_dtype
-
-
-def _rank(S: torch.Tensor, rtol: float) -> int:
-    if S.numel() == 0 or float(S[0]) == 0.0:
-        return 0
-    return int((S > rtol * S[0]).sum())
 
 
 def _tensor(x: ArrayLike, what: str) -> torch.Tensor:
@@ -281,11 +262,9 @@ def _row_basis(
             )
         return W.row.to(_dtype(precision)), W.row.shape[0]
     A, eps_dtype = _matrix(W, precision)
-    tol = _check_rtol(rtol)
-    if tol is None:
-        tol = default_rtol(tuple(A.shape), eps_dtype)
+    tol = resolve_rtol(rtol, tuple(A.shape), eps_dtype)
     _, S, Vh = torch.linalg.svd(A, full_matrices=False)
-    r = _rank(S, tol)
+    r = rank_from(S, tol)
     return Vh[:r].mT.contiguous(), A.shape[1]
 
 
@@ -309,17 +288,15 @@ def subspaces(
     ``rtol``. Cost: a full SVD, O(m n min(m, n) + m^3 + n^3).
     """
     A, eps_dtype = _matrix(W, precision)
-    tol = _check_rtol(rtol)
-    if tol is None:
-        tol = default_rtol(tuple(A.shape), eps_dtype)
+    tol = resolve_rtol(rtol, tuple(A.shape), eps_dtype)
     m, n = A.shape
     U, S, Vh = torch.linalg.svd(A, full_matrices=True)
     k = min(m, n)
     Uk, Vhk = canonical_signs(U[:, :k].contiguous(), Vh[:k].contiguous())
     U = torch.cat([Uk, U[:, k:]], dim=1)
     V = torch.cat([Vhk, Vh[k:]], dim=0).mT
-    r = _rank(S, tol)
-    cond = float(S[0] / S[r - 1]) if r > 0 else math.nan
+    r = rank_from(S, tol)
+    cond = condition_from(S, r)
     return FourSubspaces(
         row=V[:, :r].contiguous(),
         col=U[:, :r].contiguous(),
@@ -529,13 +506,11 @@ def signal_vectors(
     A = as_matrix(t, what="W")
     eps_dtype = A.dtype
     A = A.to(torch.float64)
-    tol = _check_rtol(rtol)
-    if tol is None:
-        tol = default_rtol(tuple(A.shape), eps_dtype)
+    tol = resolve_rtol(rtol, tuple(A.shape), eps_dtype)
     if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1):
         raise DataError(f"k must be a positive integer or None, got {k!r}.")
     S_all = torch.linalg.svdvals(A)
-    r = _rank(S_all, tol)
+    r = rank_from(S_all, tol)
     res = svd(A, k=r if k is None else int(k)) if (k is not None or r > 0) else None
     if res is None:  # the zero matrix: no signal space
         return SignalVectors(
