@@ -201,24 +201,8 @@ class DescrambleServices:
 
     # ------------------------------------------------------------------ keys
     def _network_key(self, net: Any) -> str:
-        """Content key of everything a forward pass depends on (all tensors, structure)."""
-        try:
-            memo = self._tensor_keys.setdefault(net, {})
-        except TypeError:
-            memo = {}
-        key = memo.get(("__network__", ""))
-        if key is None:
-            if net.module is not None:
-                parts: list[Any] = [repr(net.module)]
-                parts += [(n, sc.cache.tensor_key(t)) for n, t in net.module.state_dict().items()]
-            else:
-                parts = ["weights-only"]
-                for info in net.layers:
-                    if info.matrix_shape is not None:
-                        _, matrix_key = self._matrix_and_key(net, info.name, "default")
-                        parts.append((info.name, matrix_key))
-            key = memo[("__network__", "")] = sc.cache.make_key("network", *parts)
-        return key
+        """Content key of everything a forward pass depends on (sc.Network.content_key)."""
+        return net.content_key()
 
     def descramble_key(
         self,
