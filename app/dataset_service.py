@@ -1,7 +1,7 @@
 """Datasets for the page: the zoo's own data and this session's uploaded dataset files.
 
 `DatasetServices` is a mixin of `app.services.Services`. A dataset id is ``"zoo"`` (the
-data an example network was made for, `sc.zoo_dataset`) or ``"upload-<file id>"`` (a file
+data an example network was made for, `sc.zoo.dataset`) or ``"upload-<file id>"`` (a file
 of this browser session in `Services.dataset_uploads`, opened with `sc.load_dataset`, never
 unpickled). Datasets are opened for one model: ``input_shape=net.input_shape``, so a file
 whose samples do not fit the model raises svdcore's `DataError` naming both shapes.
@@ -167,7 +167,7 @@ class DatasetServices:
             memo_key: tuple[Any, ...] = ("zoo", model_id, split)
             found = self._memo_get(memo_key)
             if found is None:
-                data = sc.zoo_dataset(model_id, split=split, seed=ZOO_SEED)
+                data = sc.zoo.dataset(model_id, split=split, seed=ZOO_SEED)
                 label = f"{model_id}: its own data ({split} split)"
                 found = OpenedDataset(
                     DatasetEntry(DATASET_ZOO, label, "zoo", data.name),

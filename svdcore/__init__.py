@@ -46,7 +46,7 @@ from .inversion import (
     optimise_input,
     pseudo_inverse_input,
 )
-from .io import ACTIVATIONS, Dataset, load_dataset, load_model, zoo_dataset
+from .io import ACTIVATIONS, Dataset, load_dataset, load_model
 from .network import Axis, LayerInfo, Network, ViewInfo
 from .signal_models import (
     FAMILIES as FIT_FAMILIES,
@@ -188,7 +188,6 @@ __all__ = [
     "top_spectrum",
     "trig_basis",
     "zoo",
-    "zoo_dataset",
 ]
 
 __version__ = "0.1.0"

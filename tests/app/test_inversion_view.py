@@ -22,7 +22,7 @@ def services(tmp_path_factory):
 
 
 def _train(name: str = "digits"):
-    return sc.zoo_dataset(name, split="train")
+    return sc.zoo.dataset(name, split="train")
 
 
 def test_pseudo_inverse_equals_the_engine_and_reaches_the_ideal_output(services):

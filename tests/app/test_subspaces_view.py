@@ -30,7 +30,7 @@ def services(tmp_path_factory):
 
 
 def _digits_test():
-    return sc.zoo_dataset("digits", split="test")
+    return sc.zoo.dataset("digits", split="test")
 
 
 def test_subspaces_data_equals_the_engine(services):

@@ -158,7 +158,7 @@ def services(tmp_path_factory):
 
 
 def _sample(name: str, i: int) -> torch.Tensor:
-    return sc.zoo_dataset(name, split="test").x[i]
+    return sc.zoo.dataset(name, split="test").x[i]
 
 
 def test_surgery_numbers_are_the_engines(services):
