@@ -48,6 +48,14 @@ from .inversion import (
 )
 from .io import ACTIVATIONS, Dataset, load_dataset, load_model
 from .network import Axis, LayerInfo, Network, ViewInfo
+from .projections import (
+    ClassProjections,
+    NeuronProjection,
+    SignalVectors,
+    class_projections,
+    neuron_projections,
+    signal_vectors,
+)
 from .signal_models import (
     FAMILIES as FIT_FAMILIES,
 )
@@ -71,18 +79,7 @@ from .spectrum import (
     svd,
     top_spectrum,
 )
-from .subspaces import (
-    ClassProjections,
-    FourSubspaces,
-    NeuronProjection,
-    Projection,
-    SignalVectors,
-    class_projections,
-    neuron_projections,
-    project,
-    signal_vectors,
-    subspaces,
-)
+from .subspaces import FourSubspaces, Projection, project, subspaces
 from .surgery import (
     LocalAffine,
     Pruned,
