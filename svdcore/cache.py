@@ -2,7 +2,7 @@
 
 Keys come from tensor *contents* (blake2b of the bytes, with shape and dtype), never from
 ``str(array)``: two arrays that print alike must not share an entry (flask-caching's
-memoize keys on ``str(args)``; see shared/recipes/performance-facts.md). Values are stored in
+memoize keys on ``str(args)``, and numpy elides the middle of large arrays). Values are stored in
 any cachelib backend: ``SimpleCache`` in memory by default, ``FileSystemCache`` for the
 embedded server, ``RedisCache`` for a lab deployment.
 """

@@ -4,9 +4,10 @@ Every reader returns a :class:`Dataset`: inputs ``x`` (N, ...) float32 and optio
 ``y`` (N,) int64 class labels or float32 targets (N, ...). Values are kept as stored
 (cast to float32), except images, which are scaled to [0, 1].
 
-Security (DESIGN.md, "Rules for uploads"): nothing here unpickles code. ``.npy``/``.npz``
-are read with ``allow_pickle=False`` (a ``.npy`` memory-mapped, so a header that declares
-more data than the file holds is refused instead of allocated); ``.pt`` through
+Security (SECURITY.md, promise 1: no code from an upload ever runs): nothing here unpickles
+code. ``.npy``/``.npz`` are read with ``allow_pickle=False`` (a ``.npy`` memory-mapped, so a
+header that declares more data than the file holds is refused instead of allocated); ``.pt``
+through
 ``torch.load(weights_only=True)``; ``.zip`` archives (and ``.npz``, which are zips) are sized
 from their directory before anything is unpacked (total `MAX_UNZIPPED_BYTES`, compression
 ratio `_archives.MAX_COMPRESSION_RATIO`), then read member by member in memory, never

@@ -1,7 +1,7 @@
 """The data of the ILR biexponential networks (Sule, Spencer & Czaja): decays and Reg tracks.
 
-The problem (Sule et al., eq. 19; data settings from the authors' public code, see
-``../shared/papers/README.md``): recover the two time constants of
+The problem (Sule et al., eq. 19; data settings from the authors' public code, named
+below): recover the two time constants of
 
     s(t) = 0.6 exp(-t / T21) + 0.4 exp(-t / T22),   50 ms <= T21 <= T22 <= 500 ms,
 
