@@ -12,16 +12,8 @@ from svdcore.projections import class_projections, neuron_projections, signal_ve
 from svdcore.subspaces import project
 
 
-def _random(shape, rank=None, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    m, n = shape
-    if rank is None:
-        return rng.standard_normal(shape).astype(dtype)
-    return (rng.standard_normal((m, rank)) @ rng.standard_normal((rank, n))).astype(dtype)
-
-
 def test_class_projections_average_each_class():
-    W = _random((4, 12), seed=8)
+    W = np.random.default_rng(8).standard_normal((4, 12))
     rng = np.random.default_rng(9)
     X = rng.standard_normal((30, 12))
     y = rng.integers(0, 5, 30)
@@ -61,7 +53,7 @@ def test_class_projections_refuse_bad_labels():
 
 
 def test_neuron_projections_follow_the_formula():
-    W = _random((5, 7), seed=10)
+    W = np.random.default_rng(10).standard_normal((5, 7))
     W[2] = 0.0  # a dead neuron
     rng = np.random.default_rng(11)
     X = rng.standard_normal((3, 7))
@@ -89,7 +81,7 @@ def test_neuron_projections_follow_the_formula():
 
 
 def test_signal_vectors_are_scaled_right_singular_vectors():
-    W = _random((10, 64), seed=12)
+    W = np.random.default_rng(12).standard_normal((10, 64))
     sv = signal_vectors(W)
     s = np.linalg.svd(W, compute_uv=False)
     assert sv.vectors.shape == (10, 64) and sv.rank == 10 and sv.image_shape is None
@@ -102,7 +94,7 @@ def test_signal_vectors_are_scaled_right_singular_vectors():
         v = sv.vectors[i].numpy() / s[i]
         np.testing.assert_allclose(W.T @ (W @ v), s[i] ** 2 * v, atol=1e-9)
     assert signal_vectors(W, k=3).vectors.shape == (3, 64)
-    assert signal_vectors(_random((6, 9), rank=2)).vectors.shape == (2, 9)
+    assert signal_vectors(_rank_two()).vectors.shape == (2, 9)
     assert signal_vectors(np.zeros((3, 4))).vectors.shape == (0, 4)
     with pytest.raises(DataError, match="k must"):
         signal_vectors(W, k=0)
@@ -119,3 +111,8 @@ def test_conv_kernels_give_signal_kernels():
     np.testing.assert_allclose(from_weight.vectors.numpy(), from_view.vectors.numpy(), atol=1e-12)
     s = np.linalg.svd(K.double().numpy(), compute_uv=False)
     np.testing.assert_allclose(from_view.singular_values.numpy(), s, rtol=1e-10)
+
+
+def _rank_two():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((6, 2)) @ rng.standard_normal((2, 9))
