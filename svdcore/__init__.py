@@ -46,8 +46,16 @@ from .inversion import (
     optimise_input,
     pseudo_inverse_input,
 )
-from .io import ACTIVATIONS, Dataset, load_dataset, load_model, zoo_dataset
+from .io import ACTIVATIONS, Dataset, load_dataset, load_model
 from .network import Axis, LayerInfo, Network, ViewInfo
+from .projections import (
+    ClassProjections,
+    NeuronProjection,
+    SignalVectors,
+    class_projections,
+    neuron_projections,
+    signal_vectors,
+)
 from .refs import ModelRef, model_ref, open_model_ref
 from .signal_models import (
     FAMILIES as FIT_FAMILIES,
@@ -72,18 +80,7 @@ from .spectrum import (
     svd,
     top_spectrum,
 )
-from .subspaces import (
-    ClassProjections,
-    FourSubspaces,
-    NeuronProjection,
-    Projection,
-    SignalVectors,
-    class_projections,
-    neuron_projections,
-    project,
-    signal_vectors,
-    subspaces,
-)
+from .subspaces import FourSubspaces, Projection, project, subspaces
 from .surgery import (
     LocalAffine,
     Pruned,
@@ -192,7 +189,6 @@ __all__ = [
     "top_spectrum",
     "trig_basis",
     "zoo",
-    "zoo_dataset",
 ]
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 Keys come from tensor *contents* (blake2b of the bytes, with shape and dtype), never from
 ``str(array)``: two arrays that print alike must not share an entry (flask-caching's
-memoize keys on ``str(args)``; see shared/recipes/performance-facts.md). Values are stored in
+memoize keys on ``str(args)``, and numpy elides the middle of large arrays). Values are stored in
 any cachelib backend: ``SimpleCache`` in memory by default, ``FileSystemCache`` for the
 embedded server, ``RedisCache`` for a lab deployment.
 """
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
 import torch
 from cachelib import BaseCache, SimpleCache
 
-__all__ = ["ResultCache", "make_key", "tensor_key"]
+__all__ = ["KeyLocks", "ResultCache", "make_key", "tensor_key"]
 
 T = TypeVar("T")
 _MISS = object()
@@ -49,10 +50,43 @@ def make_key(*parts: object) -> str:
     return "svdscope:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
+class KeyLocks:
+    """One lock per key, alive only while some thread holds or waits for it.
+
+    ``with locks.hold(key):`` serialises the threads that use one key (and no others). Each
+    lock is reference-counted and dropped when its last user leaves, so the bookkeeping
+    holds only the keys in use right now, however many keys pass through. Invariant:
+    ``len(locks) == 0`` whenever no thread is inside ``hold``.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[key]
+
+
 class ResultCache:
     """``get_or_compute(key, fn)`` over a cachelib backend; counts hits and misses.
 
-    Concurrent misses on one key in one process compute once (a per-key lock).
+    Concurrent misses on one key in one process compute once (a per-key lock from
+    :class:`KeyLocks`, released when no thread needs it any more).
     """
 
     def __init__(self, backend: BaseCache | None = None, *, timeout: int = 0):
@@ -60,12 +94,7 @@ class ResultCache:
         self.timeout = timeout
         self.hits = 0
         self.misses = 0
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
+        self.locks = KeyLocks()
 
     def get_or_compute(self, key: str, fn: Callable[[], T]) -> T:
         """The cached value for ``key``, or ``fn()`` stored under it."""
@@ -73,7 +102,7 @@ class ResultCache:
         if value is not None:
             self.hits += 1
             return value
-        with self._lock(key):
+        with self.locks.hold(key):
             value = self.backend.get(key)
             if value is not None:
                 self.hits += 1

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cache import make_key, tensor_key
 from .exceptions import DataError, ExecutionError, LayerError
 from .sources import DictSource, TensorSource
 
@@ -171,6 +172,10 @@ class Network:
         self.output_axis = output_axis
         self._layers = self._build_layers(dict(kinds or {}))
         self._by_name = {layer.name: layer for layer in self._layers}
+        # content keys, computed once per Network (hashing a huge checkpoint reads it all)
+        self._key_lock = threading.Lock()
+        self._content_key: str | None = None
+        self._matrix_keys: dict[tuple[str, str], str] = {}
 
     # ----------------------------------------------------------------- construction
     def _build_layers(self, kinds: dict[str, str]) -> list[LayerInfo]:
@@ -295,6 +300,48 @@ class Network:
         if info.kind.startswith("conv_transpose"):
             W = W.transpose(0, 1)
         return W.reshape(W.shape[0], -1)
+
+    # ----------------------------------------------------------------- content keys
+    def matrix_key(
+        self, name: str, *, view: str = "default", matrix: torch.Tensor | None = None
+    ) -> str:
+        """Content key of ``matrix(name, view=view)`` (:func:`svdcore.cache.tensor_key`).
+
+        Hashed the first time only (from ``matrix`` when the caller has just read it) and
+        memoised on this Network. Invariant: equal to ``tensor_key(self.matrix(name, view=view))``.
+        """
+        memo = (name, view)
+        with self._key_lock:
+            key = self._matrix_keys.get(memo)
+        if key is None:
+            key = tensor_key(self.matrix(name, view=view) if matrix is None else matrix)
+            with self._key_lock:
+                key = self._matrix_keys.setdefault(memo, key)
+        return key
+
+    def content_key(self) -> str:
+        """Content key of everything a forward pass depends on (all tensors and structure).
+
+        An executable network: the module's ``repr`` and the content of every state_dict
+        tensor; a weights-only one: the content of every viewable layer's default matrix.
+        Keyed by tensor *content* (:func:`svdcore.cache.make_key` over tensor hashes), so
+        reopening the same file gives the same key and any changed tensor a different one.
+        Computed once per Network (one tensor in memory at a time) and memoised: cheap on
+        every later call, however large the checkpoint.
+        """
+        with self._key_lock:
+            if self._content_key is not None:
+                return self._content_key
+        if self._module is not None:
+            parts: list[object] = [repr(self._module)]
+            parts += [(n, tensor_key(t)) for n, t in self._module.state_dict().items()]
+        else:
+            parts = ["weights-only"]
+            parts += [(i.name, self.matrix_key(i.name)) for i in self._layers if i.viewable]
+        key = make_key("network", *parts)
+        with self._key_lock:
+            self._content_key = key
+        return key
 
     def _resolve_view(self, info: LayerInfo, view: str) -> str:
         if view == "default":

@@ -23,10 +23,13 @@ __all__ = [
     "SpectrumSummary",
     "TopSpectrum",
     "canonical_signs",
+    "condition_from",
     "condition_number",
     "default_rtol",
     "effective_rank",
     "numerical_rank",
+    "rank_from",
+    "resolve_rtol",
     "spectrum_summary",
     "stable_rank",
     "svd",
@@ -157,22 +160,48 @@ def _singular_values(W: torch.Tensor | np.ndarray) -> torch.Tensor:
     return torch.linalg.svdvals(A)
 
 
-def default_rtol(shape: tuple[int, int], dtype: torch.dtype = torch.float32) -> float:
+def default_rtol(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> float:
     """Tolerance for the numerical rank: ``max(m, n) * eps(dtype)`` (numpy's matrix_rank rule)."""
     return max(shape) * torch.finfo(dtype).eps
 
 
-def _rank_from(S: torch.Tensor, rtol: float) -> int:
+def resolve_rtol(
+    rtol: float | None, shape: tuple[int, ...], dtype: torch.dtype = torch.float32
+) -> float:
+    """The one rank tolerance of svdcore: ``rtol`` checked, or :func:`default_rtol` when None.
+
+    ``rtol`` is a fraction of ``sigma_1`` in [0, 1); ``dtype`` is the *stored* dtype of the
+    matrix (its eps sets the default). Invariant: ``0 <= result < 1`` for sane shapes.
+    Raises ``DataError`` for anything else (a bool, a string, nan, a negative number, >= 1).
+    """
+    if rtol is None:
+        return default_rtol(shape, dtype)
+    if isinstance(rtol, bool) or not isinstance(rtol, int | float | np.floating | np.integer):
+        raise DataError(f"rtol must be a number in [0, 1) or None, got {rtol!r}.")
+    value = float(rtol)
+    if not math.isfinite(value) or not 0.0 <= value < 1.0:
+        raise DataError(
+            f"rtol must be a number in [0, 1) (a fraction of sigma_1) or None, got {rtol!r}."
+        )
+    return value
+
+
+def rank_from(S: torch.Tensor, rtol: float) -> int:
+    """Numerical rank from descending singular values ``S``: ``#{s_i > rtol * s_1}``."""
     if S.numel() == 0 or float(S[0]) == 0.0:
         return 0
     return int((S > rtol * S[0]).sum())
 
 
+def condition_from(S: torch.Tensor | np.ndarray, r: int) -> float:
+    """``S[0] / S[r - 1]`` (the condition number on the row space), nan when ``r == 0``."""
+    return float(S[0] / S[r - 1]) if r > 0 else math.nan
+
+
 def numerical_rank(W: torch.Tensor | np.ndarray, *, rtol: float | None = None) -> int:
     """Number of singular values above ``rtol * sigma_1`` (default :func:`default_rtol`)."""
     A = as_matrix(W)
-    tol = default_rtol(tuple(A.shape), A.dtype) if rtol is None else rtol
-    return _rank_from(torch.linalg.svdvals(A), tol)
+    return rank_from(torch.linalg.svdvals(A), resolve_rtol(rtol, tuple(A.shape), A.dtype))
 
 
 def condition_number(W: torch.Tensor | np.ndarray, *, rtol: float | None = None) -> float:
@@ -184,11 +213,7 @@ def condition_number(W: torch.Tensor | np.ndarray, *, rtol: float | None = None)
     """
     A = as_matrix(W)
     S = torch.linalg.svdvals(A)
-    tol = default_rtol(tuple(A.shape), A.dtype) if rtol is None else rtol
-    r = _rank_from(S, tol)
-    if r == 0:
-        return math.nan
-    return float(S[0] / S[r - 1])
+    return condition_from(S, rank_from(S, resolve_rtol(rtol, tuple(A.shape), A.dtype)))
 
 
 def _entropy_rank(S: np.ndarray) -> float:
@@ -264,8 +289,8 @@ def spectrum_summary(
         eps_dtype = A.dtype
         S = torch.linalg.svdvals(A).double().cpu()
     s = S.numpy()
-    tol = default_rtol(shape, eps_dtype) if rtol is None else float(rtol)
-    r = _rank_from(S, tol)
+    tol = resolve_rtol(rtol, shape, eps_dtype)
+    r = rank_from(S, tol)
     energy = s**2
     total = energy.sum()
     cumulative = np.cumsum(energy) / total if total > 0 else np.zeros_like(energy)
@@ -273,7 +298,7 @@ def spectrum_summary(
         shape=(int(shape[0]), int(shape[1])),
         singular_values=s,
         cumulative_energy=cumulative,
-        condition_number=float(s[0] / s[r - 1]) if r > 0 else math.nan,
+        condition_number=condition_from(s, r),
         numerical_rank=r,
         effective_rank=_entropy_rank(s),
         stable_rank=float(total / energy[0]) if energy[0] > 0 else 0.0,

@@ -2,7 +2,7 @@
 
 `DatasetService` is built once by `app.services.Services` with what it needs.
 A dataset id is ``"zoo"`` (the
-data an example network was made for, `sc.zoo_dataset`) or ``"upload-<file id>"`` (a file
+data an example network was made for, `sc.zoo.dataset`) or ``"upload-<file id>"`` (a file
 of this browser session in `ModelRegistry.dataset_uploads`, opened with `sc.load_dataset`, never
 unpickled). Datasets are opened for one model: ``input_shape=net.input_shape``, so a file
 whose samples do not fit the model raises svdcore's `DataError` naming both shapes.
@@ -182,7 +182,7 @@ class DatasetService:
         (a frozen StoredUpload), for a model's input shape."""
         if kind == "zoo":
             split = shape_or_split
-            data = sc.zoo_dataset(what, split=split, seed=ZOO_SEED)
+            data = sc.zoo.dataset(what, split=split, seed=ZOO_SEED)
             label = f"{what}: its own data ({split} split)"
             entry = DatasetEntry(DATASET_ZOO, label, "zoo", data.name)
             return OpenedDataset(entry, data, _content_key(data), split)

@@ -208,7 +208,7 @@ class DescrambleService:
         net = self.registry.network(model_id, session)
         opts = options.normalized()
         if opts.needs_network:
-            content = self.registry.network_key(net)
+            content = net.content_key()
         else:
             content = self.registry.matrix_and_key(net, layer, "default")[1]
         if opts.source in ("dataset", "jacobian") and _uploaded(dataset):

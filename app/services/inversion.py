@@ -139,7 +139,7 @@ class InversionService:
         net = self.registry.network(model_id, session)
         opened, _ = self.training(model_id, dataset, session)
         opts = options.normalized()
-        return sc.cache.make_key("inversion", self.registry.network_key(net), opened.key, opts)
+        return sc.cache.make_key("inversion", net.content_key(), opened.key, opts)
 
     def run(
         self,

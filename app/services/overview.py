@@ -2,7 +2,7 @@
 
 `OverviewService` is built once by `app.services.Services` with what it needs.
 One cached result per model
-content key (`_network_key`): svdcore's `spectral_table` (norms, ranks, condition number and
+content key (`Network.content_key`): svdcore's `spectral_table` (norms, ranks, condition number and
 the heavy-tailed ESD exponent alpha with its KS distance) and each layer's singular values
 normalised by sigma_1 (for the sparklines), both from one `layer_spectra` pass.
 """
@@ -40,9 +40,7 @@ class OverviewService:
 
     def key(self, model_id: str, session: str | None) -> str:
         """The cache key of a model's overview (its content key)."""
-        return sc.cache.make_key(
-            "overview", self.registry.network_key(self.registry.network(model_id, session))
-        )
+        return sc.cache.make_key("overview", self.registry.network(model_id, session).content_key())
 
     def data(self, model_id: str, session: str | None) -> OverviewData:
         """The spectral table and normalised spectra of every layer (cached per content)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import re
 import threading
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,10 +56,6 @@ class ModelRegistry:
         self._nets: dict[str, Any] = {}
         # the last MAX_OPEN_UPLOADS uploads opened stay open (a stored upload never changes)
         self._upload_net = functools.lru_cache(maxsize=MAX_OPEN_UPLOADS)(self._open_stored)
-        # per opened network: (layer, view) -> content key of its matrix
-        self._tensor_keys: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], str]] = (
-            weakref.WeakKeyDictionary()
-        )
         self._entries: dict[str, ModelEntry] = {}
         for spec in config.models:
             entry = self._entry_for_spec(spec)
@@ -177,25 +172,18 @@ class ModelRegistry:
     def layer_info(self, model_id: str, layer: str, session: str | None) -> Any:
         return self.network(model_id, session).layer(layer)
 
-    def matrix_and_key(self, net: Any, layer: str, view: str) -> tuple[Any, str]:
+    @staticmethod
+    def matrix_and_key(net: Any, layer: str, view: str) -> tuple[Any, str]:
+        """A layer's matrix and its content key (hashed once per network, see
+        `sc.Network.matrix_key`)."""
         W = net.matrix(layer, view=view)
-        try:
-            memo = self._tensor_keys.setdefault(net, {})
-        except TypeError:  # not weak-referenceable: hash every time
-            memo = {}
-        key = memo.get((layer, view))
-        if key is None:
-            key = memo[(layer, view)] = sc.cache.tensor_key(W)
-        return W, key
+        return W, net.matrix_key(layer, view=view, matrix=W)
 
-    def layer_key(self, net: Any, layer: str, view: str) -> str:
+    @staticmethod
+    def layer_key(net: Any, layer: str, view: str) -> str:
         """The content key of a layer's matrix; the matrix is read (and hashed) only the
         first time, so cached views of a large layer never touch its weights again."""
-        try:
-            known = self._tensor_keys.get(net, {}).get((layer, view))
-        except TypeError:
-            known = None
-        return known or self.matrix_and_key(net, layer, view)[1]
+        return net.matrix_key(layer, view=view)
 
     def layer_view(
         self, model_id: str, layer: str, view: str, session: str | None
@@ -204,23 +192,3 @@ class ModelRegistry:
         net = self.network(model_id, session)
         info = net.view_info(layer, view=view)
         return self.layer_key(net, layer, view), tuple(info.shape), info
-
-    def network_key(self, net: Any) -> str:
-        """Content key of everything a forward pass depends on (all tensors, structure)."""
-        try:
-            memo = self._tensor_keys.setdefault(net, {})
-        except TypeError:
-            memo = {}
-        key = memo.get(("__network__", ""))
-        if key is None:
-            if net.module is not None:
-                parts: list[Any] = [repr(net.module)]
-                parts += [(n, sc.cache.tensor_key(t)) for n, t in net.module.state_dict().items()]
-            else:
-                parts = ["weights-only"]
-                for info in net.layers:
-                    if info.matrix_shape is not None:
-                        _, matrix_key = self.matrix_and_key(net, info.name, "default")
-                        parts.append((info.name, matrix_key))
-            key = memo[("__network__", "")] = sc.cache.make_key("network", *parts)
-        return key

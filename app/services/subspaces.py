@@ -218,9 +218,7 @@ class SubspacesService:
                     f"{X.shape[1]}."
                 )
             return X, opened, "the dataset's inputs", opened.key
-        memo_key = sc.cache.make_key(
-            "layer-inputs", self.registry.network_key(net), layer, opened.key
-        )
+        memo_key = sc.cache.make_key("layer-inputs", net.content_key(), layer, opened.key)
 
         def capture() -> tuple[np.ndarray, str]:
             prev = _module_before(net, layer, X[:1])

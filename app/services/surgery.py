@@ -161,23 +161,21 @@ class SurgeryService:
         """Cache key of one surgery: (network content, dataset content, sample, split)."""
         net = self._surgery_network(model_id, session)
         data_key = self.samples(model_id, session, dataset).key
-        return sc.cache.make_key("surgery", self.registry.network_key(net), data_key, options)
+        return sc.cache.make_key("surgery", net.content_key(), data_key, options)
 
     def similarity_key(
         self, model_id: str, options: SimilarityOptions, session: str | None, dataset: str | None
     ) -> str:
         net = self._surgery_network(model_id, session)
         data_key = self.samples(model_id, session, dataset).key
-        return sc.cache.make_key(
-            "surgery-similarity", self.registry.network_key(net), data_key, options
-        )
+        return sc.cache.make_key("surgery-similarity", net.content_key(), data_key, options)
 
     def depth_key(
         self, model_id: str, options: DepthOptions, session: str | None, dataset: str | None
     ) -> str:
         net = self._surgery_network(model_id, session)
         data_key = self.samples(model_id, session, dataset).key
-        return sc.cache.make_key("surgery-depth", self.registry.network_key(net), data_key, options)
+        return sc.cache.make_key("surgery-depth", net.content_key(), data_key, options)
 
     # ------------------------------------------------------------------ one sample
     def run(

@@ -1,7 +1,7 @@
-"""Readers for models (and, later, datasets)."""
+"""Readers for models and datasets."""
 
 from .chain import ACTIVATIONS, build_chain, chain_order
-from .datasets import DATASET_SUFFIXES, Dataset, load_dataset, zoo_dataset
+from .datasets import DATASET_SUFFIXES, Dataset, load_dataset, make_dataset
 from .models import FORMATS, detect_format, load_model
 
 __all__ = [
@@ -14,5 +14,5 @@ __all__ = [
     "detect_format",
     "load_dataset",
     "load_model",
-    "zoo_dataset",
+    "make_dataset",
 ]

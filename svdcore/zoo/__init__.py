@@ -19,6 +19,7 @@ with a JSON sidecar of the metrics and settings of the run that produced them;
 
 >>> module = load_module("digits")          # torch.nn.Module, eval mode
 >>> x, y = get("digits").make_data(split="test")
+>>> ds = dataset("digits", split="test")      # the same data as a svdcore Dataset
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 
 from svdcore.exceptions import DataError, LoadError
+from svdcore.io.dataset_base import Dataset, make_dataset
 from svdcore.network import Network
 from svdcore.zoo import deernet, digits, digits_cnn, ilr, squares
 from svdcore.zoo._training import Progress
@@ -39,6 +41,7 @@ __all__ = [
     "Axis",
     "TrainReport",
     "ZooEntry",
+    "dataset",
     "get",
     "load",
     "load_module",
@@ -127,6 +130,23 @@ def load(name: str) -> Network:
         description=entry.description,
         origin=f"zoo:{name}",
     )
+
+
+def dataset(name: str, *, split: str = "test", n: int | None = None, seed: int = 0) -> Dataset:
+    """The data example network ``name`` was made for, from its zoo generator, as a Dataset.
+
+    ``split`` "train" or "test" (digits also "all"); ``n`` a subset size (deernet: default
+    1000 traces). Inputs have the network's input shape (digits-cnn: (N, 1, 8, 8)); ``y``
+    is the class index for the digits networks and the target distance distribution
+    (N, 256) for deernet. Invariant: ``x.shape[1:] == get(name).input_shape``.
+    Raises ``LoadError`` for an unknown name, ``DataError`` for a bad split or ``n``.
+    """
+    entry = get(name)
+    kwargs: dict[str, object] = {"split": split, "seed": seed}
+    if n is not None:
+        kwargs["n"] = n
+    x, y = entry.make_data(**kwargs)
+    return make_dataset(x, y, name=f"{name} ({split})", input_shape=entry.input_shape)
 
 
 def train(

@@ -75,7 +75,7 @@ CENTRE_RANGE = (1.5e-9, 5.0e-9)
 FWHM_FRACTION = (0.05, 0.50)
 AMPLITUDE_RANGE = (0.1, 1.0)
 
-# Trace generator defaults (authoritative: shared/papers/README.md).
+# Trace generator defaults (Amey et al. 2021 / Worswick et al. 2018; see the module docstring).
 DEPTH_RANGE = (0.01, 1.0)
 RATE_RANGE = (0.0, 5e5)
 DIMENSION_RANGE = (2.0, 3.5)

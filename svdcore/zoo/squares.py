@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from svdcore.exceptions import DataError
+from svdcore.spectrum import canonical_signs
 from svdcore.zoo._training import Progress, run_training, seeded_fit
 from svdcore.zoo._types import TrainReport, make_entry
 
@@ -191,15 +192,12 @@ def data_svd(*, n: int = 1024, seed: int = 0, split: str = "train", k: int = 8) 
     X = x.reshape(n, N_PIXELS).double()
     # X^T = V S U^T: the tall factorisation is several times faster than that of X on CPU
     V, S, _ = torch.linalg.svd(X.T, full_matrices=False)
-    top = V[:, :k].T.numpy()
-    idx = np.abs(top).argmax(axis=1)
-    signs = np.sign(top[np.arange(k), idx])
-    signs[signs == 0] = 1.0
+    top = canonical_signs(V[:, :k].numpy())[0].T
     s = S.numpy()
     energy = np.cumsum(s**2) / np.sum(s**2)
     return DataSVD(
         singular_values=s,
-        vectors=(top * signs[:, None]).reshape(k, *IMAGE_SHAPE),
+        vectors=top.reshape(k, *IMAGE_SHAPE),
         explained=energy,
         n=n,
         seed=seed,

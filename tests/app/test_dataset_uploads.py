@@ -50,7 +50,7 @@ def _session(client) -> str:
 
 
 def _digits(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    ds = sc.zoo_dataset("digits", split="test")
+    ds = sc.zoo.dataset("digits", split="test")
     return ds.x[:n].numpy(), ds.y[:n].numpy()
 
 

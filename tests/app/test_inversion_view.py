@@ -22,7 +22,7 @@ def services(tmp_path_factory):
 
 
 def _train(name: str = "digits"):
-    return sc.zoo_dataset(name, split="train")
+    return sc.zoo.dataset(name, split="train")
 
 
 # The services run the network themselves (their own loaded copy, their own dataset tensor):

@@ -30,7 +30,7 @@ def services(tmp_path_factory):
 
 
 def _digits_test():
-    return sc.zoo_dataset("digits", split="test")
+    return sc.zoo.dataset("digits", split="test")
 
 
 # The services compute in float64 along their own path (cached SVD of the layer, inputs read

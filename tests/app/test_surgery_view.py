@@ -158,7 +158,7 @@ def services(tmp_path_factory):
 
 
 def _sample(name: str, i: int) -> torch.Tensor:
-    return sc.zoo_dataset(name, split="test").x[i]
+    return sc.zoo.dataset(name, split="test").x[i]
 
 
 # Surgery runs in float64, in the service on its own copy of the sample and network; BLAS may
@@ -331,10 +331,10 @@ def test_render_draws_every_part_for_image_and_curve_inputs(services):
     assert out.bias.data[0].type == "waterfall" and len(out.bias.data[0].x) == 8
     assert out.bias_images_style == {"display": "none"}  # 10 class scores: no images
     assert "e-1" in out.check  # reconstruction error ~ 1e-14
-    fig, change, note = render_pruned(services, data, j, data.rank)
+    fig, change, note = render_pruned(services.surgery, data, j, data.rank)
     assert [t.type for t in fig.data] == ["bar", "bar"]
     assert float(change) < 1e-12 and f"argmax: full {j}, top-k {j}" in note
-    _, change0, _ = render_pruned(services, data, j, 0)
+    _, change0, _ = render_pruned(services.surgery, data, j, 0)
     assert float(change0) == pytest.approx(services.surgery.prune(data, j, 0).relative_change, 1e-2)
     deer = services.surgery.run("deernet", SurgeryOptions(0, "fc1"), None)
     out = render(services.surgery, deer, deer.predicted, 3, "reduced")
@@ -381,6 +381,6 @@ def test_an_autoencoder_shows_its_outputs_and_bias_terms_as_images(tmp_path):
     assert np.shape(out.bias_images.data[0].z) == (64, 64)
     assert len(out.bias_images.data) == len(data.layer_bias) + 2  # + total bias, remainder
     assert np.shape(out.vectors.data[4].z) == (64, 64)  # contracted phi_k . x
-    fig, change, _ = render_pruned(services, data, data.predicted, data.rank)
+    fig, change, _ = render_pruned(services.surgery, data, data.predicted, data.rank)
     assert [np.shape(t.z) for t in fig.data] == [(64, 64), (64, 64)] and float(change) < 1e-12
     assert services.surgery.rank("squares-ae-bias", SurgeryOptions(0, "fc6"), None, "zoo") == 4096

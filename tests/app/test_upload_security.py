@@ -179,7 +179,7 @@ def test_upload_names_never_become_paths(app, tmp_path, name):
 def test_sessions_cannot_list_open_or_fetch_each_others_uploads(app, tmp_path):
     alice, bob = app.server.test_client(), app.server.test_client()
     model_id = _post(alice, _model(), "alice.safetensors").json["model_id"]
-    x = sc.zoo_dataset("digits").x[:10].numpy()
+    x = sc.zoo.dataset("digits").x[:10].numpy()
     dataset_id = _post(alice, _npz_bytes(x=x), "alice.npz", dataset=True).json["dataset_id"]
     bob.get("/")
     a, b = _session(alice), _session(bob)
@@ -258,7 +258,7 @@ def test_uploads_expire_and_the_page_says_so(tmp_path):
     app = create_app(AppConfig(models=["digits"], upload_dir=tmp_path / "up", upload_ttl_s=1))
     client = app.server.test_client()
     model_id = _post(client, _model(), "old model.safetensors").json["model_id"]
-    x = sc.zoo_dataset("digits").x[:5].numpy()
+    x = sc.zoo.dataset("digits").x[:5].numpy()
     dataset_id = _post(client, _npz_bytes(x=x), "old.npz", dataset=True).json["dataset_id"]
     session = _session(client)
     services = get_services(app)

@@ -170,7 +170,7 @@ def _upload_dataset(dash_duo, path, expect: str) -> None:
 
 
 def test_uploaded_npz_dataset_is_used_and_a_mismatch_names_both_shapes(dash_duo, tmp_path):
-    digits = sc.zoo_dataset("digits", split="test")
+    digits = sc.zoo.dataset("digits", split="test")
     good = tmp_path / "my_digits.npz"
     np.savez(good, x=digits.x[:120].numpy(), y=digits.y[:120].numpy())
     wrong = tmp_path / "short_rows.npz"

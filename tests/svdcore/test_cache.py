@@ -62,3 +62,41 @@ def test_concurrent_misses_compute_once():
     for t in threads:
         t.join()
     assert len(calls) == 1
+    assert len(cache.locks) == 0  # the key's lock went with its last user
+
+
+def test_lock_bookkeeping_stays_bounded():
+    cache = sc.cache.ResultCache()
+    for i in range(1000):
+        cache.get_or_compute(f"key-{i}", lambda i=i: i)
+    assert len(cache.locks) == 0 and cache.misses == 1000
+
+
+def test_key_locks_serialise_one_key_only():
+    locks = sc.cache.KeyLocks()
+    inside = threading.Event()
+    release = threading.Event()
+    order = []
+
+    def first():
+        with locks.hold("a"):
+            inside.set()
+            release.wait(5)
+            order.append("first")
+
+    def second():
+        with locks.hold("a"):
+            order.append("second")
+
+    t1 = threading.Thread(target=first)
+    t1.start()
+    inside.wait(5)
+    with locks.hold("b"):  # another key is free while "a" is held
+        order.append("other")
+    t2 = threading.Thread(target=second)
+    t2.start()  # blocks on "a" until first() leaves
+    release.set()
+    t1.join()
+    t2.join()
+    assert order == ["other", "first", "second"]
+    assert len(locks) == 0

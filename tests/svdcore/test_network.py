@@ -205,3 +205,54 @@ def test_view_info_axes_and_images():
     last = net.view_info("2")
     assert last.col_image_shape is None and last.col_axis is None
     assert last.row_axis.unit == "nm"
+
+
+# ------------------------------------------------------------------ content keys
+def _save(path, tensors):
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path))
+    return path
+
+
+def test_content_key_stable_across_reopen_and_content_sensitive(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "a.weight": torch.randn(6, 4, generator=g),
+        "b.weight": torch.randn(3, 6, generator=g),
+    }
+    p1 = _save(tmp_path / "one.safetensors", tensors)
+    p2 = _save(tmp_path / "two.safetensors", tensors)  # same content, another file
+    k1 = sc.load_model(p1).content_key()
+    assert sc.load_model(p1).content_key() == k1  # reopened
+    assert sc.load_model(p2).content_key() == k1
+    changed = dict(tensors)
+    changed["b.weight"] = changed["b.weight"].clone()
+    changed["b.weight"][0, 0] += 1e-3
+    assert sc.load_model(_save(tmp_path / "three.safetensors", changed)).content_key() != k1
+
+
+def test_content_key_is_memoised_and_matrix_key_matches_tensor_key(small, monkeypatch):
+    net = sc.Network.from_module(small, input_shape=(2, 6, 6))
+    key = net.content_key()
+    assert key.startswith("svdscope:")
+    # memoised: later calls never hash again
+    monkeypatch.setattr("svdcore.network.tensor_key", lambda t: pytest.fail("rehashed"))
+    assert net.content_key() == key
+    monkeypatch.undo()
+    assert net.matrix_key("fc1") == sc.cache.tensor_key(net.matrix("fc1"))
+    other = Small()
+    with torch.no_grad():
+        other.load_state_dict(small.state_dict())
+        other.fc2.bias[0] += 1.0
+    assert sc.Network.from_module(other, input_shape=(2, 6, 6)).content_key() != key
+
+
+def test_content_key_of_weights_only_and_module_networks_differ(small):
+    weights = sc.Network(DictSource(dict(small.state_dict())), name="w")
+    module = sc.Network.from_module(small, input_shape=(2, 6, 6))
+    assert weights.content_key() != module.content_key()
+    assert (
+        weights.content_key()
+        == sc.Network(DictSource(dict(small.state_dict())), name="x").content_key()
+    )

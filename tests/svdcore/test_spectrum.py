@@ -7,6 +7,8 @@ import pytest
 import torch
 
 import svdcore as sc
+from svdcore import DataError, canonical_signs, numerical_rank, svd
+from svdcore.spectrum import condition_from, rank_from, resolve_rtol
 
 
 def _rand(m, n, seed=0):
@@ -200,3 +202,62 @@ def test_top_spectrum_bad_input(W, k, fragment):
 
     with pytest.raises(sc.DataError, match=fragment):
         top_spectrum(W, k)
+
+
+# ------------------------------------------------------------------ canonical_signs
+@pytest.mark.parametrize("kind", ["torch", "numpy"])
+def test_canonical_signs_invariant_and_reconstruction(kind):
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((12, 7))
+    U, S, Vh = np.linalg.svd(W, full_matrices=False)
+    U, Vh = -U, -Vh  # some arbitrary signs to undo
+    if kind == "torch":
+        U, S, Vh = (torch.from_numpy(a) for a in (U, S, Vh))
+    U2, Vh2 = canonical_signs(U, Vh)
+    assert type(U2) is type(U) and type(Vh2) is type(Vh)
+    U2n = np.asarray(U2)
+    Vh2n = np.asarray(Vh2)
+    idx = np.abs(U2n).argmax(axis=0)
+    assert (U2n[idx, np.arange(U2n.shape[1])] >= 0).all()
+    np.testing.assert_allclose((U2n * np.asarray(S)) @ Vh2n, W, atol=1e-12, rtol=0)
+    # each column is the original up to a sign of +-1
+    ratio = U2n / np.asarray(U)
+    np.testing.assert_allclose(np.abs(ratio), 1.0, atol=1e-12, rtol=0)
+
+
+def test_canonical_signs_without_vh_and_zero_column():
+    U = torch.tensor([[0.0, -3.0, 1.0], [0.0, 2.0, -1.0]])
+    U2, Vh2 = canonical_signs(U)
+    assert Vh2 is None
+    torch.testing.assert_close(U2, torch.tensor([[0.0, 3.0, 1.0], [0.0, -2.0, -1.0]]))
+    Un, _ = canonical_signs(U.numpy())
+    np.testing.assert_allclose(Un, U2.numpy(), atol=0, rtol=0)
+
+
+def test_canonical_signs_is_idempotent_and_matches_svd():
+    A = torch.randn(9, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    res = svd(A)
+    U2, Vh2 = canonical_signs(res.U, res.Vh)
+    torch.testing.assert_close(U2, res.U, atol=0, rtol=0)
+    torch.testing.assert_close(Vh2, res.Vh, atol=0, rtol=0)
+
+
+# ------------------------------------------------------------------ one rank tolerance
+def test_resolve_rtol_default_and_checks():
+    assert resolve_rtol(None, (40, 20), torch.float32) == pytest.approx(
+        40 * np.finfo(np.float32).eps, rel=1e-12
+    )
+    assert resolve_rtol(1e-3, (4, 4)) == pytest.approx(1e-3, rel=1e-12)
+    for bad in (-1.0, 1.0, float("nan"), "x", True):
+        with pytest.raises(DataError, match="rtol"):
+            resolve_rtol(bad, (3, 3))
+    with pytest.raises(DataError, match="rtol"):
+        numerical_rank(np.eye(3), rtol=2.0)
+
+
+def test_rank_from_and_condition_from():
+    S = torch.tensor([4.0, 2.0, 1e-9, 0.0], dtype=torch.float64)
+    assert rank_from(S, 1e-6) == 2
+    assert condition_from(S, 2) == pytest.approx(2.0, rel=1e-12)
+    assert rank_from(torch.zeros(3), 1e-6) == 0
+    assert np.isnan(condition_from(S, 0))

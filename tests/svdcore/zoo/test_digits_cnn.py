@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import svdcore.zoo as zoo
 from svdcore.inversion import NotInvertibleError, pseudo_inverse_input
-from svdcore.subspaces import signal_vectors
+from svdcore.projections import signal_vectors
 from svdcore.zoo import digits, digits_cnn
 
 
