@@ -170,7 +170,7 @@ class AppConfig:
     cache_dir: None keeps analysis results in memory; a folder uses a filesystem cache.
     cache_threshold: most entries either cache keeps before evicting.
     title: browser tab and page heading.
-    redis_url: a Redis for results, cancel flags and the Celery job queue (app/deploy.py);
+    redis_url: a Redis for results, cancel flags and the Celery job queue (app/web/deploy.py);
         None keeps them on this host (cache_dir or memory; diskcache background jobs).
     redis_required: refuse to start when redis_url cannot be reached (else: log, fall back).
     basic_auth: "user:password" lines; when set, every route but /healthz asks for them.

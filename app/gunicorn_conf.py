@@ -6,7 +6,7 @@ From the environment: SVDSCOPE_HOST (default 0.0.0.0) and SVDSCOPE_PORT (8050) t
 SVDSCOPE_WEB_WORKERS (or gunicorn's WEB_CONCURRENCY; default 2) worker processes with
 SVDSCOPE_WEB_THREADS (default 4) threads each, SVDSCOPE_WEB_TIMEOUT (120 s) per request.
 Each worker builds its own app (`app.main:server` is lazy); they share results, cancel flags
-and the job queue through the filesystem cache or Redis (app/deploy.py).
+and the job queue through the filesystem cache or Redis (app/web/deploy.py).
 """
 
 from __future__ import annotations

@@ -3,13 +3,13 @@ iterative descrambler, the optimised inversion, the dataset-wide surgery analyse
 
 Run writes a fresh nonce to the job's run store (a clientside callback); the job (a Dash
 background callback: a process forked by the app's DiskcacheManager, or a task on a Celery
-worker in a lab deployment, app/deploy.py) reports throttled progress and writes
+worker in a lab deployment, app/web/deploy.py) reports throttled progress and writes
 {"nonce", "status", "key", "message"} to the job's done store, status being "done",
 "cancelled" or "error" (message: `services.error_message`). Cancel kills the
 job (Dash) and raises a flag keyed by session + nonce (`services.jobs.request_cancel`, in the
 shared cache: the filesystem or Redis, which every process sees) that the job polls
 through `should_stop`, so it stops either way. A job whose process dies (killed, out of
-memory) is reported by the app's job manager (app/job_manager.py) to the job's ``on_error``
+memory) is reported by the app's job manager (app/web/job_manager.py) to the job's ``on_error``
 handler, `job_failure`, which writes a failed run ("error", `LOST_MESSAGE`) to the done
 store: the page says so instead of silently dropping the progress bar.
 """

@@ -89,7 +89,7 @@ def background_manager(services: Any) -> tuple[Any, celery.Celery | None]:
     """The Dash background-callback manager for `services`: a CeleryManager on its Redis
     (with the Celery app, which `svdscope worker` runs), else a DiskcacheManager in
     `services.jobs_dir` (and None); both report a job whose process died
-    (app/job_manager.py)."""
+    (app/web/job_manager.py)."""
     from app.web.job_manager import WatchedCeleryManager, WatchedDiskcacheManager
 
     if services.redis_url is not None:

@@ -1,7 +1,7 @@
 """Inversion view (Pattichis & Pattichis, section 2.4 and Fig. 3): an input whose output is
 the ideal output of a target class, by the pseudo-inverse through invertible activations
 (computed in the request) or by optimising the input (a background job with progress and
-Cancel, the same pattern as the iterative descrambler: see app/views/descramble.py).
+Cancel, the same pattern as the iterative descrambler: see app/views/descramble/__init__.py).
 
 The training data is the dataset chosen in the sidebar (an example network: its train
 split). A network that is not a chain of Linear layers and invertible activations shows

@@ -46,7 +46,7 @@ def _graph(graph_id: str) -> dcc.Loading:
 
 
 def _energy_table() -> dash_table.DataTable:
-    with warnings.catch_warnings():  # DataTable on purpose (see app/layout.py)
+    with warnings.catch_warnings():  # DataTable on purpose (see app/views/layout.py)
         warnings.filterwarnings(
             "ignore", message=r"(?s).*DataTable will be removed", category=DeprecationWarning
         )

@@ -5,7 +5,7 @@ Pick a sample in the gallery (its index is `sample=` in the URL: a click writes
 STORE_SURGERY_PICK, which the router folds into the selection), a split module (the
 sidebar's layer by default) and an output (the predicted one by default). The surgery of a
 sample at a split is computed in the request and cached (all outputs at once); the
-dataset-wide analyses are background jobs (app/views/surgery_jobs.py).
+dataset-wide analyses are background jobs (app/views/surgery/jobs.py).
 """
 
 from __future__ import annotations

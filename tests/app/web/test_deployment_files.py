@@ -32,7 +32,7 @@ from deploy_helpers import (
     worker_env,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
 VOLUME_TARGET = "/data"
