@@ -231,7 +231,9 @@ def _sample(net: Network, x: torch.Tensor | np.ndarray) -> torch.Tensor:
     xt = torch.as_tensor(x)
     if net.input_shape is not None and xt.numel() == int(np.prod(net.input_shape)):
         xt = xt.reshape(net.input_shape)
-    return network_inputs(net, xt)[0].reshape(-1)
+    checked = network_inputs(net, xt)[0].reshape(-1)  # shape and finiteness checks
+    # float64 input stays as it is (a data mean is not rounded to float32)
+    return xt.reshape(-1) if xt.dtype == torch.float64 else checked
 
 
 def _width(module: nn.Module, lock: threading.Lock, net: Network, x: torch.Tensor) -> int:

@@ -43,8 +43,9 @@ from .descramble import (
     phi,
 )
 from .exceptions import DataError, ExecutionError, LayerError
+from .jacobian import split_operators
 from .network import Network
-from .spectrum import svd
+from .spectrum import default_rtol, svd
 
 __all__ = [
     "POSITIONS",
@@ -196,53 +197,26 @@ def _check_x(net: Network, x: torch.Tensor | np.ndarray | None, what: str) -> to
 def _jacobian_gram(net: Network, layer: str, x: torch.Tensor, position: str) -> torch.Tensor:
     """S = sum_p [N f_p(x_bar) f_p(x_bar)^T + J_p C J_p^T] for the network linearised at the
     data mean; p runs over the spatial positions of a convolution's output (one for a
-    Linear layer), each position's n channels being one signal, as in :func:`_as_rows`."""
-    module = net.module
-    assert module is not None
+    Linear layer), each position's n channels being one signal, as in :func:`_as_rows`.
+
+    J = dz/dx at x_bar is the engine's operator R of a split at the wiretapped module
+    (:func:`svdcore.jacobian.split_operators`); J C J^T is formed from J (x_i - x_bar),
+    pushed forward matrix-free when there are fewer samples than J has columns."""
     xb = net._batch(x).double()
     x_bar = xb.mean(dim=0)
-    mod64 = net.module_copy().double()  # a private float64 copy: others keep the original
     act = _next_leaf(net, layer) if position != "linear" else None
-
-    def f(x_single: torch.Tensor) -> torch.Tensor:
-        return _as_rows(_capture_graph(mod64, x_single[None], layer, act, position)).reshape(-1)
-
-    f_bar = f(x_bar).detach()
-    J = torch.autograd.functional.jacobian(f, x_bar).reshape(f_bar.numel(), -1)
+    ops = split_operators(net, x_bar, act or layer)
     n = net.layer(layer).matrix_shape[0]
-    f_rows = f_bar.reshape(-1, n)  # (positions, n)
-    centred = (xb - x_bar).reshape(xb.shape[0], -1)  # (N, d)
-    JC = (J @ centred.T).reshape(f_rows.shape[0], n, -1)  # (positions, n, N)
-    S = xb.shape[0] * (f_rows.T @ f_rows)
-    for block in JC:
-        S = S + block @ block.T
-    return S
-
-
-def _capture_graph(
-    mod64: nn.Module, xb: torch.Tensor, layer: str, act: str | None, position: str
-) -> torch.Tensor:
-    """Like _capture, with autograd kept (for the Jacobian); one sample."""
-    lin = mod64.get_submodule(layer)
-    got: dict[str, torch.Tensor] = {}
-    handles = [lin.register_forward_hook(lambda _m, _i, o: got.__setitem__("lin", o))]
-    if act is not None:
-        hook = mod64.get_submodule(act).register_forward_hook(
-            lambda _m, _i, o: got.__setitem__("act", o)
-        )
-        handles.append(hook)
-    try:
-        mod64(xb)
-    finally:
-        for h in handles:
-            h.remove()
-    if position == "linear":
-        out = got["lin"]
-        bias = getattr(lin, "bias", None)
-        if isinstance(bias, torch.Tensor):
-            out = out - bias.reshape((1, -1) + (1,) * (out.ndim - 2))
-        return out
-    return got.get("act", got["lin"])
+    f_bar = ops.z.reshape(n, -1)  # (n, positions), channels first
+    if position == "linear":  # the signal is W h: the bias, a constant, is left out
+        bias = net.bias(layer)
+        if bias is not None:
+            f_bar = f_bar - bias.double()[:, None]
+    centred = (xb - x_bar).reshape(xb.shape[0], -1).T  # (M, N)
+    R = ops.R
+    JC = R.matmat(centred) if centred.shape[1] < min(R.shape) else R.dense() @ centred
+    JC = JC.reshape(n, f_bar.shape[1], -1)  # (n, positions, N)
+    return xb.shape[0] * (f_bar @ f_bar.T) + torch.einsum("npk,mpk->nm", JC, JC)
 
 
 def _next_layer(net: Network, layer: str) -> str:
@@ -359,6 +333,18 @@ class LayerDescrambling:
     c: float | None = None
 
 
+def _aligned(A: torch.Tensor, dots: torch.Tensor) -> torch.Tensor:
+    """``A`` with column k negated where ``dots[k] < 0`` (a zero keeps its sign).
+
+    This aligns vectors to a *reference* (their dot products with it made >= 0); it is not
+    svdcore's intrinsic sign convention :func:`svdcore.canonical_signs`, which the SVDs
+    here use first, and it is used only where the page overlays vectors on a reference.
+    """
+    signs = torch.sign(dots)
+    signs[signs == 0] = 1
+    return A * signs
+
+
 def _phi_aligned(P: torch.Tensor, U_r: torch.Tensor) -> torch.Tensor:
     """phi(P) = T_r^T P U_r with U_r's column signs chosen so that diag(phi) >= 0.
 
@@ -366,9 +352,7 @@ def _phi_aligned(P: torch.Tensor, U_r: torch.Tensor) -> torch.Tensor:
     would make phi differ from I in the noise limit.
     """
     raw = phi(P, U_r)
-    signs = torch.sign(raw.diagonal())
-    signs[signs == 0] = 1
-    return raw * signs
+    return _aligned(raw, raw.diagonal())
 
 
 def descramble_layer(
@@ -432,16 +416,13 @@ def descramble_layer(
     P = res.P
     PW = P @ W
     U_w, s_w, _ = svd(W)  # deterministic signs, as the descrambler's eigenvectors
-    tol = max(W.shape) * torch.finfo(torch.float32).eps * float(s_w[0]) if s_w.numel() else 0.0
+    # the numerical rank of the stored (float32) weights: svdcore's one rank tolerance
+    tol = default_rtol(tuple(W.shape), torch.float32) * float(s_w[0]) if s_w.numel() else 0.0
     r = int((s_w > tol).sum()) if rank is None else max(1, min(int(rank), n))
-    U_pw, s_pw, _ = torch.linalg.svd(PW, full_matrices=False)
+    U_pw, s_pw, _ = svd(PW)
     st = make_stencil(stencil, n)
     basis_r = st.eigenvectors[:, :r]
-    U_r = U_pw[:, :r]
-    # align signs with the basis for the overlay
-    signs = torch.sign((U_r * basis_r).sum(0))
-    signs[signs == 0] = 1
-    U_r = U_r * signs
+    U_r = _aligned(U_pw[:, :r], (U_pw[:, :r] * basis_r).sum(0))  # overlaid on the basis
     W_next = W_next_Pt = None
     if next_layer is not None:
         W_next = net.matrix(next_layer).double()
