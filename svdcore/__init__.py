@@ -47,6 +47,13 @@ from .inversion import (
     pseudo_inverse_input,
 )
 from .io import ACTIVATIONS, Dataset, load_dataset, load_model, zoo_dataset
+from .jacobian import (
+    JacobianOperator,
+    SplitOperators,
+    jacobian_operator,
+    network_operator,
+    split_operators,
+)
 from .network import Axis, LayerInfo, Network, ViewInfo
 from .signal_models import (
     FAMILIES as FIT_FAMILIES,
@@ -114,6 +121,7 @@ __all__ = [
     "FourSubspaces",
     "GramAccumulator",
     "Inversion",
+    "JacobianOperator",
     "LayerComparison",
     "LayerDescrambling",
     "LayerError",
@@ -132,6 +140,7 @@ __all__ = [
     "SVDResult",
     "SignalVectors",
     "SpectrumSummary",
+    "SplitOperators",
     "Surgery",
     "SvdscopeError",
     "TopSpectrum",
@@ -158,6 +167,7 @@ __all__ = [
     "fit_vector",
     "ideal_output",
     "invert_activation",
+    "jacobian_operator",
     "layer_gram",
     "layer_spectra",
     "load_dataset",
@@ -165,6 +175,7 @@ __all__ = [
     "local_affine",
     "make_stencil",
     "mds_descrambler",
+    "network_operator",
     "neuron_projections",
     "numerical_rank",
     "optimise_input",
@@ -181,6 +192,7 @@ __all__ = [
     "spectral_surgery",
     "spectral_table",
     "spectrum_summary",
+    "split_operators",
     "stable_rank",
     "subspace_angles",
     "subspaces",

@@ -55,6 +55,7 @@ __all__ = [
     "network_operator",
     "parameter_jvp",
     "split_operators",
+    "value_and_pullback",
 ]
 
 DEFAULT_BUDGET_BYTES = 256 * 2**20
@@ -171,6 +172,19 @@ def jacobian_operator(
 ) -> JacobianOperator:
     """The Jacobian of ``f`` (flat (n_in,) -> flat (n_out,)) at ``x0`` as an operator."""
     return JacobianOperator(f, x0, budget_bytes=budget_bytes)
+
+
+def value_and_pullback(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    x0: torch.Tensor,
+    cotangent: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(x0), J^T u)`` with ``u = cotangent(f(x0))``, in one forward and one backward pass
+    (``torch.func.vjp``): the gradient of an objective of the output, e.g. ``u = 2 (y - t)``
+    for ``||y - t||^2``. Shapes are those of ``f``'s input and output (not flattened)."""
+    with torch.no_grad():
+        value, pull = vjp(f, x0.detach())
+        return value.detach(), pull(cotangent(value.detach()))[0].detach()
 
 
 # --------------------------------------------------------------------------- networks
