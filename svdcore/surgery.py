@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -116,6 +117,65 @@ class Surgery:
     def reconstruction(self) -> torch.Tensor:
         """alpha.sum(1) + bypass + bias: equals ``y``."""
         return self.alpha.sum(1) + self.bypass + self.bias
+
+    _ARRAYS: ClassVar[tuple[str, ...]] = (
+        "x",
+        "y",
+        "S",
+        "U",
+        "V",
+        "L",
+        "coeffs",
+        "alpha",
+        "bias",
+        "bypass",
+        "remainder",
+    )
+
+    def to_numpy(self) -> dict[str, Any]:
+        """Every field as CPU numpy (float64 arrays; ``layer_bias`` a dict of them), so that
+        ``Surgery.from_arrays(**s.to_numpy())`` gives the same surgery back."""
+        out: dict[str, Any] = {
+            k: _np64(getattr(self, k)) for k in self._ARRAYS if getattr(self, k) is not None
+        }
+        out["layer_bias"] = {k: _np64(v) for k, v in self.layer_bias.items()}
+        out.update(split=self.split, input_shape=tuple(self.input_shape), output=self.output)
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        split: str,
+        input_shape: Sequence[int],
+        output: int | None = None,
+        layer_bias: dict[str, Any] | None = None,
+        **arrays: Any,
+    ) -> Surgery:
+        """A Surgery from numpy arrays (or tensors) named as the fields; ``U`` and ``L``
+        may be left out (empty: the reductions and ``prune`` do not use them)."""
+        missing = {"x", "y", "S", "V", "coeffs", "alpha", "bias", "bypass"} - set(arrays)
+        unknown = set(arrays) - set(cls._ARRAYS)
+        if missing or unknown:
+            raise DataError(
+                "Surgery.from_arrays needs the arrays x, y, S, V, coeffs, alpha, bias and "
+                f"bypass (missing: {sorted(missing)}; not fields: {sorted(unknown)})."
+            )
+        t = {k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if v is not None}
+        empty = torch.empty(0, dtype=torch.float64)
+        return cls(
+            split=split,
+            input_shape=tuple(int(n) for n in input_shape),
+            U=t.pop("U", empty),
+            L=t.pop("L", empty),
+            layer_bias={k: torch.as_tensor(np.asarray(v)) for k, v in (layer_bias or {}).items()},
+            output=output,
+            **t,
+        )
+
+
+def _np64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
 
 
 def _split_jacobians(
