@@ -147,11 +147,10 @@ def optimise_input(
     start_distance = history[0]
     with torch.no_grad():
         output = module(best_x[None])[0].to(torch.float64).cpu()
-    return Inversion(
-        x=best_x.to(dtype=torch.float64, device="cpu"),
-        output=output,
-        target=goal,
-        distance=float((output - goal).norm()),
+    return Inversion.measured(
+        best_x.to(dtype=torch.float64, device="cpu"),
+        output,
+        goal,
         start_distance=start_distance,
         method="optimise",
         start=start_name,

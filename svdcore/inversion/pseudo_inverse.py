@@ -220,11 +220,10 @@ def pseudo_inverse_input(
             f"{best_d / max(float(t.norm()), 1e-300):.2g}); the target may not be reachable."
         )
     output = run_chain(ops, best_x[None])[0]
-    return Inversion(
-        x=best_x.reshape(shape),
-        output=output,
-        target=t,
-        distance=float((output - t).norm()),
+    return Inversion.measured(
+        best_x.reshape(shape),
+        output,
+        t,
         start_distance=start_distance,
         method="pseudo-inverse",
         start=best_from,

@@ -44,6 +44,14 @@ class Inversion:
     stopped: bool = False
     history: tuple[float, ...] = ()
 
+    @classmethod
+    def measured(
+        cls, x: torch.Tensor, output: torch.Tensor, target: torch.Tensor, **fields
+    ) -> Inversion:
+        """An Inversion whose ``distance`` is measured here: ``||output - target||``."""
+        distance = float((output - target).norm())
+        return cls(x=x, output=output, target=target, distance=distance, **fields)
+
     @property
     def improvement(self) -> float:
         """``start_distance - distance`` (>= 0)."""
