@@ -47,6 +47,13 @@ from .inversion import (
     pseudo_inverse_input,
 )
 from .io import ACTIVATIONS, Dataset, load_dataset, load_model
+from .jacobian import (
+    JacobianOperator,
+    SplitOperators,
+    jacobian_operator,
+    network_operator,
+    split_operators,
+)
 from .network import Axis, LayerInfo, Network, ViewInfo
 from .projections import (
     ClassProjections,
@@ -112,6 +119,7 @@ __all__ = [
     "FourSubspaces",
     "GramAccumulator",
     "Inversion",
+    "JacobianOperator",
     "LayerComparison",
     "LayerDescrambling",
     "LayerError",
@@ -131,6 +139,7 @@ __all__ = [
     "SVDResult",
     "SignalVectors",
     "SpectrumSummary",
+    "SplitOperators",
     "Surgery",
     "SvdscopeError",
     "TopSpectrum",
@@ -157,6 +166,7 @@ __all__ = [
     "fit_vector",
     "ideal_output",
     "invert_activation",
+    "jacobian_operator",
     "layer_gram",
     "layer_spectra",
     "load_dataset",
@@ -165,6 +175,7 @@ __all__ = [
     "make_stencil",
     "mds_descrambler",
     "model_ref",
+    "network_operator",
     "neuron_projections",
     "numerical_rank",
     "open_model_ref",
@@ -182,6 +193,7 @@ __all__ = [
     "spectral_surgery",
     "spectral_table",
     "spectrum_summary",
+    "split_operators",
     "stable_rank",
     "subspace_angles",
     "subspaces",

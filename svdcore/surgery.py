@@ -13,24 +13,24 @@ bypasses z_l (skip connections around the split; zero for a chain). With R = U S
 Per-layer bias terms beta_l = (dy/db_l) b_l (eq. 9) sum to b for piecewise-linear networks
 (ReLU, leaky ReLU); for smooth activations the remainder b - sum beta_l is reported.
 
-Jacobians are computed batched with ``torch.func`` (``vmap`` over ``jacrev``; ``jvp`` for
-the bias terms), in float64 on a private copy of the module.
+Jacobians come from the one engine, :mod:`svdcore.jacobian` (operators built from
+``torch.func.jvp`` / ``vjp``, chunked with ``vmap`` in a stated memory budget), in float64
+on a private copy of the module; the small dense matrices here are materialised from them.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
-from torch.func import functional_call, jacfwd, jacrev, jvp, vmap
 
-from .exceptions import DataError, ExecutionError, LayerError
+from .exceptions import DataError, ExecutionError
+from .jacobian import network_inputs, network_operator, parameter_jvp, parameters64, split_operators
 from .network import Network
+from .spectrum import canonical_signs
 
 __all__ = [
     "LocalAffine",
@@ -47,56 +47,6 @@ __all__ = [
     "spectral_surgery",
     "threshold",
 ]
-
-_MODULES64: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_GUARD = threading.Lock()
-
-
-def _module64(net: Network) -> tuple[nn.Module, threading.Lock]:
-    """A float64 copy of the network's module (made once) and the lock for hooking it."""
-    if net.module is None:
-        raise ExecutionError(
-            f"{net.name} holds weights only; spectral surgery needs a network that runs "
-            "(a zoo network, a torch.export .pt2, or a Linear chain with an activation)."
-        )
-    with _GUARD:
-        entry = _MODULES64.get(net)
-        if entry is None:
-            entry = (net.module_copy().double().eval(), threading.Lock())
-            _MODULES64[net] = entry
-        return entry
-
-
-def _inputs(net: Network, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-    _module64(net)  # a clear error first for networks that cannot run
-    if net.input_shape is None:
-        raise ExecutionError(f"{net.name} has no known input shape; pass a network that has one.")
-    return net._batch(x).double()
-
-
-def _one(xs: torch.Tensor, shape: tuple[int, ...], net: Network) -> torch.Tensor:
-    """One sample as the batch the module accepts: (1, *shape), or zero-padded to the fixed
-    batch of a torch.export program traced with one (rows run independently in eval mode)."""
-    one = xs.reshape(1, *shape)
-    batch = net.static_batch
-    if batch and batch > 1:
-        one = torch.cat([one, torch.zeros(batch - 1, *shape, dtype=one.dtype)])
-    return one
-
-
-def _first(out: torch.Tensor, net: Network) -> torch.Tensor:
-    """The output row of the sample (row 0), flattened."""
-    return out[:1].reshape(-1) if net.static_batch and net.static_batch > 1 else out.reshape(-1)
-
-
-def _split_module(module: nn.Module, split: str, net: Network) -> nn.Module:
-    try:
-        return module.get_submodule(split)
-    except AttributeError:
-        names = [n for n, _ in module.named_modules() if n]
-        raise LayerError(
-            f"{net.name} has no module {split!r} to split at; choose one of {', '.join(names)}."
-        ) from None
 
 
 # --------------------------------------------------------------------------- local affine map
@@ -122,31 +72,15 @@ def local_affine(net: Network, x: torch.Tensor | np.ndarray) -> LocalAffine:
 
     Invariant (tests): J x + b == f(x); for ReLU networks sum_l beta_l == b.
     """
-    xb = _inputs(net, x)
-    module, lock = _module64(net)
-    shape = xb.shape[1:]
-    params = dict(module.named_parameters())
-    buffers = dict(module.named_buffers())
-
-    def f(p: dict, xs: torch.Tensor) -> torch.Tensor:
-        return _first(functional_call(module, (p, buffers), (_one(xs, shape, net),)), net)
-
-    with lock, torch.no_grad():
-        y = vmap(lambda xs: f(params, xs))(xb)
-        J = vmap(jacrev(lambda xs: f(params, xs)))(xb).reshape(xb.shape[0], y.shape[1], -1)
-        flat = xb.reshape(xb.shape[0], -1)
-        bias = y - torch.einsum("bnm,bm->bn", J, flat)
-        layer_bias: dict[str, torch.Tensor] = {}
-        for name, value in params.items():
-            if not name.endswith("bias"):
-                continue
-            tangent = {k: torch.zeros_like(v) for k, v in params.items()}
-            tangent[name] = value.detach()
-
-            def along(xs: torch.Tensor, tangent=tangent) -> torch.Tensor:
-                return jvp(lambda p: f(p, xs), (params,), (tangent,))[1]
-
-            layer_bias[name[: -len(".bias")] or name] = vmap(along)(xb)
+    xb = network_inputs(net, x, "spectral surgery")
+    ops = [network_operator(net, xs) for xs in xb]
+    y = torch.stack([op.value for op in ops])
+    J = torch.stack([op.dense() for op in ops])
+    flat = xb.reshape(xb.shape[0], -1)
+    bias = y - torch.einsum("bnm,bm->bn", J, flat)
+    biases = {k: v for k, v in parameters64(net).items() if k.endswith("bias")}
+    tangents = {(k[: -len(".bias")] or k): {k: v} for k, v in biases.items()}
+    layer_bias = parameter_jvp(net, xb, tangents)
     total = sum(layer_bias.values()) if layer_bias else torch.zeros_like(bias)
     return LocalAffine(flat, y, J, bias, layer_bias, bias - total)
 
@@ -184,58 +118,76 @@ class Surgery:
         """alpha.sum(1) + bypass + bias: equals ``y``."""
         return self.alpha.sum(1) + self.bypass + self.bias
 
+    _ARRAYS: ClassVar[tuple[str, ...]] = (
+        "x",
+        "y",
+        "S",
+        "U",
+        "V",
+        "L",
+        "coeffs",
+        "alpha",
+        "bias",
+        "bypass",
+        "remainder",
+    )
+
+    def to_numpy(self) -> dict[str, Any]:
+        """Every field as CPU numpy (float64 arrays; ``layer_bias`` a dict of them), so that
+        ``Surgery.from_arrays(**s.to_numpy())`` gives the same surgery back."""
+        out: dict[str, Any] = {
+            k: _np64(getattr(self, k)) for k in self._ARRAYS if getattr(self, k) is not None
+        }
+        out["layer_bias"] = {k: _np64(v) for k, v in self.layer_bias.items()}
+        out.update(split=self.split, input_shape=tuple(self.input_shape), output=self.output)
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        split: str,
+        input_shape: Sequence[int],
+        output: int | None = None,
+        layer_bias: dict[str, Any] | None = None,
+        **arrays: Any,
+    ) -> Surgery:
+        """A Surgery from numpy arrays (or tensors) named as the fields; ``U`` and ``L``
+        may be left out (empty: the reductions and ``prune`` do not use them)."""
+        missing = {"x", "y", "S", "V", "coeffs", "alpha", "bias", "bypass"} - set(arrays)
+        unknown = set(arrays) - set(cls._ARRAYS)
+        if missing or unknown:
+            raise DataError(
+                "Surgery.from_arrays needs the arrays x, y, S, V, coeffs, alpha, bias and "
+                f"bypass (missing: {sorted(missing)}; not fields: {sorted(unknown)})."
+            )
+        t = {k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if v is not None}
+        empty = torch.empty(0, dtype=torch.float64)
+        return cls(
+            split=split,
+            input_shape=tuple(int(n) for n in input_shape),
+            U=t.pop("U", empty),
+            L=t.pop("L", empty),
+            layer_bias={k: torch.as_tensor(np.asarray(v)) for k, v in (layer_bias or {}).items()},
+            output=output,
+            **t,
+        )
+
+
+def _np64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
 
 def _split_jacobians(
     net: Network, xb: torch.Tensor, split: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """y (B, N), J (B, N, M), R (B, d, M), L (B, N, d), batched with vmap(jacrev)."""
-    module, lock = _module64(net)
-    target = _split_module(module, split, net)
-    shape = xb.shape[1:]
-    state: dict[str, torch.Tensor] = {}
-
-    def hook(_mod, _inp, out):
-        state["z"] = out
-        delta = state["delta"].reshape(1, *out.shape[1:])
-        if out.shape[0] > 1:  # a fixed-batch export: the sample is row 0
-            pad = torch.zeros(out.shape[0] - 1, *out.shape[1:], dtype=out.dtype)
-            delta = torch.cat([delta, pad])
-        return out + delta
-
-    def F(xs: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        state["delta"] = delta
-        y = _first(module(_one(xs, shape, net)), net)
-        return y, _first(state["z"], net)
-
-    with lock:
-        probe: dict[str, torch.Tensor] = {}
-        h = target.register_forward_hook(lambda _m, _i, o: probe.setdefault("z", o))
-        try:
-            with torch.no_grad():
-                module(_one(xb[0], shape, net))
-        finally:
-            h.remove()
-        d = probe["z"][0].numel()  # per sample
-        zero = torch.zeros(d, dtype=xb.dtype)
-        handle = target.register_forward_hook(hook)
-        try:
-            J, L = vmap(jacrev(lambda xs, dl: F(xs, dl)[0], argnums=(0, 1)), in_dims=(0, None))(
-                xb, zero
-            )
-            # R = dz/dx has d rows and M columns: reverse mode costs one pass per row,
-            # forward mode one per column; take the cheaper
-            jac = jacfwd if xb[0].numel() < d else jacrev
-            R = vmap(jac(lambda xs: F(xs, zero)[1]))(xb)
-            with torch.no_grad():
-                y = vmap(lambda xs: F(xs, zero)[0])(xb)
-        finally:
-            handle.remove()
-    B = xb.shape[0]
+    """y (B, N), J (B, N, M), R (B, d, M), L (B, N, d), dense from the engine's operators."""
+    parts = [split_operators(net, xs, split) for xs in xb]
     return (
-        y.detach(),
-        J.reshape(B, y.shape[1], -1).detach(),
-        R.reshape(B, d, -1).detach(),
-        L.detach(),
+        torch.stack([p.y for p in parts]),
+        torch.stack([p.J.dense() for p in parts]),
+        torch.stack([p.R.dense() for p in parts]),
+        torch.stack([p.L.dense() for p in parts]),
     )
 
 
@@ -255,18 +207,18 @@ def spectral_surgery(
     weights-only network, ``DataError`` for inputs that do not fit.
     """
     single = _is_single(net, x)
-    xb = _inputs(net, x)
+    xb = network_inputs(net, x, "spectral surgery")
     y, J, R, L = _split_jacobians(net, xb, split)
     n_out = y.shape[1]
     if output is not None and not (0 <= int(output) < n_out):
         raise DataError(f"output index {output} is out of range: the network has {n_out}.")
     flat = xb.reshape(xb.shape[0], -1)
     U, S, Vh = torch.linalg.svd(R, full_matrices=False)
-    # deterministic signs: the largest entry of each right singular vector is positive
-    idx = Vh.abs().argmax(dim=2, keepdim=True)
-    signs = torch.sign(Vh.gather(2, idx)).squeeze(2)
-    signs[signs == 0] = 1
-    U, Vh = U * signs[:, None, :], Vh * signs[:, :, None]
+    # svdcore's sign convention, applied to the right singular vectors phi_k (the input
+    # patterns shown): the largest entry of each phi_k is positive, u_k flipped with it
+    for i in range(U.shape[0]):
+        V_i, Ut_i = canonical_signs(Vh[i].T, U[i].T)
+        U[i], Vh[i] = Ut_i.T, V_i.T
     coeffs = S * torch.einsum("brm,bm->br", Vh, flat)
     alpha = torch.einsum("bnd,bdr->bnr", L, U) * coeffs[:, None, :]
     bias = y - torch.einsum("bnm,bm->bn", J, flat)
@@ -470,7 +422,7 @@ def singular_vector_similarity(
     """Cosine similarity <phi_k(x_i), phi_k(x_j)> of the k-th right singular vector between
     every pair of samples (SpecXAI Fig. 5); (N, N), ones on the diagonal. Signs follow the
     deterministic convention (largest entry positive)."""
-    xb = _inputs(net, x)
+    xb = network_inputs(net, x, "spectral surgery")
     vecs = []
     for start in range(0, xb.shape[0], batch_size):
         if should_stop is not None and should_stop():

@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
-from torch import nn
 
+from ._taps import apply_on_layer_input, capture, check_inputs, layer_module, next_leaf
 from .compare import subspace_angles
 from .descramble import (
+    CRITERIA,
     Descrambled,
     GramAccumulator,
     StencilKind,
@@ -42,13 +43,18 @@ from .descramble import (
     mds_descrambler,
     phi,
 )
-from .exceptions import DataError, ExecutionError, LayerError
+from .exceptions import DataError, LayerError
+from .jacobian import split_operators
 from .network import Network
-from .spectrum import svd
+from .spectrum import default_rtol, svd
 
 __all__ = [
+    "CRITERIA",
+    "METHODS",
     "POSITIONS",
     "SOURCES",
+    "STENCILS",
+    "DescrambleOptions",
     "LayerDescrambling",
     "WiretapGram",
     "descramble_layer",
@@ -60,6 +66,8 @@ Position = Literal["linear", "activation", "second"]
 Source = Literal["dataset", "noise", "limit", "jacobian"]
 POSITIONS: tuple[str, ...] = ("linear", "activation", "second")
 SOURCES: tuple[str, ...] = ("dataset", "noise", "limit", "jacobian")
+STENCILS: tuple[str, ...] = get_args(StencilKind)
+METHODS: tuple[str, ...] = ("exact", "iterative")
 _BATCH = 2048
 
 
@@ -85,164 +93,29 @@ def principal_angles(A: torch.Tensor, B: torch.Tensor) -> np.ndarray:
     return subspace_angles(A, B)
 
 
-# --------------------------------------------------------------------------- network plumbing
-def _layer_module(net: Network, layer: str) -> nn.Module:
-    module = net.module
-    if module is None:
-        raise ExecutionError(
-            f"{net.name} holds weights only: the {layer!r} wiretap needs a network that runs. "
-            "Use source='noise' or 'limit' at the 'linear' position, or open an executable model."
-        )
-    try:
-        return module.get_submodule(layer)
-    except AttributeError:
-        raise LayerError(f"{net.name} has no module {layer!r} to wiretap.") from None
-
-
-def _next_leaf(net: Network, layer: str) -> str | None:
-    """Name of the parameter-free leaf module that runs right after ``layer`` (its activation,
-    for a chain), or None when the next module has weights (no activation in between)."""
-    module = net.module
-    assert module is not None
-    if net.input_shape is None:
-        raise ExecutionError(f"{net.name} has no known input shape; cannot trace its layers.")
-    order: list[str] = []
-    with net.hook_lock:
-        handles = [
-            mod.register_forward_hook(lambda _m, _i, _o, n=name: order.append(n))
-            for name, mod in module.named_modules()
-            if name and not list(mod.children())
-        ]
-        try:
-            net.forward(torch.zeros(1, *net.input_shape))
-        finally:
-            for h in handles:
-                h.remove()
-    if layer not in order:
-        raise LayerError(f"layer {layer!r} does not run in {net.name}'s forward pass.")
-    i = order.index(layer)
-    if i + 1 >= len(order):
-        return None
-    nxt = module.get_submodule(order[i + 1])
-    return None if any(True for _ in nxt.parameters()) else order[i + 1]
-
-
-def _as_rows(t: torch.Tensor) -> torch.Tensor:
-    """(N, n) or (N, n, *spatial) -> (N * spatial, n): every position is a signal."""
-    if t.ndim == 2:
-        return t
-    return t.movedim(1, -1).reshape(-1, t.shape[1])
-
-
-def _capture(net: Network, xb: torch.Tensor, layer: str, position: str) -> torch.Tensor:
-    """The wiretapped signals (rows) for input batch xb."""
-    mod = _layer_module(net, layer)
-    got: dict[str, torch.Tensor] = {}
-    bias = getattr(mod, "bias", None)
-    act = _next_leaf(net, layer) if position != "linear" else None
-    with net.hook_lock:
-        handles = [mod.register_forward_hook(lambda _m, _i, o: got.__setitem__("lin", o.detach()))]
-        if act is not None:
-            hook = net.module.get_submodule(act).register_forward_hook(
-                lambda _m, _i, o: got.__setitem__("act", o.detach())
-            )
-            handles.append(hook)
-        try:
-            net.forward(xb)
-        finally:
-            for h in handles:
-                h.remove()
-    if position == "linear":
-        out = got["lin"]
-        if isinstance(bias, torch.Tensor):
-            shape = (1, -1) + (1,) * (out.ndim - 2)
-            out = out - bias.detach().reshape(shape)
-        return _as_rows(out)
-    return _as_rows(got.get("act", got["lin"]))
-
-
-def _apply_on_layer_input(net: Network, layer: str, h: torch.Tensor, position: str) -> torch.Tensor:
-    """Run only the layer (and its activation) on layer inputs h (N, d) (noise source)."""
-    W = net.matrix(layer).double()
-    y = h @ W.T
-    if position == "linear":
-        return y
-    b = net.bias(layer)
-    if b is not None:
-        y = y + b.double()
-    if not net.executable:
-        raise ExecutionError(
-            f"{net.name} holds weights only, so the activation after {layer!r} is unknown; "
-            "use position='linear' or make the network executable."
-        )
-    act = _next_leaf(net, layer)
-    if act is None:
-        return y
-    with torch.no_grad():
-        return net.module.get_submodule(act)(y)
-
-
-def _check_x(net: Network, x: torch.Tensor | np.ndarray | None, what: str) -> torch.Tensor:
-    if x is None:
-        raise DataError(f"source={what!r} needs inputs x (N, *input_shape).")
-    xt = torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x).float()
-    if xt.ndim < 1 or xt.shape[0] == 0:
-        raise DataError("the input set x is empty.")
-    if not bool(torch.isfinite(xt).all()):
-        raise DataError("the input set x contains NaN or infinite values.")
-    return xt
-
-
 def _jacobian_gram(net: Network, layer: str, x: torch.Tensor, position: str) -> torch.Tensor:
     """S = sum_p [N f_p(x_bar) f_p(x_bar)^T + J_p C J_p^T] for the network linearised at the
     data mean; p runs over the spatial positions of a convolution's output (one for a
-    Linear layer), each position's n channels being one signal, as in :func:`_as_rows`."""
-    module = net.module
-    assert module is not None
+    Linear layer), each position's n channels being one signal, as in :func:`as_rows`.
+
+    J = dz/dx at x_bar is the engine's operator R of a split at the wiretapped module
+    (:func:`svdcore.jacobian.split_operators`); J C J^T is formed from J (x_i - x_bar),
+    pushed forward matrix-free when there are fewer samples than J has columns."""
     xb = net._batch(x).double()
     x_bar = xb.mean(dim=0)
-    mod64 = net.module_copy().double()  # a private float64 copy: others keep the original
-    act = _next_leaf(net, layer) if position != "linear" else None
-
-    def f(x_single: torch.Tensor) -> torch.Tensor:
-        return _as_rows(_capture_graph(mod64, x_single[None], layer, act, position)).reshape(-1)
-
-    f_bar = f(x_bar).detach()
-    J = torch.autograd.functional.jacobian(f, x_bar).reshape(f_bar.numel(), -1)
+    act = next_leaf(net, layer) if position != "linear" else None
+    ops = split_operators(net, x_bar, act or layer)
     n = net.layer(layer).matrix_shape[0]
-    f_rows = f_bar.reshape(-1, n)  # (positions, n)
-    centred = (xb - x_bar).reshape(xb.shape[0], -1)  # (N, d)
-    JC = (J @ centred.T).reshape(f_rows.shape[0], n, -1)  # (positions, n, N)
-    S = xb.shape[0] * (f_rows.T @ f_rows)
-    for block in JC:
-        S = S + block @ block.T
-    return S
-
-
-def _capture_graph(
-    mod64: nn.Module, xb: torch.Tensor, layer: str, act: str | None, position: str
-) -> torch.Tensor:
-    """Like _capture, with autograd kept (for the Jacobian); one sample."""
-    lin = mod64.get_submodule(layer)
-    got: dict[str, torch.Tensor] = {}
-    handles = [lin.register_forward_hook(lambda _m, _i, o: got.__setitem__("lin", o))]
-    if act is not None:
-        hook = mod64.get_submodule(act).register_forward_hook(
-            lambda _m, _i, o: got.__setitem__("act", o)
-        )
-        handles.append(hook)
-    try:
-        mod64(xb)
-    finally:
-        for h in handles:
-            h.remove()
-    if position == "linear":
-        out = got["lin"]
-        bias = getattr(lin, "bias", None)
-        if isinstance(bias, torch.Tensor):
-            out = out - bias.reshape((1, -1) + (1,) * (out.ndim - 2))
-        return out
-    return got.get("act", got["lin"])
+    f_bar = ops.z.reshape(n, -1)  # (n, positions), channels first
+    if position == "linear":  # the signal is W h: the bias, a constant, is left out
+        bias = net.bias(layer)
+        if bias is not None:
+            f_bar = f_bar - bias.double()[:, None]
+    centred = (xb - x_bar).reshape(xb.shape[0], -1).T  # (M, N)
+    R = ops.R
+    JC = R.matmat(centred) if centred.shape[1] < min(R.shape) else R.dense() @ centred
+    JC = JC.reshape(n, f_bar.shape[1], -1)  # (n, positions, N)
+    return xb.shape[0] * (f_bar @ f_bar.T) + torch.einsum("npk,mpk->nm", JC, JC)
 
 
 def _next_layer(net: Network, layer: str) -> str:
@@ -301,16 +174,16 @@ def layer_gram(
         while done < n_noise:
             b = min(batch_size, n_noise - done)
             h = torch.randn(b, d, generator=g, dtype=torch.float64)
-            acc.update(_apply_on_layer_input(net, layer, h, inner), rows=True)
+            acc.update(apply_on_layer_input(net, layer, h, inner), rows=True)
             done += b
     elif source == "dataset":
-        xt = _check_x(net, x, "dataset")
-        _layer_module(net, layer)
+        xt = check_inputs(net, x, "dataset")
+        layer_module(net, layer)
         for start in range(0, xt.shape[0], batch_size):
-            acc.update(_capture(net, xt[start : start + batch_size], layer, inner), rows=True)
+            acc.update(capture(net, xt[start : start + batch_size], layer, inner), rows=True)
     else:  # jacobian
-        xt = _check_x(net, x, "jacobian")
-        _layer_module(net, layer)
+        xt = check_inputs(net, x, "jacobian")
+        layer_module(net, layer)
         acc.S = _jacobian_gram(net, layer, xt, inner)
         acc.count = int(xt.shape[0])
     # the mean Gram (1/N) sum y y^T: P does not change, and objectives of different N (and
@@ -358,6 +231,41 @@ class LayerDescrambling:
     W_next_Pt: torch.Tensor | None = None
     c: float | None = None
 
+    @property
+    def rank(self) -> int:
+        """r, the number of singular vectors / basis columns compared."""
+        return int(self.U_r.shape[1])
+
+    @property
+    def det_sign(self) -> float:
+        """sign(det P): +1 for a rotation, -1 for a reflection (from slogdet, in float64)."""
+        return float(torch.linalg.slogdet(self.result.P.double())[0])
+
+    @property
+    def max_angle_deg(self) -> float:
+        """The largest principal angle (degrees) between span(U_r) and span(basis_r)."""
+        angles = np.asarray(self.angles, dtype=np.float64)
+        return float(np.degrees(angles.max())) if angles.size else 0.0
+
+    @property
+    def phi_distance(self) -> float:
+        """||phi - I||_F / sqrt(r): 0 when phi(P) = I (Sule, Theorem 1, noise limit)."""
+        p = self.phi.double()
+        eye = torch.eye(p.shape[0], p.shape[1], dtype=p.dtype)
+        return float(torch.linalg.matrix_norm(p - eye)) / math.sqrt(max(self.rank, 1))
+
+
+def _aligned(A: torch.Tensor, dots: torch.Tensor) -> torch.Tensor:
+    """``A`` with column k negated where ``dots[k] < 0`` (a zero keeps its sign).
+
+    This aligns vectors to a *reference* (their dot products with it made >= 0); it is not
+    svdcore's intrinsic sign convention :func:`svdcore.canonical_signs`, which the SVDs
+    here use first, and it is used only where the page overlays vectors on a reference.
+    """
+    signs = torch.sign(dots)
+    signs[signs == 0] = 1
+    return A * signs
+
 
 def _phi_aligned(P: torch.Tensor, U_r: torch.Tensor) -> torch.Tensor:
     """phi(P) = T_r^T P U_r with U_r's column signs chosen so that diag(phi) >= 0.
@@ -366,9 +274,7 @@ def _phi_aligned(P: torch.Tensor, U_r: torch.Tensor) -> torch.Tensor:
     would make phi differ from I in the noise limit.
     """
     raw = phi(P, U_r)
-    signs = torch.sign(raw.diagonal())
-    signs[signs == 0] = 1
-    return raw * signs
+    return _aligned(raw, raw.diagonal())
 
 
 def descramble_layer(
@@ -432,16 +338,13 @@ def descramble_layer(
     P = res.P
     PW = P @ W
     U_w, s_w, _ = svd(W)  # deterministic signs, as the descrambler's eigenvectors
-    tol = max(W.shape) * torch.finfo(torch.float32).eps * float(s_w[0]) if s_w.numel() else 0.0
+    # the numerical rank of the stored (float32) weights: svdcore's one rank tolerance
+    tol = default_rtol(tuple(W.shape), torch.float32) * float(s_w[0]) if s_w.numel() else 0.0
     r = int((s_w > tol).sum()) if rank is None else max(1, min(int(rank), n))
-    U_pw, s_pw, _ = torch.linalg.svd(PW, full_matrices=False)
+    U_pw, s_pw, _ = svd(PW)
     st = make_stencil(stencil, n)
     basis_r = st.eigenvectors[:, :r]
-    U_r = U_pw[:, :r]
-    # align signs with the basis for the overlay
-    signs = torch.sign((U_r * basis_r).sum(0))
-    signs[signs == 0] = 1
-    U_r = U_r * signs
+    U_r = _aligned(U_pw[:, :r], (U_pw[:, :r] * basis_r).sum(0))  # overlaid on the basis
     W_next = W_next_Pt = None
     if next_layer is not None:
         W_next = net.matrix(next_layer).double()
@@ -464,3 +367,131 @@ def descramble_layer(
         W_next_Pt=W_next_Pt,
         c=c,
     )
+
+
+# --------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class DescrambleOptions:
+    """The options of :func:`descramble_layer` as one record that knows which of them
+    change the result.
+
+    ``samples``: N for the noise source, and the number of inputs the caller passes for
+    the dataset and Jacobian sources; ``seed`` seeds the noise. :meth:`normalized` resets
+    every option that cannot change the result (so equivalent requests are equal), and
+    :meth:`cache_key` is exactly the options that do. Criteria judged on the weights alone
+    ("mds", "max_diagonal_norm") have the source "weights".
+    """
+
+    source: str = "limit"
+    samples: int = 10_000
+    stencil: str = "fourier"
+    method: str = "exact"
+    criterion: str = "smoothness"
+    position: str = "linear"
+    det_one: bool = False
+    steps: int = 500
+    lr: float = 3e-2
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ``DataError`` with a sentence for an unknown or impossible option."""
+        self.check_choices()
+        if self.uses_samples and self.samples < 1:
+            raise DataError("N must be at least 1 for this data source.")
+        if self.method == "iterative":
+            if self.steps < 1:
+                raise DataError("The number of steps must be at least 1.")
+            if not (math.isfinite(self.lr) and self.lr > 0):
+                raise DataError("The learning rate must be a positive number.")
+
+    def check_choices(self) -> None:
+        """Raise ``DataError`` naming the choices for an unknown source, stencil, method,
+        criterion or position."""
+        for name, value, allowed in (
+            ("data source", self.source, SOURCES),
+            ("stencil", self.stencil, STENCILS),
+            ("method", self.method, METHODS),
+            ("criterion", self.criterion, CRITERIA),
+            ("wiretap position", self.position, POSITIONS),
+        ):
+            if value not in allowed:
+                raise DataError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
+
+    @property
+    def uses_samples(self) -> bool:
+        """True when ``samples`` enters the result (signals from noise or data)."""
+        return self.criterion == "smoothness" and self.source != "limit"
+
+    @property
+    def uses_data(self) -> bool:
+        """True when the result needs the caller's inputs ``x`` (dataset, Jacobian)."""
+        return self.criterion == "smoothness" and self.source in ("dataset", "jacobian")
+
+    def normalized(self) -> DescrambleOptions:
+        """These options with every setting that cannot change the result reset."""
+        o = self
+        if o.criterion != "smoothness":  # judged on the weights alone: no signals, no det
+            position = "second" if o.position == "second" else "linear"
+            o = replace(o, source="weights", samples=0, det_one=False, position=position)
+        elif o.source == "limit":
+            o = replace(o, samples=0)
+        if o.source != "noise":
+            o = replace(o, seed=0)
+        if o.method == "exact":
+            o = replace(o, steps=0, lr=0.0)
+        return o
+
+    def cache_key(self) -> tuple[Any, ...]:
+        """The normalised options that change the result, as a hashable tuple (the data,
+        network and layer are the caller's part of a key)."""
+        o = self.normalized()
+        return (
+            "descramble-options",
+            o.source,
+            o.samples,
+            o.stencil,
+            o.method,
+            o.criterion,
+            o.position,
+            o.det_one,
+            o.steps,
+            o.lr,
+            o.seed,
+        )
+
+    @property
+    def needs_network(self) -> bool:
+        """True when more than the layer's own W enters the result (other layers, data)."""
+        o = self.normalized()
+        if o.criterion != "smoothness":
+            return o.position == "second"
+        return o.position != "linear" or o.source in ("dataset", "jacobian")
+
+    def run(
+        self,
+        net: Network,
+        layer: str,
+        *,
+        x: torch.Tensor | np.ndarray | None = None,
+        progress: Callable[[int, int, float], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> LayerDescrambling:
+        """:func:`descramble_layer` with these (normalised) options."""
+        o = self.normalized()
+        return descramble_layer(
+            net,
+            layer,
+            position=o.position,  # type: ignore[arg-type]
+            source="limit" if o.source == "weights" else o.source,  # type: ignore[arg-type]
+            x=x,
+            n_noise=max(o.samples, 1),
+            stencil=o.stencil,  # type: ignore[arg-type]
+            method=o.method,  # type: ignore[arg-type]
+            criterion=o.criterion,  # type: ignore[arg-type]
+            det_one=o.det_one,
+            steps=max(o.steps, 1),
+            lr=o.lr or 3e-2,
+            progress=progress,
+            should_stop=should_stop,
+            seed=o.seed,
+        )

@@ -23,8 +23,8 @@ from app.services.caches import ResultCaches
 from app.services.datasets import DATASET_ZOO, DatasetService
 from app.services.jobs import Cancelled
 from app.services.registry import ModelRegistry
+from svdcore import wiretap as sc_wiretap
 from svdcore.fourier import FFTView, fft2_view
-from svdcore.wiretap import descramble_layer
 
 __all__ = [
     "CRITERIA",
@@ -37,11 +37,12 @@ __all__ = [
     "DescrambleService",
 ]
 
-SOURCES = ("dataset", "noise", "limit", "jacobian")
-STENCILS = ("fourier", "finite")
-METHODS = ("exact", "iterative")
-CRITERIA = ("smoothness", "mds", "max_diagonal_norm")
-POSITIONS = ("linear", "activation", "second")
+# the engine's option lists (svdcore.wiretap), re-exported for the views
+SOURCES = sc_wiretap.SOURCES
+STENCILS = sc_wiretap.STENCILS
+METHODS = sc_wiretap.METHODS
+CRITERIA = sc_wiretap.CRITERIA
+POSITIONS = sc_wiretap.POSITIONS
 MAX_NOISE_SAMPLES = 200_000
 MAX_DATA_SAMPLES = 20_000  # the example networks generate their data on demand
 MAX_STEPS = 100_000
@@ -51,64 +52,27 @@ _DATA_MEMO = 4
 
 
 @dataclass(frozen=True)
-class DescrambleOptions:
-    """What the Descramble view asks for (see svdcore.wiretap.descramble_layer).
+class DescrambleOptions(sc_wiretap.DescrambleOptions):
+    """What the Descramble view asks for: svdcore's options record (which owns the
+    normalisation and the cache key), with the page's limits on N, steps and lr.
 
     ``samples``: N for the noise source and the number of dataset inputs (dataset and
     Jacobian sources). ``criterion``: "smoothness", "mds" (maximum diagonal sum) or
     "max_diagonal_norm" (maximum diagonal norm^2, iterative only).
     """
 
-    source: str = "limit"
-    samples: int = 10_000
-    stencil: str = "fourier"
-    method: str = "exact"
-    criterion: str = "smoothness"
-    position: str = "linear"
-    det_one: bool = False
-    steps: int = 500
-    lr: float = 3e-2
-
     def validate(self) -> None:
         """Raise sc.DataError with a sentence for an out-of-range or unknown option."""
-        for name, value, allowed in (
-            ("data source", self.source, SOURCES),
-            ("stencil", self.stencil, STENCILS),
-            ("method", self.method, METHODS),
-            ("criterion", self.criterion, CRITERIA),
-            ("wiretap position", self.position, POSITIONS),
-        ):
-            if value not in allowed:
-                raise sc.DataError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
+        self.check_choices()
         limit = MAX_NOISE_SAMPLES if self.source == "noise" else MAX_DATA_SAMPLES
-        uses_samples = self.criterion == "smoothness" and self.source != "limit"
-        if uses_samples and not 1 <= self.samples <= limit:
+        if self.uses_samples and not 1 <= self.samples <= limit:
             raise sc.DataError(f"N must be between 1 and {limit:,} for this data source.")
         if self.method == "iterative":
             if not 1 <= self.steps <= MAX_STEPS:
                 raise sc.DataError(f"The number of steps must be between 1 and {MAX_STEPS:,}.")
             if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
                 raise sc.DataError("The learning rate must be a number in (0, 1].")
-
-    def normalized(self) -> DescrambleOptions:
-        """These options with every setting that cannot change the result reset, so that
-        equivalent requests share one cache entry."""
-        o = self
-        if o.criterion != "smoothness":  # judged on the weights alone: no signals, no det
-            position = "second" if o.position == "second" else "linear"
-            o = replace(o, source="weights", samples=0, det_one=False, position=position)
-        elif o.source == "limit":
-            o = replace(o, samples=0)
-        if o.method == "exact":
-            o = replace(o, steps=0, lr=0.0)
-        return o
-
-    @property
-    def needs_network(self) -> bool:
-        """True when more than the layer's own W enters the result (other layers, data)."""
-        if self.criterion != "smoothness":
-            return self.position == "second"
-        return self.position != "linear" or self.source in ("dataset", "jacobian")
+        super().validate()
 
 
 @dataclass(frozen=True)
@@ -211,14 +175,14 @@ class DescrambleService:
             content = net.content_key()
         else:
             content = self.registry.matrix_and_key(net, layer, "default")[1]
-        if opts.source in ("dataset", "jacobian") and _uploaded(dataset):
+        if opts.uses_data and _uploaded(dataset):
             opened = self.datasets.open(model_id, dataset, session)
             data: tuple[Any, ...] = ("dataset", opened.key, opts.samples)
-        elif opts.source in ("dataset", "jacobian"):
+        elif opts.uses_data:
             data = ("zoo", model_id, opts.samples, DATA_SEED, DATA_SPLIT)
         else:
             data = (opts.source,)
-        return sc.cache.make_key("descramble", content, layer, data, opts)
+        return sc.cache.make_key("descramble", content, layer, data, opts.cache_key())
 
     # ------------------------------------------------------------------ compute
     def run(
@@ -251,26 +215,11 @@ class DescrambleService:
         def run() -> DescrambleData:
             net = self.registry.network(model_id, session)
             x, data_note = None, ""
-            if opts.source in ("dataset", "jacobian") and _uploaded(dataset):
+            if opts.uses_data and _uploaded(dataset):
                 x, data_note = self.datasets.inputs(model_id, dataset, session, opts.samples)
-            elif opts.source in ("dataset", "jacobian"):
+            elif opts.uses_data:
                 x, data_note = _zoo_inputs(model_id, opts.samples)
-            res = descramble_layer(
-                net,
-                layer,
-                position=opts.position,
-                source="limit" if opts.source == "weights" else opts.source,
-                x=x,
-                n_noise=max(opts.samples, 1),
-                stencil=opts.stencil,
-                method=opts.method,
-                criterion=opts.criterion,
-                det_one=opts.det_one,
-                steps=max(opts.steps, 1),
-                lr=opts.lr or 3e-2,
-                progress=progress,
-                should_stop=should_stop,
-            )
+            res = opts.run(net, layer, x=x, progress=progress, should_stop=should_stop)
             data = _to_data(res, opts, net.view_info(layer))
             if data_note:
                 data = replace(data, note=" ".join(filter(None, (data_note, data.note))))
@@ -321,33 +270,28 @@ def _uploaded(dataset: str | None) -> bool:
 
 
 def _to_data(res: Any, opts: DescrambleOptions, info: Any) -> DescrambleData:
-    """LayerDescrambling (torch) -> DescrambleData (numpy float32 arrays, plain numbers)."""
+    """LayerDescrambling (torch) -> DescrambleData (numpy float32 arrays, plain numbers);
+    the derived numbers (det sign, largest angle, phi distance) are the engine's."""
     out = res.result
-    P = out.P
-    r = int(res.U_r.shape[1])
-    phi = res.phi.double()
-    eye = torch.eye(phi.shape[0], phi.shape[1], dtype=phi.dtype)
-    angles = np.asarray(res.angles, dtype=np.float64)
-    sign, _ = torch.linalg.slogdet(P.double())
     return DescrambleData(
         options=opts,
         layer=res.layer,
         info=info,
         W=_np(res.W),
         PW=_np(res.PW),
-        P=_np(P),
-        phi=_np(phi),
+        P=_np(out.P),
+        phi=_np(res.phi),
         U_r=_np(res.U_r),
         basis_r=_np(res.basis_r),
         sigma_r=_np(res.sigma_r),
         objective=float(out.objective),
         bound=None if out.bound is None else float(out.bound),
         gap=out.gap,
-        max_angle_deg=float(np.degrees(angles.max())) if angles.size else 0.0,
-        rank=r,
+        max_angle_deg=res.max_angle_deg,
+        rank=res.rank,
         n_signals=float(res.n_signals),
-        det_sign=float(sign),
-        phi_distance=float(torch.linalg.matrix_norm(phi - eye)) / math.sqrt(max(r, 1)),
+        det_sign=res.det_sign,
+        phi_distance=res.phi_distance,
         method=out.method,
         criterion=out.criterion,
         source=res.source,

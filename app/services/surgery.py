@@ -301,10 +301,8 @@ class SurgeryService:
             X = torch.from_numpy(data.x[:n].reshape(n, -1).astype(np.float64))
             # X^T = V S U^T: the tall factorisation is several times faster on a CPU
             res = sc.svd(X.T, precision="float64")
-            top = _np64(res.U[:, :DATA_SVD_VECTORS].T)
-            signs = np.sign(top[np.arange(top.shape[0]), np.abs(top).argmax(axis=1)])
-            signs[signs == 0] = 1.0
-            vectors = (top * signs[:, None]).astype(np.float32)
+            top, _ = sc.canonical_signs(_np64(res.U[:, :DATA_SVD_VECTORS]))
+            vectors = np.ascontiguousarray(top.T, dtype=np.float32)
             return DataSvd(_np64(res.S), vectors, n, len(data), data.name)
 
         return self.caches.cache.get_or_compute(key, run)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 import svdcore as sc
 from svdcore.surgery import Surgery
@@ -155,24 +154,21 @@ class SurgeryData:
         return str(j)
 
     def as_engine(self) -> Surgery:
-        """The arrays as an svdcore Surgery for its reductions (prune); U and L are not
-        kept, so they are empty."""
-        t = torch.from_numpy
-        empty = torch.empty(0, dtype=torch.float64)
-        return Surgery(
-            x=t(self.x),
-            input_shape=self.input_shape,
-            y=t(self.y),
+        """The arrays as an svdcore Surgery (svdcore's own ``Surgery.from_arrays``) for its
+        reductions (prune); U and L are not kept, so they are empty."""
+        return Surgery.from_arrays(
             split=self.options.split,
-            S=t(self.S),
-            U=empty,
-            V=t(self.V),
-            L=empty,
-            coeffs=t(self.coeffs),
-            alpha=t(self.alpha),
-            bias=t(self.bias),
-            bypass=t(self.bypass),
-            remainder=t(self.remainder),
+            input_shape=self.input_shape,
+            layer_bias=self.layer_bias,
+            x=self.x,
+            y=self.y,
+            S=self.S,
+            V=self.V,
+            coeffs=self.coeffs,
+            alpha=self.alpha,
+            bias=self.bias,
+            bypass=self.bypass,
+            remainder=self.remainder,
         )
 
 

@@ -80,6 +80,27 @@ class LinearChain(nn.Module):
             self._place(f"svdscope_act{i + 1}", ACTIVATIONS[act]())
         self._acts = [f"svdscope_act{i + 1}" for i in range(len(names))]
 
+    @property
+    def linear_names(self) -> list[str]:
+        """Names of the Linear layers, in forward order."""
+        return list(self._order)
+
+    @property
+    def activation_names(self) -> list[str]:
+        """Names of the activation modules, one after each Linear layer."""
+        return list(self._acts)
+
+    def steps(self) -> list[tuple[str, nn.Module]]:
+        """(name, module) of every step in forward order: Linear, its activation, Linear, ...
+
+        Invariant: applying the modules in this order (after flattening the input) is
+        exactly :meth:`forward`.
+        """
+        out: list[tuple[str, nn.Module]] = []
+        for lin, act in zip(self._order, self._acts, strict=True):
+            out += [(lin, self.get_submodule(lin)), (act, self.get_submodule(act))]
+        return out
+
     def _place(self, dotted: str, module: nn.Module) -> None:
         parent: nn.Module = self
         *path, leaf = dotted.split(".")
@@ -93,8 +114,8 @@ class LinearChain(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], -1)
-        for name, act in zip(self._order, self._acts, strict=True):
-            x = self.get_submodule(act)(self.get_submodule(name)(x))
+        for _name, step in self.steps():
+            x = step(x)
         return x
 
 

@@ -240,3 +240,20 @@ def test_surgery_on_a_torch_export_archive_and_an_executable_chain(tmp_path):
             np.testing.assert_allclose(res.y.numpy(), y.numpy(), atol=1e-10)
             np.testing.assert_allclose(res.reconstruction.numpy(), y.numpy(), atol=1e-10)
             assert float(res.remainder.abs().max()) < 1e-10
+
+
+def test_surgery_round_trips_through_numpy():
+    from svdcore.surgery import Surgery
+
+    net = sc.Network.from_module(_chain(nn.ReLU), input_shape=(12,))
+    res = spectral_surgery(net, _x(1, (12,))[0], split="2", output=1)
+    arrays = res.to_numpy()
+    assert all(isinstance(arrays[k], np.ndarray) for k in ("x", "alpha", "U", "L"))
+    back = Surgery.from_arrays(**arrays)
+    np.testing.assert_allclose(back.alpha.numpy(), res.alpha.numpy(), atol=0)
+    assert back.split == "2" and back.output == 1 and set(back.layer_bias) == set(res.layer_bias)
+    lean = {k: v for k, v in arrays.items() if k not in ("U", "L")}
+    p, q = prune(Surgery.from_arrays(**lean), 2), prune(res, 2)
+    np.testing.assert_allclose(p.y_pruned, q.y_pruned, atol=1e-12)
+    with pytest.raises(sc.DataError, match="missing"):
+        Surgery.from_arrays(split="2", input_shape=(12,), x=arrays["x"])

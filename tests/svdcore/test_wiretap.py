@@ -180,3 +180,42 @@ def test_jacobian_source_on_a_conv_layer_matches_dataset_for_a_linear_network():
     assert jac.S.shape == (3, 3)
     # the dataset Gram is per signal (N * positions); the Jacobian one per input (N)
     np.testing.assert_allclose(jac.S.numpy() / 9, ds.S.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_options_normalise_key_and_run(chain):
+    from svdcore.wiretap import DescrambleOptions
+
+    _, net = chain
+    base = DescrambleOptions(source="limit")
+    # options that cannot change the result share one key
+    assert DescrambleOptions(source="limit", samples=7).cache_key() == base.cache_key()
+    assert DescrambleOptions(steps=9, lr=0.5).cache_key() == base.cache_key()
+    assert DescrambleOptions(seed=3).cache_key() == base.cache_key()
+    mds = DescrambleOptions(criterion="mds", source="noise", det_one=True).normalized()
+    assert (mds.source, mds.samples, mds.det_one) == ("weights", 0, False)
+    # options that do change it get their own
+    others = [
+        DescrambleOptions(source="noise"),
+        DescrambleOptions(source="noise", seed=1),
+        DescrambleOptions(stencil="finite"),
+        DescrambleOptions(det_one=True),
+        DescrambleOptions(method="iterative", steps=10),
+        DescrambleOptions(criterion="mds"),
+    ]
+    keys = {o.cache_key() for o in others} | {base.cache_key()}
+    assert len(keys) == len(others) + 1
+    assert DescrambleOptions(source="dataset").needs_network and not base.needs_network
+    with pytest.raises(sc.DataError, match="choose one of"):
+        DescrambleOptions(stencil="nope").validate()
+    with pytest.raises(sc.DataError, match="at least 1"):
+        DescrambleOptions(source="noise", samples=0).validate()
+    res = base.run(net, "fc1")
+    direct = descramble_layer(net, "fc1", source="limit")
+    np.testing.assert_allclose(res.PW.numpy(), direct.PW.numpy(), atol=1e-12)
+    # the derived numbers of the result
+    sign = float(torch.linalg.slogdet(res.result.P)[0])
+    assert res.det_sign == sign and res.rank == res.U_r.shape[1]
+    eye = torch.eye(res.rank, dtype=res.phi.dtype)
+    want = float(torch.linalg.matrix_norm(res.phi - eye)) / res.rank**0.5
+    assert abs(res.phi_distance - want) < 1e-12
+    assert abs(res.max_angle_deg - float(np.degrees(np.max(res.angles, initial=0.0)))) < 1e-12
