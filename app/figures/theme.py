@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -79,3 +81,10 @@ def image_panel_axes(fig: go.Figure, index: int) -> None:
     suffix = "" if index == 0 else str(index + 1)
     fig.layout[f"xaxis{suffix}"].update(scaleanchor=f"y{suffix}", constrain="domain", visible=False)
     fig.layout[f"yaxis{suffix}"].update(autorange="reversed", constrain="domain", visible=False)
+
+
+def axis_title(axis: Any, fallback: str) -> str:
+    """ "label (unit)" of an sc.Axis, or `fallback` when there is none."""
+    if axis is None:
+        return fallback
+    return f"{axis.label} ({axis.unit})" if getattr(axis, "unit", "") else str(axis.label)

@@ -9,6 +9,7 @@ from typing import Any, TypedDict, TypeVar
 from dash import dcc, html
 
 from app import ids
+from app.figures.theme import axis_title
 
 __all__ = [
     "Selection",
@@ -63,13 +64,6 @@ def layer_title(selection: Selection) -> str:
     view = selection.get("view") or "default"
     suffix = "" if view == "default" else f" ({view})"
     return f"{selection.get('layer')}{suffix}"
-
-
-def axis_title(axis: Any, fallback: str) -> str:
-    """ "label (unit)" of an sc.Axis, or `fallback` when there is none."""
-    if axis is None:
-        return fallback
-    return f"{axis.label} ({axis.unit})" if getattr(axis, "unit", "") else str(axis.label)
 
 
 def stat_box(label: str, value: str, detail: str, key: str, *, view: str) -> html.Div:

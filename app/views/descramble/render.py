@@ -12,34 +12,20 @@ from typing import Any, NamedTuple
 import plotly.graph_objects as go
 from dash import html
 
-from app.figures import (
-    basis_overlay,
-    fft_heatmap,
-    matrix_panel,
-    objective_history,
-    placeholder_figure,
-)
+from app.figures import placeholder_figure
+from app.figures.descramble_panels import OBJECTIVE, descramble_figures
 from app.services import DescrambleData
-from app.views.common import axis_title, stat_maker
+from app.views.common import stat_maker
 
 __all__ = ["HIDDEN", "SHOWN", "Rendered", "empty", "render", "stats_panel"]
 
 SHOWN: dict[str, str] = {"display": "block"}
 HIDDEN: dict[str, str] = {"display": "none"}
 
-_OBJECTIVE = {
-    "smoothness": ("‖D P Y‖²", "smoothness of P Y, per signal (minimised)"),
-    "mds": ("tr(P W)", "diagonal sum of P W (maximised)"),
-    "max_diagonal_norm": ("Σ (P W)ᵢᵢ²", "diagonal norm² of P W (maximised)"),
-}
 _BOUND = {
     "smoothness": "von Neumann: Σ μᵢ sᵢ, the exact minimum",
     "mds": "Σ σᵢ (leading square block), the exact maximum",
     "max_diagonal_norm": "no closed form for this criterion",
-}
-_STENCIL = {
-    "fourier": "trigonometric basis (Fourier stencil)",
-    "finite": "finite-difference stencil",
 }
 
 
@@ -78,7 +64,7 @@ def _g(x: float | None, digits: int = 6) -> str:
 
 def stats_panel(data: DescrambleData) -> list[html.Div]:
     """The numbers: objective, bound, gap, principal angle, N, c, det P, phi, method."""
-    symbol, detail = _OBJECTIVE.get(data.criterion, ("", data.criterion))
+    symbol, detail = OBJECTIVE.get(data.criterion, ("", data.criterion))
     gap = "—" if data.gap is None else f"{data.gap:.2e}"
     stats = [
         _stat("Objective", _g(data.objective), f"{symbol}: {detail}", "objective"),
@@ -130,91 +116,18 @@ def stats_panel(data: DescrambleData) -> list[html.Div]:
 
 def render(data: DescrambleData, ffts: tuple[Any, Any], layer_name: str) -> Rendered:
     """Every figure and number of the view for one descrambled layer."""
-    info = data.info
-    col_label = axis_title(info.col_axis, info.col_label)
-    col_values = None if info.col_axis is None else info.col_axis.values
-    raw = matrix_panel(
-        data.W,
-        title=f"W: {layer_name} as trained",
-        row_label=info.row_label,
-        col_label=col_label,
-        col_values=col_values,
-    )
-    descrambled = matrix_panel(
-        data.PW,
-        title=f"P W: {layer_name} descrambled",
-        row_label=f"descrambled {info.row_label}",
-        col_label=col_label,
-        col_values=col_values,
-    )
-    f_raw, f_pw = ffts
-    fft_raw = fft_heatmap(
-        f_raw.magnitude,
-        f_raw.row_freq,
-        f_raw.col_freq,
-        title="2-D FFT of W",
-        log=f_raw.log,
-        symmetrized=f_raw.symmetrized,
-    )
-    fft_pw = fft_heatmap(
-        f_pw.magnitude,
-        f_pw.row_freq,
-        f_pw.col_freq,
-        title="2-D FFT of P W",
-        log=f_pw.log,
-        symmetrized=f_pw.symmetrized,
-    )
-    P = matrix_panel(
-        data.P,
-        title="P (orthogonal descrambler)",
-        row_label=f"descrambled {info.row_label}",
-        col_label=info.row_label,
-        value_label="P",
-        square=True,
-    )
-    phi = matrix_panel(
-        data.phi,
-        title="φ(P) = T<sub>r</sub><sup>T</sup> P U<sub>r</sub> (Sule eq. 17)",
-        row_label="smooth basis index",
-        col_label="left singular vector index of W",
-        value_label="φ",
-        square=True,
-    )
-    overlay = basis_overlay(
-        data.U_r,
-        data.basis_r,
-        data.sigma_r,
-        title=f"Left singular vectors of P W over the {_STENCIL.get(data.options.stencil, '')}",
-    )
-    nxt, next_style = placeholder_figure(), HIDDEN
-    if data.W_next_Pt is not None:
-        nxt = matrix_panel(
-            data.W_next_Pt,
-            title=f"W_(k+1) Pᵀ: {data.next_layer} with its inputs descrambled",
-            row_label=f"output of {data.next_layer}",
-            col_label=f"descrambled {info.row_label} of {layer_name}",
-        )
-        next_style = SHOWN
-    history, history_style = placeholder_figure(), HIDDEN
-    if data.method == "iterative" and data.history.size:
-        history = objective_history(
-            data.history,
-            bound=data.bound,
-            title="Iterative descrambler: objective per step",
-            y_title=_OBJECTIVE.get(data.criterion, ("objective",))[0],
-        )
-        history_style = SHOWN
+    f = descramble_figures(data, ffts, layer_name)
     return Rendered(
-        raw,
-        descrambled,
-        fft_raw,
-        fft_pw,
-        P,
-        phi,
-        overlay,
-        nxt,
-        next_style,
-        history,
-        history_style,
+        f.raw,
+        f.descrambled,
+        f.fft_raw,
+        f.fft_descrambled,
+        f.P,
+        f.phi,
+        f.overlay,
+        f.next or placeholder_figure(),
+        HIDDEN if f.next is None else SHOWN,
+        f.history or placeholder_figure(),
+        HIDDEN if f.history is None else SHOWN,
         stats_panel(data),
     )

@@ -16,9 +16,8 @@ from app.figures import (
     decomposition_figure,
     panel_grid,
     placeholder_figure,
-    signal_gallery,
-    singular_values_figure,
 )
+from app.figures.subspaces_panels import weight_figures
 from app.services import ProjectionData, SubspacesData
 from app.views.common import axis_title, stat_maker
 
@@ -91,32 +90,6 @@ def stats_panel(data: SubspacesData, projection: ProjectionData | None) -> list[
             )
         )
     return stats
-
-
-def weight_figures(data: SubspacesData, name: str) -> tuple[go.Figure, go.Figure]:
-    """The singular values with the rank cut, and the signal-vector gallery."""
-    spectrum = singular_values_figure(
-        data.singular_values,
-        data.rank,
-        data.rtol,
-        title=f"Singular values of {name}: rank {data.rank} of {min(data.shape)}",
-    )
-    k = data.signal_vectors.shape[0]
-    if k == 0:
-        return spectrum, placeholder_figure("The matrix is zero: its signal space is empty.")
-    info = data.info
-    shown = f" (the first {k} of {data.rank})" if k < data.rank else ""
-    kind = "signal kernels" if data.image_shape and info.row_label.startswith("kernel") else ""
-    what = kind or "signal vectors"
-    gallery = signal_gallery(
-        data.signal_vectors,
-        data.singular_values[:k],
-        title=f"Signal space of {name}: {what} σᵢvᵢ{shown}, one colour scale",
-        image_shape=data.image_shape,
-        axis_values=None if info.col_axis is None else info.col_axis.values,
-        axis_title=axis_title(info.col_axis, info.col_label),
-    )
-    return spectrum, gallery
 
 
 def own_neuron_figure(data: SubspacesData, projection: ProjectionData, name: str) -> go.Figure:

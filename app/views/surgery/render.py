@@ -15,15 +15,10 @@ from dash import html
 from app import ids
 from app.figures import placeholder_figure
 from app.figures.surgery import (
-    bias_waterfall,
-    contributions_heatmap,
     data_svd_figure,
-    input_figure,
-    panel_grid,
-    proportions_bar,
     pruned_output,
-    spectrum_comparison,
 )
+from app.figures.surgery_panels import fmt_value, panel, surgery_figures
 from app.figures.thumbnails import curve_thumbnail, image_thumbnail
 from app.services.surgery import DataSvd, InputLayout, SampleSet, SurgeryData, SurgeryService
 
@@ -52,13 +47,6 @@ class Rendered(NamedTuple):
 def empty(message: str = "") -> Rendered:
     blank, other = placeholder_figure(message), placeholder_figure()
     return Rendered(blank, other, other, other, other, other, other, [], other, HIDDEN, [], "")
-
-
-def panel(layout: InputLayout, flat: np.ndarray, *, reduce: str = "mean") -> np.ndarray:
-    """A flat input-sized vector as a picture (image layouts) or as it is (curves)."""
-    if layout.kind == "image":
-        return layout.image(flat, reduce=reduce)
-    return np.asarray(flat, dtype=np.float32).reshape(-1)
 
 
 def gallery_items(samples: SampleSet, layout: InputLayout, start: int, stop: int, chosen: int):
@@ -93,14 +81,6 @@ def gallery_items(samples: SampleSet, layout: InputLayout, start: int, stop: int
     return items
 
 
-def _terms(n: int) -> str:
-    return "1 term" if n == 1 else f"{n} terms"
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
-
-
 def _bias_notes(data: SurgeryData, j: int) -> list[Any]:
     split = data.options.split
     scale = abs(float(data.y[j])) + 1.0
@@ -108,18 +88,18 @@ def _bias_notes(data: SurgeryData, j: int) -> list[Any]:
     bypass_note = (
         f"Here it is zero: every path from the input to the output passes through {split}."
         if abs(bypass) / scale < ZERO
-        else f"Here it is {_fmt(bypass)}: a skip connection carries the input around {split}."
+        else f"Here it is {fmt_value(bypass)}: a skip connection carries the input around {split}."
     )
     remainder_note = (
         "Here it is zero up to round-off, as for a piecewise-linear network (ReLU)."
         if abs(remainder) / scale < ZERO
-        else f"Here it is {_fmt(remainder)}: the network has smooth activations."
+        else f"Here it is {fmt_value(remainder)}: the network has smooth activations."
     )
     return [
         html.P(
             [
                 html.Strong("Σₖ αⱼₖ "),
-                f"= {_fmt(float(data.alpha[j].sum()))}: the split components, "
+                f"= {fmt_value(float(data.alpha[j].sum()))}: the split components, "
                 "αⱼₖ = (L U)ⱼₖ cₖ with cₖ = σₖ (φₖ · x), SpecXAI eq. 17-20.",
             ]
         ),
@@ -146,37 +126,6 @@ def _bias_notes(data: SurgeryData, j: int) -> list[Any]:
             ]
         ),
     ]
-
-
-def _vectors_figure(
-    service: SurgeryService, data: SurgeryData, j: int, count: int, rank: str
-) -> go.Figure:
-    top = service.top(data, j, count, rank=rank)
-    of = "reduced sum" if rank == "reduced" else "Σα"
-    layout = data.layout
-    raw = [panel(layout, v) for v in top.raw]
-    contracted = [panel(layout, c, reduce="sum") for c in top.contracted]
-    n = len(raw)
-    titles = [
-        f"φ{k + 1}  σ={_fmt(s)}  α={_fmt(a)}"
-        for k, s, a in zip(top.k, top.sigma, top.alpha, strict=True)
-    ] + [f"φ{k + 1}·x  {p:.1%} of {of}" for k, p in zip(top.k, top.share, strict=True)]
-    what = "contracted over channels (eq. 23)" if layout.channels > 1 else "φₖ ⊙ x (eq. 23)"
-    how = "sign-reduced terms, eq. 21" if rank == "reduced" else "αⱼₖ toward the output"
-    fig = panel_grid(
-        raw + contracted,
-        titles,
-        columns=n,
-        title=(
-            f"Top {n} singular vectors contributing to output {data.output_name(j)} "
-            f"(by {how})<br><sup>row 1: φₖ"
-            f"{' (mean over channels)' if layout.channels > 1 else ''}; row 2: {what}</sup>"
-        ),
-        axis_values=layout.axis_values,
-        axis_label=layout.axis_label,
-        panel_height=190 if layout.kind == "image" else 160,
-    )
-    return fig
 
 
 def _data_svd_figure(data: SurgeryData, svd: DataSvd | None, count: int) -> go.Figure:
@@ -213,53 +162,11 @@ def render(
 ) -> Rendered:
     """Every figure of the view for one surgery and output j (`data_svd`: the dataset's
     SVD to draw beside the network's singular vectors; a blank panel without it)."""
-    layout, out = data.layout, data.output_layout
+    f = surgery_figures(
+        data, j, service.reduce(data, j), service.top(data, j, count, rank=rank), rank
+    )
     split, r = data.options.split, data.rank
     label = "" if data.label is None else f" (label {data.label})"
-    inp = input_figure(
-        panel(layout, data.x),
-        title=f"Input: sample #{data.options.sample}{label}",
-        axis_values=layout.axis_values,
-        axis_label=layout.axis_label,
-    )
-    alpha = contributions_heatmap(
-        data.alpha,
-        output=j,
-        title=f"Contributions αⱼₖ at {split}: outputs × components",
-        output_label="output j",
-    )
-    reduced = service.reduce(data, j)
-    proportions = proportions_bar(
-        reduced.proportions,
-        reduced.lead,
-        [len(g) for g in reduced.groups],
-        title=(
-            f"Sign-reduced proportions of output {data.output_name(j)} (eq. 21-22)"
-            f"<br><sup>{r} components → {_terms(len(reduced.values))} of one sign after "
-            f"{reduced.rounds} round(s)</sup>"
-        ),
-    )
-    spectrum = spectrum_comparison(
-        data.S, data.alpha[j], title=f"Full spectrum σₖ vs reduced spectrum |αⱼₖ|, j = {j}"
-    )
-    parts = [("Σ α (split)", float(data.alpha[j].sum())), ("bypass", float(data.bypass[j]))]
-    parts += [(f"β {name}", float(v[j])) for name, v in data.layer_bias.items()]
-    parts.append(("remainder", float(data.remainder[j])))
-    bias = bias_waterfall(
-        parts,
-        float(data.y[j]),
-        title=f"How output {data.output_name(j)} is assembled (bias per layer)",
-        total_label=f"y{j}",
-    )
-    bias_images, style = placeholder_figure(), HIDDEN
-    if out.kind == "image" and data.layer_bias:
-        maps = [panel(out, v) for v in data.layer_bias.values()]
-        maps += [panel(out, data.bias), panel(out, data.remainder)]
-        names = [f"β {n}" for n in data.layer_bias] + ["total bias b", "remainder"]
-        bias_images = panel_grid(
-            maps, names, columns=min(5, len(maps)), title="Bias terms over all outputs"
-        )
-        style = SHOWN
     error = float(np.max(np.abs(data.alpha.sum(1) + data.bypass + data.bias - data.y)))
     summary = [
         html.Span(f"sample #{data.options.sample}{label}"),
@@ -267,20 +174,20 @@ def render(
         html.Span(
             f"output {data.output_name(j)}"
             + (" (predicted)" if j == data.predicted else f" (predicted: {data.predicted})")
-            + f", y = {_fmt(float(data.y[j]))}"
+            + f", y = {fmt_value(float(data.y[j]))}"
         ),
     ]
     return Rendered(
-        inp,
-        alpha,
-        proportions,
-        spectrum,
-        _vectors_figure(service, data, j, count, rank),
+        f.input,
+        f.alpha,
+        f.proportions,
+        f.spectrum,
+        f.vectors,
         _data_svd_figure(data, data_svd, count),
-        bias,
+        f.bias,
         _bias_notes(data, j),
-        bias_images,
-        style,
+        f.bias_images or placeholder_figure(),
+        HIDDEN if f.bias_images is None else SHOWN,
         summary,
         f"max |Σα + bypass + b − y| = {error:.1e}",
     )
