@@ -30,6 +30,11 @@ class ModelRef:
     name: str
     path: Path | None = None
 
+    @property
+    def spec(self) -> str:
+        """The reference in resolved form: the zoo name, or the absolute path."""
+        return self.name if self.kind == "zoo" else str(self.path)
+
 
 def model_ref(ref: str | Path) -> ModelRef:
     """Resolve `ref` (see the module docstring). Invariant: ``kind == "file"`` exactly when

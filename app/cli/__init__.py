@@ -5,7 +5,7 @@
     svdscope layers MODEL [--activation A] [--format table|csv|markdown]
                                                        print a model's layer table
     svdscope export MODEL --layer L --analysis A --out OUT.npz|OUT.html
-                                                       an analysis, headless (app/cli_export.py)
+                                                       an analysis, headless (app/cli/export.py)
     svdscope zoo list                                  the example networks
     svdscope zoo train NAME [--seed S] [--out FILE]    retrain an example network on this CPU
     svdscope worker [--concurrency N] [--ping]         Celery worker for background jobs
@@ -37,8 +37,7 @@ def _check_models(models: Sequence[str]) -> list[str]:
     one rule of svdcore.model_ref; a bad reference raises its LoadError)."""
     import svdcore as sc
 
-    refs = [sc.model_ref(ref) for ref in models]
-    return [ref.name if ref.kind == "zoo" else str(ref.path) for ref in refs]
+    return [sc.model_ref(ref).spec for ref in models]
 
 
 def _deploy_env() -> dict[str, str]:

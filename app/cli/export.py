@@ -15,7 +15,6 @@ reused and the other way round), with a progress bar on stderr; `.npz` takes one
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -72,7 +71,7 @@ def run_export(args: argparse.Namespace) -> int:
     from app.config import AppConfig
     from app.export import ExportOptions, export_analysis, html_report, save_npz
     from app.services import Services
-    from app.services.datasets import DATASET_UPLOAD_PREFIX
+    from app.services.datasets import DATASET_FILE_PREFIX
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -83,29 +82,26 @@ def run_export(args: argparse.Namespace) -> int:
         raise sc.DataError(
             "an .npz file holds one analysis; give one --analysis, or write an .html report."
         )
-    model = _model_ref(args.model)
-    other = _model_ref(args.compare) if args.compare else None
+    model = sc.model_ref(args.model).spec
+    other = sc.model_ref(args.compare).spec if args.compare else None
+    datasets = []
+    if args.data:  # offered as a dataset given at start ("file-0"), as `serve --data` does
+        data_path = Path(args.data)
+        if not data_path.is_file():
+            raise sc.LoadError(f"no such dataset file: {data_path}")
+        datasets.append(str(data_path.resolve()) + (f"::{args.labels}" if args.labels else ""))
     scratch = tempfile.TemporaryDirectory(prefix="svdscope-export-")
     config = AppConfig(
         models=[model] + ([other] if other and other != model else []),
         upload_dir=Path(scratch.name) / "uploads",
         cache_dir=None if args.no_disk_cache else Path(args.cache_dir),
+        datasets=datasets,
     )
     services = Services(config)
     entries = services.registry.models(None)
     model_id = entries[0].id
     other_id = None if other is None else (entries[1].id if len(entries) > 1 else model_id)
-    session, dataset = None, None
-    if args.data:
-        session = secrets.token_urlsafe(32)
-        data_path = Path(args.data)
-        if not data_path.is_file():
-            raise sc.LoadError(f"no such dataset file: {data_path}")
-        with data_path.open("rb") as stream:
-            stored = services.dataset_uploads.save_stream(
-                session, data_path.name, stream, labels=args.labels
-            )
-        dataset = DATASET_UPLOAD_PREFIX + stored.file_id
+    session, dataset = None, (f"{DATASET_FILE_PREFIX}0" if datasets else None)
     options = ExportOptions(
         k=args.k,
         source=args.source,
@@ -149,20 +145,6 @@ def run_export(args: argparse.Namespace) -> int:
         what = f"{sum(len(r.figures) for r in results)} figures"
     print(f"svdscope: wrote {out} ({what})", flush=True)
     return 0
-
-
-def _model_ref(ref: str) -> str:
-    import svdcore as sc
-
-    if ref in sc.zoo.names() and not Path(ref).exists():
-        return ref
-    path = Path(ref)
-    if not path.exists():
-        raise sc.LoadError(
-            f"{ref!r} is neither a model file/folder nor a zoo network "
-            f"(zoo: {', '.join(sorted(sc.zoo.names()))})."
-        )
-    return str(path.resolve())
 
 
 def _progress_bar(total: int, *, quiet: bool) -> Any:
