@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 import svdcore as sc
-from app.services.caches import ResultCaches
-from app.services.datasets import DATASET_ZOO, DatasetService
+from app.services.base import DataAnalysis
+from app.services.datasets import DATASET_ZOO
 from app.services.jobs import Cancelled
-from app.services.registry import ModelRegistry
 from svdcore import wiretap as sc_wiretap
 from svdcore.fourier import FFTView, fft2_view
 
@@ -123,15 +122,8 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return np.ascontiguousarray(t.detach().to("cpu").float().numpy())
 
 
-class DescrambleService:
+class DescrambleService(DataAnalysis):
     """The descramble analyses of the page."""
-
-    def __init__(
-        self, registry: ModelRegistry, caches: ResultCaches, datasets: DatasetService
-    ) -> None:
-        self.registry = registry
-        self.caches = caches
-        self.datasets = datasets
 
     # ------------------------------------------------------------------ choices
     def choices(

@@ -21,10 +21,8 @@ import numpy as np
 import torch
 
 import svdcore as sc
-from app.services.caches import ResultCaches
-from app.services.datasets import DatasetService
+from app.services.base import DataAnalysis
 from app.services.jobs import Cancelled
-from app.services.registry import ModelRegistry
 
 __all__ = [
     "INVERSION_METHODS",
@@ -107,15 +105,8 @@ class InversionData:
         return int(np.argmax(self.output))
 
 
-class InversionService:
+class InversionService(DataAnalysis):
     """The inversion analyses of the page."""
-
-    def __init__(
-        self, registry: ModelRegistry, caches: ResultCaches, datasets: DatasetService
-    ) -> None:
-        self.registry = registry
-        self.caches = caches
-        self.datasets = datasets
 
     def training(self, model_id: str, dataset: str | None, session: str | None) -> tuple[Any, Any]:
         """(opened training dataset, class names indexed by label); sc.DataError with a

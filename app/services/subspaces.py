@@ -21,9 +21,8 @@ import numpy as np
 import torch
 
 import svdcore as sc
-from app.services.caches import ResultCaches
-from app.services.datasets import DatasetService, flat_inputs
-from app.services.registry import ModelRegistry
+from app.services.base import DataAnalysis
+from app.services.datasets import flat_inputs
 
 __all__ = [
     "MAX_NEURONS_SHOWN",
@@ -130,15 +129,8 @@ def _image_shape(net: Any, layer: str, view: str, n: int) -> tuple[int, int] | N
     return None
 
 
-class SubspacesService:
+class SubspacesService(DataAnalysis):
     """The subspace analyses of the page."""
-
-    def __init__(
-        self, registry: ModelRegistry, caches: ResultCaches, datasets: DatasetService
-    ) -> None:
-        self.registry = registry
-        self.caches = caches
-        self.datasets = datasets
 
     # ------------------------------------------------------------------ weights
     def key(self, model_id: str, layer: str, view: str, rtol: float | None,

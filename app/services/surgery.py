@@ -23,14 +23,12 @@ import numpy as np
 import torch
 
 import svdcore as sc
-from app.services.caches import ResultCaches
-from app.services.datasets import DATASET_ZOO, DatasetService
-from app.services.registry import ModelRegistry
+from app.services.base import DataAnalysis
+from app.services.datasets import DATASET_ZOO
 from app.services.surgery_types import (
     DATA_SVD_SAMPLES,
     DATA_SVD_VECTORS,
     MAX_DEPTH_SPLITS,
-    MAX_SIMILARITY_SAMPLES,
     SIMILARITY_BATCH,
     DataSvd,
     DepthData,
@@ -46,23 +44,7 @@ from app.services.surgery_types import (
 )
 from svdcore.surgery import Pruned, Reduced, contract, prune, sign_reduce
 
-__all__ = [
-    "DATA_SVD_SAMPLES",
-    "MAX_DEPTH_SPLITS",
-    "MAX_SIMILARITY_SAMPLES",
-    "DataSvd",
-    "DepthData",
-    "DepthOptions",
-    "InputLayout",
-    "SampleSet",
-    "SimilarityData",
-    "SimilarityOptions",
-    "SplitChoice",
-    "SurgeryData",
-    "SurgeryOptions",
-    "SurgeryService",
-    "TopVectors",
-]
+__all__ = ["SurgeryService"]
 
 
 def _np64(t: torch.Tensor) -> np.ndarray:
@@ -73,15 +55,8 @@ def _np32(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
 
 
-class SurgeryService:
+class SurgeryService(DataAnalysis):
     """The spectral-surgery analyses of the page."""
-
-    def __init__(
-        self, registry: ModelRegistry, caches: ResultCaches, datasets: DatasetService
-    ) -> None:
-        self.registry = registry
-        self.caches = caches
-        self.datasets = datasets
 
     # ------------------------------------------------------------------ choices
     def splits(self, model_id: str, session: str | None) -> list[SplitChoice]:

@@ -31,7 +31,7 @@ import svdcore.surgery
 from app import ids
 from app.config import AppConfig
 from app.main import create_app, get_services
-from app.services.surgery import SimilarityOptions, SurgeryOptions
+from app.services.surgery_types import SimilarityOptions, SurgeryOptions
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from app import ids
 from app.figures import placeholder_figure
-from app.services.surgery import MAX_SIMILARITY_SAMPLES
+from app.services.surgery_types import MAX_SIMILARITY_SAMPLES
 
 __all__ = ["DEFAULT_SIM_SAMPLES", "DEFAULT_VECTORS", "MAX_VECTORS", "PER_PAGE", "layout"]
 

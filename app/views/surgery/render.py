@@ -20,7 +20,8 @@ from app.figures.surgery import (
 )
 from app.figures.surgery_panels import fmt_value, panel, surgery_figures
 from app.figures.thumbnails import curve_thumbnail, image_thumbnail
-from app.services.surgery import DataSvd, InputLayout, SampleSet, SurgeryData, SurgeryService
+from app.services.surgery import SurgeryService
+from app.services.surgery_types import DataSvd, InputLayout, SampleSet, SurgeryData
 
 __all__ = ["Rendered", "empty", "gallery_items", "panel", "render", "render_pruned"]
 
