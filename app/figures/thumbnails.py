@@ -1,41 +1,27 @@
-"""Sample thumbnails as data URIs: small PNG images (written with zlib, no imaging library)
+"""Sample thumbnails as data URIs: small PNG images (Pillow)
 and SVG sparklines for 1-D signals. Pure numpy in, strings out."""
 
 from __future__ import annotations
 
 import base64
-import struct
-import zlib
+import io
 from urllib.parse import quote
 
 import numpy as np
+from PIL import Image
 
 __all__ = ["curve_thumbnail", "image_thumbnail", "png_bytes"]
 
 
-def _chunk(tag: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-
 def png_bytes(pixels: np.ndarray) -> bytes:
-    """An 8-bit PNG of `pixels`: (h, w) grey or (h, w, 3) RGB, values 0..255 (uint8)."""
+    """An 8-bit PNG of `pixels`: (h, w) grey or (h, w, 3) RGB, values 0..255 (uint8),
+    written by Pillow."""
     a = np.ascontiguousarray(pixels, dtype=np.uint8)
-    if a.ndim == 2:
-        colour = 0
-    elif a.ndim == 3 and a.shape[2] == 3:
-        colour = 2
-    else:
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
         raise ValueError(f"expected (h, w) or (h, w, 3) pixels, got shape {a.shape}")
-    h, w = a.shape[:2]
-    rows = a.reshape(h, -1)
-    raw = b"".join(b"\x00" + rows[i].tobytes() for i in range(h))  # filter 0 on every row
-    header = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(raw, 6))
-        + _chunk(b"IEND", b"")
-    )
+    buffer = io.BytesIO()
+    Image.fromarray(a, mode="L" if a.ndim == 2 else "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _to_bytes(values: np.ndarray) -> np.ndarray:
