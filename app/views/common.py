@@ -92,3 +92,14 @@ def graph_panel(graph_id: str) -> dcc.Loading:
         type="dot",
         delay_show=300,
     )
+
+
+def number_field(cid: str, label: str, value: Any, **kwargs: Any) -> html.Label:
+    """A labelled number input (debounced: the value is sent on Enter or blur)."""
+    return html.Label(
+        [
+            html.Span(label, className="inline-label"),
+            dcc.Input(id=cid, type="number", value=value, debounce=True, **kwargs),
+        ],
+        className="number-field",
+    )

@@ -7,8 +7,8 @@ from typing import Any
 from dash import dcc, html
 
 from app import ids
-from app.figures import placeholder_figure
 from app.services import DescrambleOptions
+from app.views.common import graph_panel, number_field
 
 __all__ = [
     "DEFAULTS",
@@ -80,22 +80,12 @@ def _radio(cid: str, labels: dict[str, str], value: str, kind: str = "") -> dcc.
     )
 
 
-def _number(cid: str, label: str, value: float, **kwargs: Any) -> html.Label:
-    return html.Label(
-        [
-            html.Span(label, className="inline-label"),
-            dcc.Input(id=cid, type="number", value=value, debounce=True, **kwargs),
-        ],
-        className="number-field",
-    )
-
-
 def controls() -> html.Div:
     """Data source, stencil, criterion, method (with the iterative panel), position, options."""
     iterative = html.Div(
         [
-            _number(ids.INPUT_DESCRAMBLE_STEPS, "steps", DEFAULTS.steps, min=1, step=1),
-            _number(ids.INPUT_DESCRAMBLE_LR, "learning rate", DEFAULTS.lr, min=0, step="any"),
+            number_field(ids.INPUT_DESCRAMBLE_STEPS, "steps", DEFAULTS.steps, min=1, step=1),
+            number_field(ids.INPUT_DESCRAMBLE_LR, "learning rate", DEFAULTS.lr, min=0, step="any"),
             html.Div(
                 [
                     html.Button("Run", id=ids.BUTTON_DESCRAMBLE_RUN, className="button-run"),
@@ -127,7 +117,7 @@ def controls() -> html.Div:
             _group(
                 "Data source",
                 _radio(ids.RADIO_DESCRAMBLE_SOURCE, SOURCE_LABELS, DEFAULTS.source, "source"),
-                _number(ids.INPUT_DESCRAMBLE_SAMPLES, "N", DEFAULTS.samples, min=1, step=1),
+                number_field(ids.INPUT_DESCRAMBLE_SAMPLES, "N", DEFAULTS.samples, min=1, step=1),
             ),
             _group(
                 "Wiretap position",
@@ -188,16 +178,8 @@ def choices_note(reasons: dict[str, str]) -> list[Any]:
     ]
 
 
-def _graph(graph_id: str) -> dcc.Loading:
-    return dcc.Loading(
-        dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
-        type="dot",
-        delay_show=300,
-    )
-
-
 def _pair(left: str, right: str) -> html.Div:
-    return html.Div([_graph(left), _graph(right)], className="graph-pair")
+    return html.Div([graph_panel(left), graph_panel(right)], className="graph-pair")
 
 
 def graphs() -> list[Any]:
@@ -207,12 +189,14 @@ def graphs() -> list[Any]:
         _pair(ids.GRAPH_DESCRAMBLE_RAW, ids.GRAPH_DESCRAMBLE_DESCRAMBLED),
         _pair(ids.GRAPH_DESCRAMBLE_FFT_RAW, ids.GRAPH_DESCRAMBLE_FFT_DESCRAMBLED),
         _pair(ids.GRAPH_DESCRAMBLE_P, ids.GRAPH_DESCRAMBLE_PHI),
-        _graph(ids.GRAPH_DESCRAMBLE_OVERLAY),
+        graph_panel(ids.GRAPH_DESCRAMBLE_OVERLAY),
         html.Div(
-            _graph(ids.GRAPH_DESCRAMBLE_NEXT), id=ids.DIV_DESCRAMBLE_NEXT, style={"display": "none"}
+            graph_panel(ids.GRAPH_DESCRAMBLE_NEXT),
+            id=ids.DIV_DESCRAMBLE_NEXT,
+            style={"display": "none"},
         ),
         html.Div(
-            _graph(ids.GRAPH_DESCRAMBLE_HISTORY),
+            graph_panel(ids.GRAPH_DESCRAMBLE_HISTORY),
             id=ids.DIV_DESCRAMBLE_HISTORY,
             style={"display": "none"},
         ),

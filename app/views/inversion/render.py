@@ -10,7 +10,7 @@ from dash import dcc, html
 from app import ids
 from app.figures import distance_history, generated_input, output_bars, placeholder_figure
 from app.services import InversionData, InversionOptions
-from app.views.common import alert, axis_title, stat_maker
+from app.views.common import alert, axis_title, graph_panel, number_field, stat_maker
 
 __all__ = ["DEFAULTS", "METHOD_LABELS", "START_LABELS", "controls", "graphs", "render"]
 
@@ -30,16 +30,6 @@ def _group(title: str, *children: Any) -> html.Fieldset:
     return html.Fieldset([html.Legend(title), *children], className="control-group")
 
 
-def _number(cid: str, label: str, value: float, **kwargs: Any) -> html.Label:
-    return html.Label(
-        [
-            html.Span(label, className="inline-label"),
-            dcc.Input(id=cid, type="number", value=value, debounce=True, **kwargs),
-        ],
-        className="number-field",
-    )
-
-
 def _radio(cid: str, labels: dict[str, str], value: str) -> dcc.RadioItems:
     return dcc.RadioItems(
         id=cid,
@@ -55,8 +45,8 @@ def controls() -> html.Div:
         [
             html.Div("Start", className="inline-label group-sub"),
             _radio(ids.RADIO_INVERSION_START, START_LABELS, DEFAULTS.start),
-            _number(ids.INPUT_INVERSION_STEPS, "steps", DEFAULTS.steps, min=1, step=1),
-            _number(ids.INPUT_INVERSION_LR, "learning rate", DEFAULTS.lr, min=0, step="any"),
+            number_field(ids.INPUT_INVERSION_STEPS, "steps", DEFAULTS.steps, min=1, step=1),
+            number_field(ids.INPUT_INVERSION_LR, "learning rate", DEFAULTS.lr, min=0, step="any"),
             dcc.Checklist(
                 id=ids.CHECKLIST_INVERSION_CLAMP,
                 options=[{"label": "keep the input in the data's value range", "value": "clamp"}],
@@ -116,23 +106,15 @@ def controls() -> html.Div:
     )
 
 
-def _graph(graph_id: str) -> dcc.Loading:
-    return dcc.Loading(
-        dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
-        type="dot",
-        delay_show=300,
-    )
-
-
 def graphs() -> list[Any]:
     """Generated input | output vs. ideal, then the distance per step (optimisation)."""
     return [
         html.Div(
-            [_graph(ids.GRAPH_INVERSION_INPUT), _graph(ids.GRAPH_INVERSION_OUTPUT)],
+            [graph_panel(ids.GRAPH_INVERSION_INPUT), graph_panel(ids.GRAPH_INVERSION_OUTPUT)],
             className="graph-pair",
         ),
         html.Div(
-            _graph(ids.GRAPH_INVERSION_HISTORY),
+            graph_panel(ids.GRAPH_INVERSION_HISTORY),
             id=ids.DIV_INVERSION_HISTORY,
             style={"display": "none"},
         ),

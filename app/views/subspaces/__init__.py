@@ -21,7 +21,7 @@ from app.figures import placeholder_figure
 from app.services import SubspacesOptions
 from app.services.subspaces import NoLayerInputs
 from app.storage.session import current_session_id
-from app.views.common import Selection, alert, layer_title, selection_ready
+from app.views.common import Selection, alert, graph_panel, layer_title, selection_ready
 from app.views.subspaces.render import (
     ENERGY_COLUMNS,
     input_figures,
@@ -35,14 +35,6 @@ __all__ = ["focus_options", "layout", "options_from", "register"]
 
 SHOWN = {"display": "block"}
 HIDDEN = {"display": "none"}
-
-
-def _graph(graph_id: str) -> dcc.Loading:
-    return dcc.Loading(
-        dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
-        type="dot",
-        delay_show=300,
-    )
 
 
 def _energy_table() -> dash_table.DataTable:
@@ -147,19 +139,19 @@ def layout() -> html.Div:
             html.Div(id=ids.DIV_SUBSPACES_ALERT),
             _controls(),
             html.Div(id=ids.DIV_SUBSPACES_STATS, className="stats"),
-            _graph(ids.GRAPH_SUBSPACES_SIGNAL),
-            _graph(ids.GRAPH_SUBSPACES_SPECTRUM),
+            graph_panel(ids.GRAPH_SUBSPACES_SIGNAL),
+            graph_panel(ids.GRAPH_SUBSPACES_SPECTRUM),
             html.Div(id=ids.DIV_SUBSPACES_NOTE),
             html.Div(
                 [
                     html.Div(id=ids.DIV_SUBSPACES_SOURCE, className="caption"),
-                    _graph(ids.GRAPH_SUBSPACES_DECOMPOSITION),
-                    _graph(ids.GRAPH_SUBSPACES_NEURONS),
+                    graph_panel(ids.GRAPH_SUBSPACES_DECOMPOSITION),
+                    graph_panel(ids.GRAPH_SUBSPACES_NEURONS),
                     html.Div(
                         [
-                            _graph(ids.GRAPH_SUBSPACES_CLASSES),
+                            graph_panel(ids.GRAPH_SUBSPACES_CLASSES),
                             html.Div(
-                                _graph(ids.GRAPH_SUBSPACES_OWN),
+                                graph_panel(ids.GRAPH_SUBSPACES_OWN),
                                 id=ids.DIV_SUBSPACES_OWN,
                                 style=HIDDEN,
                             ),

@@ -7,8 +7,8 @@ from typing import Any
 from dash import dcc, html
 
 from app import ids
-from app.figures import placeholder_figure
 from app.services.surgery_types import MAX_SIMILARITY_SAMPLES
+from app.views.common import graph_panel, number_field
 
 __all__ = ["DEFAULT_SIM_SAMPLES", "DEFAULT_VECTORS", "MAX_VECTORS", "PER_PAGE", "layout"]
 
@@ -16,24 +16,6 @@ PER_PAGE = 24  # thumbnails per gallery page
 DEFAULT_VECTORS = 4
 MAX_VECTORS = 12
 DEFAULT_SIM_SAMPLES = 100
-
-
-def _graph(graph_id: str) -> dcc.Loading:
-    return dcc.Loading(
-        dcc.Graph(id=graph_id, figure=placeholder_figure(), config={"displaylogo": False}),
-        type="dot",
-        delay_show=300,
-    )
-
-
-def _number(cid: str, label: str, value: Any, **kwargs: Any) -> html.Label:
-    return html.Label(
-        [
-            html.Span(label, className="inline-label"),
-            dcc.Input(id=cid, type="number", value=value, debounce=True, **kwargs),
-        ],
-        className="number-field",
-    )
 
 
 def _gallery() -> html.Fieldset:
@@ -45,7 +27,7 @@ def _gallery() -> html.Fieldset:
                     html.Button("‹ previous", id=ids.BUTTON_SURGERY_PREV, className="page-button"),
                     html.Span(id=ids.TEXT_SURGERY_PAGE, className="hint"),
                     html.Button("next ›", id=ids.BUTTON_SURGERY_NEXT, className="page-button"),
-                    _number(ids.INPUT_SURGERY_SAMPLE, "go to #", None, min=0, step=1),
+                    number_field(ids.INPUT_SURGERY_SAMPLE, "go to #", None, min=0, step=1),
                 ],
                 className="gallery-head",
             ),
@@ -61,7 +43,7 @@ def _choices() -> html.Fieldset:
             html.Legend("Split and output"),
             html.Label("Split at layer (module output z_l)", className="inline-label"),
             dcc.Dropdown(id=ids.DROPDOWN_SURGERY_SPLIT, options=[], clearable=False),
-            _number(
+            number_field(
                 ids.INPUT_SURGERY_OUTPUT, "output j", None, min=0, step=1, placeholder="predicted"
             ),
             html.Div(
@@ -69,7 +51,7 @@ def _choices() -> html.Fieldset:
                 "heatmap to pick another.",
                 className="hint",
             ),
-            _number(
+            number_field(
                 ids.INPUT_SURGERY_VECTORS,
                 "vectors shown",
                 DEFAULT_VECTORS,
@@ -138,7 +120,7 @@ def job_panel(
                 className="job-controls",
             ),
             html.Div(id=status_id),
-            _graph(graph_id),
+            graph_panel(graph_id),
         ],
         className="surgery-job",
     )
@@ -153,7 +135,7 @@ def _jobs() -> list[Any]:
             "blocks of ±1 are features the network reuses across samples."
         ),
         fields=[
-            _number(
+            number_field(
                 ids.INPUT_SURGERY_SIM_SAMPLES,
                 "N samples",
                 DEFAULT_SIM_SAMPLES,
@@ -161,7 +143,7 @@ def _jobs() -> list[Any]:
                 max=MAX_SIMILARITY_SAMPLES,
                 step=1,
             ),
-            _number(ids.INPUT_SURGERY_SIM_COMPONENT, "vector k", 1, min=1, step=1),
+            number_field(ids.INPUT_SURGERY_SIM_COMPONENT, "vector k", 1, min=1, step=1),
         ],
         run_id=ids.BUTTON_SURGERY_SIM_RUN,
         cancel_id=ids.BUTTON_SURGERY_SIM_CANCEL,
@@ -244,12 +226,16 @@ def layout() -> html.Div:
                 ],
                 className="surgery-summary-row",
             ),
-            _pair(_graph(ids.GRAPH_SURGERY_INPUT), _graph(ids.GRAPH_SURGERY_ALPHA)),
-            _pair(_graph(ids.GRAPH_SURGERY_PROPORTIONS), _graph(ids.GRAPH_SURGERY_SPECTRUM)),
-            _graph(ids.GRAPH_SURGERY_VECTORS),
-            _graph(ids.GRAPH_SURGERY_DATA_SVD),
+            _pair(graph_panel(ids.GRAPH_SURGERY_INPUT), graph_panel(ids.GRAPH_SURGERY_ALPHA)),
             _pair(
-                html.Div([_graph(ids.GRAPH_SURGERY_BIAS), html.Div(id=ids.DIV_SURGERY_BIAS_NOTES)]),
+                graph_panel(ids.GRAPH_SURGERY_PROPORTIONS), graph_panel(ids.GRAPH_SURGERY_SPECTRUM)
+            ),
+            graph_panel(ids.GRAPH_SURGERY_VECTORS),
+            graph_panel(ids.GRAPH_SURGERY_DATA_SVD),
+            _pair(
+                html.Div(
+                    [graph_panel(ids.GRAPH_SURGERY_BIAS), html.Div(id=ids.DIV_SURGERY_BIAS_NOTES)]
+                ),
                 html.Div(
                     [
                         html.Label("Keep top k components", className="section-label"),
@@ -269,12 +255,12 @@ def layout() -> html.Div:
                             ],
                             className="surgery-change",
                         ),
-                        _graph(ids.GRAPH_SURGERY_PRUNED),
+                        graph_panel(ids.GRAPH_SURGERY_PRUNED),
                     ]
                 ),
             ),
             html.Div(
-                _graph(ids.GRAPH_SURGERY_BIAS_IMAGES),
+                graph_panel(ids.GRAPH_SURGERY_BIAS_IMAGES),
                 id=ids.DIV_SURGERY_BIAS_IMAGES,
                 style={"display": "none"},
             ),
