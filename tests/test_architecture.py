@@ -17,7 +17,7 @@ MAX_LINES = 500
 
 # The layers of app/, bottom first: a module imports modules of its own layer or below only.
 LAYERS: list[tuple[str, ...]] = [
-    ("app.config", "app.ids"),  # configuration and component ids: nothing of the app
+    ("app.config", "app.ids", "app.formatting"),  # configuration, component ids, number formats
     ("app.storage", "app.figures"),  # uploads and sessions; pure figure builders
     ("app.services",),  # the only bridge to svdcore
     ("app.export",),  # exports and reports: services and figures, never views

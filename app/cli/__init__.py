@@ -86,12 +86,12 @@ def _dataset_spec(spec: str) -> str:
     return str(Path(path).resolve()) + (sep + labels if sep else "")
 
 
-def _fmt(x: float) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
-
-
 def _cmd_layers(args: argparse.Namespace) -> int:
     import svdcore as sc
+    from app.formatting import fmt_g
+
+    def number(x: float) -> str:
+        return fmt_g(x, missing="-", infinite="inf")
 
     net = sc.open_model_ref(args.model, activation=args.activation)
     if args.format != "table":  # the Overview's spectral table (norms, ranks, ESD alpha)
@@ -122,7 +122,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             cond, erank = summ.condition_number, summ.effective_rank
         print(
             f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} "
-            f"{_fmt(cond):>9} {_fmt(erank):>9}"
+            f"{number(cond):>9} {number(erank):>9}"
         )
     return 0
 

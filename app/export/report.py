@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import math
 from typing import Any
 
 import jinja2
@@ -15,6 +14,7 @@ from markupsafe import Markup
 import svdcore as sc
 from app.export.analyses import AnalysisExport
 from app.export.files import static_image
+from app.formatting import fmt_g
 
 __all__ = ["html_report"]
 
@@ -33,11 +33,7 @@ def _template() -> jinja2.Template:
 
 def number_text(value: Any) -> str:
     """A number of the report's tables (escaped by the template)."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        return "∞" if math.isinf(value) else f"{value:.6g}"
-    return str(value)
+    return fmt_g(value, 6) if isinstance(value, float) else str(value)
 
 
 def html_report(

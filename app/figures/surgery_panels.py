@@ -15,6 +15,7 @@ from app.figures.surgery import (
     proportions_bar,
     spectrum_comparison,
 )
+from app.formatting import fmt_value
 
 __all__ = [
     "SurgeryFigures",
@@ -46,11 +47,6 @@ def panel(layout: Any, flat: np.ndarray, *, reduce: str = "mean") -> np.ndarray:
 def count_terms(n: int) -> str:
     """ "1 term" / "n terms"."""
     return "1 term" if n == 1 else f"{n} terms"
-
-
-def fmt_value(v: float) -> str:
-    """A value as the surgery figures print it: 4 significant digits, or e-notation."""
-    return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
 
 
 def vectors_figure(data: Any, j: int, top: Any, rank: str) -> go.Figure:

@@ -6,13 +6,13 @@ shared result caches (app/services/caches.py).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import svdcore as sc
+from app.formatting import fmt_compact
 from app.services.caches import ResultCaches
 from app.services.registry import ModelRegistry
 
@@ -119,7 +119,7 @@ class LayerViews:
                     if summary is None:
                         row["note"] = "κ and effective rank appear once the Spectrum tab is opened."
                     else:
-                        row["cond"] = _fmt_number(summary.condition_number)
+                        row["cond"] = fmt_compact(summary.condition_number)
                         row["erank"] = f"{summary.effective_rank:.1f}"
             rows.append(row)
         return rows
@@ -210,13 +210,3 @@ class LayerViews:
             truncated,
             key,
         )
-
-
-def _fmt_number(x: float) -> str:
-    if x is None or math.isnan(x):
-        return "n/a"
-    if math.isinf(x):
-        return "∞"
-    if abs(x) >= 1e4 or abs(x) < 1e-2:
-        return f"{x:.2e}"
-    return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"

@@ -9,7 +9,6 @@ with `services.compare.choices`; this module's callback only draws.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import dash
@@ -19,6 +18,7 @@ from dash import Input, Output, dcc, html, no_update
 from app import ids
 from app.figures import placeholder_figure, weights_heatmap
 from app.figures.compare import overlap_figure, spectra_overlay
+from app.formatting import fmt_g
 from app.services.compare import COMPARE_TRUNCATED_RANK
 from app.storage.session import current_session_id
 from app.views.common import (
@@ -140,12 +140,6 @@ def picker_outputs(choices: Any) -> tuple[Any, Any, Any, Any]:
 _stat = stat_maker("compare")
 
 
-def _g(x: float) -> str:
-    if math.isnan(x):
-        return "n/a"
-    return "∞" if math.isinf(x) else f"{x:.4g}"
-
-
 def stats_panel(c: Any) -> list[html.Div]:
     """The numbers of one comparison, each with how it is defined."""
     norm_a = float(np.sqrt(np.sum(np.square(c.spectra_a)))) if c.spectra_a.size else 0.0
@@ -153,17 +147,17 @@ def stats_panel(c: Any) -> list[html.Div]:
     left = float(np.degrees(c.left_angles.max())) if c.left_angles.size else 0.0
     right = float(np.degrees(c.right_angles.max())) if c.right_angles.size else 0.0
     return [
-        _stat("‖W_B − W_A‖F", _g(c.diff_fro), "Frobenius norm of the difference", "diff"),
-        _stat("Relative change", _g(c.rel_diff), "‖W_B − W_A‖F / ‖W_A‖F", "rel"),
+        _stat("‖W_B − W_A‖F", fmt_g(c.diff_fro), "Frobenius norm of the difference", "diff"),
+        _stat("Relative change", fmt_g(c.rel_diff), "‖W_B − W_A‖F / ‖W_A‖F", "rel"),
         _stat(
             "‖W_A‖₂ / ‖W_B‖₂",
-            f"{_g(float(c.spectra_a[0]))} / {_g(float(c.spectra_b[0]))}",
+            f"{fmt_g(float(c.spectra_a[0]))} / {fmt_g(float(c.spectra_b[0]))}",
             "largest singular values",
             "sigma1",
         ),
         _stat(
             "‖W_A‖F / ‖W_B‖F",
-            f"{_g(norm_a)} / {_g(norm_b)}",
+            f"{fmt_g(norm_a)} / {fmt_g(norm_b)}",
             "√Σσᵢ² of each (of the computed σᵢ)",
             "fro",
         ),

@@ -14,6 +14,7 @@ from dash import html
 
 from app.figures import placeholder_figure
 from app.figures.descramble_panels import OBJECTIVE, descramble_figures
+from app.formatting import fmt_g
 from app.services import DescrambleData
 from app.views.common import stat_maker
 
@@ -56,19 +57,15 @@ def empty(message: str = "") -> Rendered:
 _stat = stat_maker("descramble")
 
 
-def _g(x: float | None, digits: int = 6) -> str:
-    if x is None or math.isnan(x):
-        return "—"
-    return "∞" if math.isinf(x) else f"{x:.{digits}g}"
-
-
 def stats_panel(data: DescrambleData) -> list[html.Div]:
     """The numbers: objective, bound, gap, principal angle, N, c, det P, phi, method."""
     symbol, detail = OBJECTIVE.get(data.criterion, ("", data.criterion))
     gap = "—" if data.gap is None else f"{data.gap:.2e}"
     stats = [
-        _stat("Objective", _g(data.objective), f"{symbol}: {detail}", "objective"),
-        _stat("Bound", _g(data.bound), _BOUND.get(data.criterion, ""), "bound"),
+        _stat(
+            "Objective", fmt_g(data.objective, 6, missing="—"), f"{symbol}: {detail}", "objective"
+        ),
+        _stat("Bound", fmt_g(data.bound, 6, missing="—"), _BOUND.get(data.criterion, ""), "bound"),
         _stat("Gap", gap, "(objective − bound) / |bound|", "gap"),
     ]
     n = data.P.shape[0]
@@ -89,7 +86,7 @@ def stats_panel(data: DescrambleData) -> list[html.Div]:
         stats.append(
             _stat(
                 "c (second layer)",
-                _g(data.c, 4),
+                fmt_g(data.c, 4, missing="—"),
                 f"‖σ(W X)‖₂ / ‖W_(k+1)ᵀ‖₂ ({data.next_layer})",
                 "c",
             )
@@ -98,7 +95,7 @@ def stats_panel(data: DescrambleData) -> list[html.Div]:
     stats.append(
         _stat(
             "‖φ(P) − I‖",
-            _g(data.phi_distance, 3),
+            fmt_g(data.phi_distance, 3, missing="—"),
             "Frobenius norm / √r; ≈ 0 in the noise limit",
             "phi",
         )

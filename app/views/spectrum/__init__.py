@@ -19,6 +19,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from app import ids
 from app.figures import placeholder_figure, spectrum_figure
 from app.figures.spectrum import first_view_figure as top_figure
+from app.formatting import fmt_g
 from app.services import SpectrumData
 from app.storage.session import current_session_id
 from app.views import jobs
@@ -100,12 +101,6 @@ def layout() -> html.Div:
 _stat = stat_maker("spectrum")
 
 
-def _g(x: float) -> str:
-    if math.isnan(x):
-        return "n/a"
-    return "∞" if math.isinf(x) else f"{x:.4g}"
-
-
 def stats_panel(data: SpectrumData) -> list[html.Div]:
     """The numbers of the spectrum, each with how it is defined."""
     s = data.summary
@@ -117,7 +112,7 @@ def stats_panel(data: SpectrumData) -> list[html.Div]:
     return [
         _stat(
             "Condition number",
-            _g(float(s.condition_number)),
+            fmt_g(float(s.condition_number)),
             "σ₁ / σᵣ, σᵣ the smallest above the tolerance",
             "cond",
         ),
@@ -143,8 +138,10 @@ def top_stats_panel(data: SpectrumData) -> list[html.Div]:
     srank_lo = top.frobenius_norm**2 / u1**2 if u1 > 0 else math.nan
     pending = "after the full SVD"
     return [
-        _stat("Spectral norm σ₁", f"{_g(s1)}", f"in [{_g(s1)}, {_g(u1)}]", "sigma1"),
-        _stat("Stable rank", f"{_g(srank_hi)}", f"‖W‖F² / σ₁², in [{_g(srank_lo)}, …]", "srank"),
+        _stat("Spectral norm σ₁", f"{fmt_g(s1)}", f"in [{fmt_g(s1)}, {fmt_g(u1)}]", "sigma1"),
+        _stat(
+            "Stable rank", f"{fmt_g(srank_hi)}", f"‖W‖F² / σ₁², in [{fmt_g(srank_lo)}, …]", "srank"
+        ),
         _stat(
             f"Energy in the top {top.singular_values.size}",
             f"≥ {top.captured_energy:.1%}",
@@ -285,7 +282,7 @@ def _preliminary(
     note = (
         f"Large layer: the top {top.singular_values.size} of {min(m, n)} singular values come "
         f"from a randomized sketch of {top.sketch} columns (error bars: Ritz residuals; "
-        f"σ_{top.sketch + 1} ≤ {_g(top.residual_norm)}); the full SVD runs in the background "
+        f"σ_{top.sketch + 1} ≤ {fmt_g(top.residual_norm)}); the full SVD runs in the background "
         "and replaces this view when it is done."
     )
     last = jobs.last_status(done, data.full_key)

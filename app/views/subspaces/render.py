@@ -6,7 +6,6 @@ from app.figures.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import plotly.graph_objects as go
@@ -18,6 +17,7 @@ from app.figures import (
     placeholder_figure,
 )
 from app.figures.subspaces_panels import weight_figures
+from app.formatting import fmt_cond
 from app.services import ProjectionData, SubspacesData
 from app.views.common import axis_title, stat_maker
 
@@ -49,12 +49,6 @@ def _space(n: int) -> str:
     return "ℝ" + str(n).translate(_SUPERSCRIPT)
 
 
-def _cond(x: float) -> str:
-    if math.isnan(x):
-        return "n/a"
-    return f"{x:.4g}" if x < 1e4 else f"{x:.3e}"
-
-
 def stats_panel(data: SubspacesData, projection: ProjectionData | None) -> list[html.Div]:
     """Dimensions of the four subspaces, rank, condition number, tolerance (and the mean
     energy removed over the dataset when the inputs are known)."""
@@ -72,7 +66,7 @@ def stats_panel(data: SubspacesData, projection: ProjectionData | None) -> list[
             f"unreachable outputs, Wᵀ y = 0: m − r = {m} − r",
             "left_null",
         ),
-        _stat("Condition number", _cond(data.cond), "σ₁ / σ_r over the rank r", "cond"),
+        _stat("Condition number", fmt_cond(data.cond), "σ₁ / σ_r over the rank r", "cond"),
         _stat(
             "Rank tolerance",
             f"{data.rtol:.3g}",

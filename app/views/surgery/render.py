@@ -18,8 +18,9 @@ from app.figures.surgery import (
     data_svd_figure,
     pruned_output,
 )
-from app.figures.surgery_panels import fmt_value, panel, surgery_figures
+from app.figures.surgery_panels import panel, surgery_figures
 from app.figures.thumbnails import curve_thumbnail, image_thumbnail
+from app.formatting import fmt_value
 from app.services.surgery import SurgeryService
 from app.services.surgery_types import DataSvd, InputLayout, SampleSet, SurgeryData
 
