@@ -47,6 +47,11 @@ from svdcore.surgery import Pruned, Reduced, contract, prune, sign_reduce
 __all__ = ["SurgeryService"]
 
 
+def _make_key(kind: str, net: Any, samples: SampleSet, options: Any) -> str:
+    """Cache key of a surgery analysis: (kind, network content, dataset content, options)."""
+    return sc.cache.make_key(kind, net.content_key(), samples.key, options)
+
+
 def _np64(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to("cpu", torch.float64).numpy())
 
@@ -134,23 +139,23 @@ class SurgeryService(DataAnalysis):
         self, model_id: str, options: SurgeryOptions, session: str | None, dataset: str | None
     ) -> str:
         """Cache key of one surgery: (network content, dataset content, sample, split)."""
-        net = self._surgery_network(model_id, session)
-        data_key = self.samples(model_id, session, dataset).key
-        return sc.cache.make_key("surgery", net.content_key(), data_key, options)
+        return self._key("surgery", model_id, options, session, dataset)
 
     def similarity_key(
         self, model_id: str, options: SimilarityOptions, session: str | None, dataset: str | None
     ) -> str:
-        net = self._surgery_network(model_id, session)
-        data_key = self.samples(model_id, session, dataset).key
-        return sc.cache.make_key("surgery-similarity", net.content_key(), data_key, options)
+        return self._key("surgery-similarity", model_id, options, session, dataset)
 
     def depth_key(
         self, model_id: str, options: DepthOptions, session: str | None, dataset: str | None
     ) -> str:
+        return self._key("surgery-depth", model_id, options, session, dataset)
+
+    def _key(
+        self, kind: str, model_id: str, options: Any, session: str | None, dataset: str | None
+    ) -> str:
         net = self._surgery_network(model_id, session)
-        data_key = self.samples(model_id, session, dataset).key
-        return sc.cache.make_key("surgery-depth", net.content_key(), data_key, options)
+        return _make_key(kind, net, self.samples(model_id, session, dataset), options)
 
     # ------------------------------------------------------------------ one sample
     def run(
@@ -165,14 +170,14 @@ class SurgeryService(DataAnalysis):
         """Spectral surgery of sample `options.sample` at `options.split`, cached in the
         shared cache (a background job's result is seen by the server); compute=False:
         None unless cached."""
+        net = self._surgery_network(model_id, session)  # the model and data, resolved once
         samples = self.samples(model_id, session, dataset)
         self._check_sample(options.sample, samples)
-        key = self.key(model_id, options, session, dataset)
+        key = _make_key("surgery", net, samples, options)
         if not compute:
             return self.caches.shared_cache.backend.get(key)
 
         def run() -> SurgeryData:
-            net = self._surgery_network(model_id, session)
             res = sc.spectral_surgery(
                 net, torch.from_numpy(samples.x[options.sample]), split=options.split
             )
