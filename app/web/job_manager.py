@@ -17,6 +17,13 @@ who copies a poll URL out of an access log could still replay it. These managers
 the session cookie of the request that started the job and answer a request from another
 session as if the job had no news: no progress, no result (which stays for its owner), no
 Cancel.
+
+**One look per poll.** Dash reads a job's result, then asks whether the job still runs, and
+ends the polling (HTTP 204, no output) when it finds neither: a job that finished between
+those two looks lost its result, and the page waited forever (seen on a loaded CI machine
+with a 50-step job). These managers answer `job_running` from what `get_result` saw in the
+same request: a job seen running there is running for this poll, and the next poll finds
+its result.
 """
 
 from __future__ import annotations
@@ -41,6 +48,13 @@ _KEEP_S = 24 * 3600  # how long a job's start values, owner and termination are 
 def _requester() -> str | None:
     """The session of the current web request; None outside one (a Celery worker)."""
     return current_session_id() if flask.has_request_context() else None
+
+
+def _seen_running() -> dict[str, bool]:
+    """Per request: the jobs `get_result` found still running (see "One look per poll")."""
+    if not hasattr(flask.g, "svdscope_seen_running"):
+        flask.g.svdscope_seen_running = {}
+    return flask.g.svdscope_seen_running
 
 
 class _Watched:
@@ -72,6 +86,19 @@ class _Watched:
     def _foreign(self, name: str) -> bool:
         owner = self._get(name)
         return owner is not None and _requester() not in (None, owner)
+
+    def _running_now(self, job: Any) -> bool:
+        """Whether `job` runs, looked at once; recorded for this request's `job_running`."""
+        running = bool(super().job_running(job))  # type: ignore[misc]
+        if running and flask.has_request_context():
+            _seen_running()[str(job)] = True
+        return running
+
+    def job_running(self, job: Any) -> bool:
+        seen = job is not None and flask.has_request_context()
+        if seen and _seen_running().pop(str(job), False):
+            return True
+        return bool(super().job_running(job))  # type: ignore[misc]
 
     def _lost_result(self, key: Any) -> dict[str, Any]:
         stored = self._get(f"svdscope-job-args-{key}")
@@ -114,7 +141,7 @@ class WatchedDiskcacheManager(_Watched, dash.DiskcacheManager):
         if self._foreign(f"svdscope-job-owner-{key}"):
             return self.UNDEFINED  # the result stays for the session that asked for it
         result = super().get_result(key, job)
-        if result is not self.UNDEFINED or job is None or self.job_running(job):
+        if result is not self.UNDEFINED or job is None or self._running_now(job):
             return result
         result = super().get_result(key, job)  # it may have finished between the two looks
         if result is not self.UNDEFINED or self._get(f"svdscope-terminated-{job}") is not None:
@@ -158,9 +185,12 @@ class WatchedCeleryManager(_Watched, dash.CeleryManager):
         if self._foreign(f"svdscope-job-owner-{key}"):
             return self.UNDEFINED
         result = super().get_result(key, job)
-        if result is not self.UNDEFINED or not job:
+        if result is not self.UNDEFINED or not job or self._running_now(job):
+            return result
+        result = super().get_result(key, job)  # it may have finished between the two looks
+        if result is not self.UNDEFINED:
             return result
         task = self.get_task(job)
         if task is None or task.status != "FAILURE":
-            return result
+            return result  # revoked (Cancel): silent
         return self._lost_result(key)
