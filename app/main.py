@@ -83,6 +83,9 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     )
     if services.redis is not None:  # one signing secret for every web/worker process
         app.server.secret_key = shared_secret(services.redis)
+    # one request, one resolution of each model (app/services/registry.py, OpenedModel)
+    app.server.before_request(services.registry.begin_request)
+    app.server.teardown_request(services.registry.end_request)
     prefix = app.config.routes_pathname_prefix
     install_healthz(app.server, prefix + HEALTH_ROUTE)
     if config.basic_auth:

@@ -54,6 +54,7 @@ from .jacobian import (
     network_operator,
     split_operators,
 )
+from .layer_table import LayerRow, layer_rows
 from .network import Axis, LayerInfo, Network, ViewInfo
 from .projections import (
     ClassProjections,
@@ -124,6 +125,7 @@ __all__ = [
     "LayerDescrambling",
     "LayerError",
     "LayerInfo",
+    "LayerRow",
     "LayerSpectrum",
     "LoadError",
     "LocalAffine",
@@ -168,6 +170,7 @@ __all__ = [
     "invert_activation",
     "jacobian_operator",
     "layer_gram",
+    "layer_rows",
     "layer_spectra",
     "load_dataset",
     "load_model",

@@ -106,24 +106,26 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     header = f"{'layer':<48} {'kind':<12} {'shape':<20} {'matrix':<14} {'cond':>9} {'eff.rank':>9}"
     print(header)
     print("-" * len(header))
-    for layer in net.layers:
-        if not layer.viewable:
-            print(f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {layer.note}")
+    rows = sc.layer_rows(  # the page's Layers table's rows (svdcore/layer_table.py)
+        net,
+        summary=lambda info, compute: (
+            sc.spectrum_summary(net.matrix(info.name)) if compute else None
+        ),
+        max_elements=args.max_elements,
+    )
+    for row in rows:
+        layer = row.info
+        start = f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20}"
+        if layer.matrix_shape is None:
+            print(f"{start} {layer.note}")
             continue
-        cond = erank = math.nan
-        m, n = layer.matrix_shape
-        matrix = f"{m}x{n}"
-        if m * n <= args.max_elements:
-            try:  # one unusable layer (NaN/Inf weights ...) is named, the others still listed
-                summ = sc.spectrum_summary(net.matrix(layer.name))
-            except sc.SvdscopeError as err:
-                print(f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} {err}")
-                continue
-            cond, erank = summ.condition_number, summ.effective_rank
-        print(
-            f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {matrix:<14} "
-            f"{number(cond):>9} {number(erank):>9}"
-        )
+        matrix = "x".join(map(str, layer.matrix_shape))
+        if row.error is not None:  # one unusable layer (NaN/Inf weights ...) is named
+            print(f"{start} {matrix:<14} {row.error}")
+            continue
+        cond = row.summary.condition_number if row.summary else math.nan
+        erank = row.summary.effective_rank if row.summary else math.nan
+        print(f"{start} {matrix:<14} {number(cond):>9} {number(erank):>9}")
     return 0
 
 

@@ -117,22 +117,23 @@ def run_export(args: argparse.Namespace) -> int:
     bar = _progress_bar(len(analyses), quiet=args.quiet)
     results = []
     try:
-        for analysis in analyses:
-            bar.set_description(analysis)
-            results.append(
-                export_analysis(
-                    services,
-                    model_id,
-                    args.layer,
-                    analysis,
-                    view=args.view,
-                    session=session,
-                    dataset=dataset,
-                    options=options,
-                    progress=_step_reporter(bar),
+        with services.registry.request_scope():  # the model is resolved once for the run
+            for analysis in analyses:
+                bar.set_description(analysis)
+                results.append(
+                    export_analysis(
+                        services,
+                        model_id,
+                        args.layer,
+                        analysis,
+                        view=args.view,
+                        session=session,
+                        dataset=dataset,
+                        options=options,
+                        progress=_step_reporter(bar),
+                    )
                 )
-            )
-            bar.update(1)
+                bar.update(1)
     finally:
         bar.close()
         scratch.cleanup()

@@ -18,7 +18,9 @@ and one service object per analysis, each given exactly what it needs:
     services.jobs         cancel flags of background runs         jobs.py
 
 The analyses take the page's strings (model id, layer, view, options, session), resolve the
-model once through the registry and run svdcore through the content-keyed caches. Errors
+model through `registry.open` into an `OpenedModel` (its entry, network and content-keyed
+matrices; once per web request or CLI command, shared by every analysis it runs) and run
+svdcore through the content-keyed caches. Errors
 that svdcore raises on purpose (`sc.SvdscopeError`) carry a sentence meant for the user:
 `error_message` returns it.
 """

@@ -143,10 +143,9 @@ class CompareService:
     ) -> CompareData:
         """`compare_layers` of `layer` (model_id) against `other_layer` (other_id), both in
         matrix view `view`, top-k subspaces; cached by both matrices' contents and k."""
-        net_a = self.registry.network(model_id, session)
-        net_b = self.registry.network(other_id, session)
-        Wa, key_a = self.registry.matrix_and_key(net_a, layer, view)
-        Wb, key_b = self.registry.matrix_and_key(net_b, other_layer, view)
+        model_a = self.registry.open(model_id, session)
+        Wa, key_a = model_a.matrix(layer, view)
+        Wb, key_b = self.registry.open(other_id, session).matrix(other_layer, view)
         truncated = min(Wa.shape) > COMPARE_FULL_SVD_MAX_SIDE
         rank = COMPARE_TRUNCATED_RANK if truncated else None
         k = max(1, int(k))
@@ -154,4 +153,4 @@ class CompareService:
         comparison = self.caches.cache.get_or_compute(
             key, lambda: compare_layers(Wa, Wb, k=k, rank=rank)
         )
-        return CompareData(comparison, net_a.view_info(layer, view=view), truncated)
+        return CompareData(comparison, model_a.view_info(layer, view), truncated)

@@ -156,10 +156,10 @@ class DatasetService:
                 "No dataset is chosen for this model; pick one under Dataset in the sidebar "
                 "or upload a file (.npy, .npz, .csv, .pt or a .zip of images)."
             )
-        net = self.registry.network(model_id, session)
-        shape = tuple(net.input_shape) if net.input_shape else None
+        model = self.registry.open(model_id, session)
+        shape = tuple(model.net.input_shape) if model.net.input_shape else None
         if dataset_id == DATASET_ZOO:
-            entry = self.registry.model_entry(model_id, session)
+            entry = model.entry
             if entry.kind != "zoo":
                 raise sc.DataError(
                     f"'{entry.label}' is not an example network, so it has no data of its "

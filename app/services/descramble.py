@@ -132,10 +132,9 @@ class DescrambleService(DataAnalysis):
         """Reasons why a data source or position cannot be used for this model (and the
         dataset chosen in the sidebar, None / "zoo" = the zoo's own data), keyed
         "source:<value>" / "position:<value>"; usable choices are absent."""
-        net = self.registry.network(model_id, session)
-        entry = self.registry.model_entry(model_id, session)
+        model = self.registry.open(model_id, session)
         reasons: dict[str, str] = {}
-        if not net.executable:
+        if not model.net.executable:
             why = "this model holds weights only, so it cannot be run on data"
             for key in ("source:dataset", "source:jacobian", "position:activation"):
                 reasons[key] = why
@@ -146,7 +145,7 @@ class DescrambleService(DataAnalysis):
             except sc.SvdscopeError as err:
                 why = f"the chosen dataset cannot be used ({str(err).rstrip('.')})"
                 reasons["source:dataset"] = reasons["source:jacobian"] = why
-        elif entry.kind != "zoo":
+        elif model.entry.kind != "zoo":
             why = "no dataset is chosen for this model (pick or upload one in the sidebar)"
             reasons["source:dataset"] = reasons["source:jacobian"] = why
         return reasons
@@ -161,12 +160,9 @@ class DescrambleService(DataAnalysis):
         dataset: str | None = None,
     ) -> str:
         """Cache key of a descrambling: (weights content, data, normalised options)."""
-        net = self.registry.network(model_id, session)
+        model = self.registry.open(model_id, session)
         opts = options.normalized()
-        if opts.needs_network:
-            content = net.content_key()
-        else:
-            content = self.registry.matrix_and_key(net, layer, "default")[1]
+        content = model.net.content_key() if opts.needs_network else model.key(layer, "default")
         if opts.uses_data and _uploaded(dataset):
             opened = self.datasets.open(model_id, dataset, session)
             data: tuple[Any, ...] = ("dataset", opened.key, opts.samples)
@@ -205,7 +201,7 @@ class DescrambleService(DataAnalysis):
             return self.caches.shared_cache.backend.get(key)
 
         def run() -> DescrambleData:
-            net = self.registry.network(model_id, session)
+            net = self.registry.open(model_id, session).net
             x, data_note = None, ""
             if opts.uses_data and _uploaded(dataset):
                 x, data_note = self.datasets.inputs(model_id, dataset, session, opts.samples)

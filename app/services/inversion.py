@@ -127,10 +127,9 @@ class InversionService(DataAnalysis):
     def key(
         self, model_id: str, options: InversionOptions, dataset: str | None, session: str | None
     ) -> str:
-        net = self.registry.network(model_id, session)
+        content = self.registry.open(model_id, session).net.content_key()
         opened, _ = self.training(model_id, dataset, session)
-        opts = options.normalized()
-        return sc.cache.make_key("inversion", net.content_key(), opened.key, opts)
+        return sc.cache.make_key("inversion", content, opened.key, options.normalized())
 
     def run(
         self,
@@ -147,7 +146,7 @@ class InversionService(DataAnalysis):
         is cached. Raises svdcore's errors (NotInvertibleError suggests optimisation)."""
         options.validate()
         opts = options.normalized()
-        net = self.registry.network(model_id, session)
+        net = self.registry.open(model_id, session).net
         opened, names = self.training(model_id, dataset, session)
         if opts.target >= len(names):
             raise sc.DataError(

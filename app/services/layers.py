@@ -76,6 +76,33 @@ class VectorsData:
     key: str = ""  # content key of the matrix (for caching what is drawn from it)
 
 
+def _table_row(row: sc.LayerRow) -> dict[str, Any]:
+    """The Layers table's cells for one `sc.LayerRow`."""
+    info = row.info
+    cells: dict[str, Any] = {
+        "id": info.name,
+        "name": info.name,
+        "kind": info.kind,
+        "shape": "×".join(str(d) for d in info.shape) or "scalar",
+        "matrix": "—",
+        "cond": "",
+        "erank": "",
+        "viewable": info.matrix_shape is not None,
+        "note": info.note or "",
+    }
+    if info.matrix_shape is None:
+        return cells
+    cells["matrix"] = "×".join(map(str, info.matrix_shape))
+    if row.error is not None:
+        cells["note"] = row.error
+    elif row.summary is None:
+        cells["note"] = "κ and effective rank appear once the Spectrum tab is opened."
+    else:
+        cells["cond"] = fmt_compact(row.summary.condition_number)
+        cells["erank"] = f"{row.summary.effective_rank:.1f}"
+    return cells
+
+
 class LayerViews:
     """The layer table and the Weights / Spectrum / Singular-vector views of a layer."""
 
@@ -84,52 +111,22 @@ class LayerViews:
         self.caches = caches
 
     def table(self, model_id: str, session: str | None) -> list[dict[str, Any]]:
-        """One row per tensor: name, kind, shape, matrix shape (or the reason), numbers."""
-        net = self.registry.network(model_id, session)
-        rows = []
-        computed = 0
-        for info in net.layers:
-            row: dict[str, Any] = {
-                "id": info.name,
-                "name": info.name,
-                "kind": info.kind,
-                "shape": "×".join(str(d) for d in info.shape) or "scalar",
-                "matrix": "",
-                "cond": "",
-                "erank": "",
-                "viewable": info.matrix_shape is not None,
-                "note": info.note or "",
-            }
-            if info.matrix_shape is None:
-                row["matrix"] = "—"
-            else:
-                m, n = info.matrix_shape
-                row["matrix"] = f"{m}×{n}"
-                compute = m * n <= TABLE_SUMMARY_MAX_ELEMENTS
-                computed += compute
-                try:  # past the first TABLE_SUMMARY_MAX_LAYERS: no per-layer work at all
-                    summary = (
-                        self._summary(net, info.name, "default", compute=compute)
-                        if computed <= TABLE_SUMMARY_MAX_LAYERS
-                        else None
-                    )
-                except sc.SvdscopeError as err:
-                    row["note"] = str(err)
-                else:
-                    if summary is None:
-                        row["note"] = "κ and effective rank appear once the Spectrum tab is opened."
-                    else:
-                        row["cond"] = fmt_compact(summary.condition_number)
-                        row["erank"] = f"{summary.effective_rank:.1f}"
-            rows.append(row)
-        return rows
+        """One row per tensor (`sc.layer_rows`): name, kind, shape, matrix shape (or the
+        reason), condition number and effective rank where they are computed or cached."""
+        net = self.registry.open(model_id, session).net
+        rows = sc.layer_rows(
+            net,
+            summary=lambda info, compute: self._summary(net, info.name, "default", compute=compute),
+            max_elements=TABLE_SUMMARY_MAX_ELEMENTS,
+            max_layers=TABLE_SUMMARY_MAX_LAYERS,
+        )
+        return [_table_row(row) for row in rows]
 
     def _summary(self, net: Any, layer: str, view: str, *, compute: bool = True) -> Any:
         """Cached sc.spectrum_summary; with compute=False, None unless already cached (here
         or, for a large layer's full spectrum computed by a background job, in
         shared_cache)."""
-        key = self.registry.layer_key(net, layer, view)
-        cache_key = sc.cache.make_key("spectrum_summary", key)
+        cache_key = sc.cache.make_key("spectrum_summary", net.matrix_key(layer, view=view))
         if not compute:
             found = self.caches.cache.backend.get(cache_key)
             if found is None and self.caches.shared_cache is not self.caches.cache:
@@ -141,31 +138,29 @@ class LayerViews:
 
     def spectrum_full_key(self, model_id: str, layer: str, view: str, session: str | None) -> str:
         """The cache key of a layer's full spectrum summary."""
-        _, key = self.registry.matrix_and_key(self.registry.network(model_id, session), layer, view)
+        key = self.registry.open(model_id, session).key(layer, view)
         return sc.cache.make_key("spectrum_summary", key)
 
     def spectrum_full(self, model_id: str, layer: str, view: str, session: str | None) -> Any:
         """The full spectrum summary of a (large) layer, computed once and kept in
         shared_cache, where the page finds it after the background job that calls this."""
-        net = self.registry.network(model_id, session)
-        W, _ = self.registry.matrix_and_key(net, layer, view)
-        key = self.spectrum_full_key(model_id, layer, view, session)
-        return self.caches.shared_cache.get_or_compute(key, lambda: sc.spectrum_summary(W))
+        W, key = self.registry.open(model_id, session).matrix(layer, view)
+        full_key = sc.cache.make_key("spectrum_summary", key)
+        return self.caches.shared_cache.get_or_compute(full_key, lambda: sc.spectrum_summary(W))
 
     def weights(self, model_id: str, layer: str, view: str, session: str | None) -> WeightsData:
-        net = self.registry.network(model_id, session)
-        W, key = self.registry.matrix_and_key(net, layer, view)
+        model = self.registry.open(model_id, session)
+        W, key = model.matrix(layer, view)
         matrix = W.detach().to("cpu").float().numpy()
-        return WeightsData(np.ascontiguousarray(matrix), net.view_info(layer, view=view), key)
+        return WeightsData(np.ascontiguousarray(matrix), model.view_info(layer, view), key)
 
     def spectrum(self, model_id: str, layer: str, view: str, session: str | None) -> SpectrumData:
         """The layer's spectrum. A layer with min(m, n) > SPECTRUM_FULL_MAX_SIDE whose full
         spectrum is not cached yet gets its top SPECTRUM_TOP_K singular values from a
         randomized sketch (`sc.top_spectrum`, with error bounds) and `summary=None`; the
         page then runs `spectrum_full` as a background job."""
-        net = self.registry.network(model_id, session)
-        info = net.view_info(layer, view=view)
-        key = self.registry.layer_key(net, layer, view)
+        model = self.registry.open(model_id, session)
+        net, info, key = model.net, model.view_info(layer, view), model.key(layer, view)
         full_key = sc.cache.make_key("spectrum_summary", key)
         if min(info.shape) > SPECTRUM_FULL_MAX_SIDE:
             summary = self._summary(net, layer, view, compute=False)
@@ -188,9 +183,9 @@ class LayerViews:
     def vectors(
         self, model_id: str, layer: str, view: str, k: int, session: str | None
     ) -> VectorsData:
-        net = self.registry.network(model_id, session)
-        key = self.registry.layer_key(net, layer, view)
-        truncated = min(net.view_info(layer, view=view).shape) > FULL_SVD_MAX_SIDE
+        model = self.registry.open(model_id, session)
+        net, info, key = model.net, model.view_info(layer, view), model.key(layer, view)
+        truncated = min(info.shape) > FULL_SVD_MAX_SIDE
         rank_k = TRUNCATED_K if truncated else None
 
         def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -206,7 +201,7 @@ class LayerViews:
             np.ascontiguousarray(U[:, :k].T),
             S[:k],
             Vh[:k],
-            net.view_info(layer, view=view),
+            info,
             truncated,
             key,
         )

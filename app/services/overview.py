@@ -19,7 +19,7 @@ import pandas as pd
 
 import svdcore as sc
 from app.services.caches import ResultCaches
-from app.services.registry import ModelRegistry
+from app.services.registry import ModelRegistry, OpenedModel
 from svdcore.esd import layer_spectra, spectral_table
 
 __all__ = ["OverviewData", "OverviewService", "table_records"]
@@ -40,12 +40,16 @@ class OverviewService:
 
     def key(self, model_id: str, session: str | None) -> str:
         """The cache key of a model's overview (its content key)."""
-        return sc.cache.make_key("overview", self.registry.network(model_id, session).content_key())
+        return self._key(self.registry.open(model_id, session))
+
+    @staticmethod
+    def _key(model: OpenedModel) -> str:
+        return sc.cache.make_key("overview", model.net.content_key())
 
     def data(self, model_id: str, session: str | None) -> OverviewData:
         """The spectral table and normalised spectra of every layer (cached per content)."""
-        net = self.registry.network(model_id, session)
-        key = self.key(model_id, session)
+        model = self.registry.open(model_id, session)
+        net, key = model.net, self._key(model)
 
         def compute() -> OverviewData:
             rows = layer_spectra(net)
@@ -62,7 +66,7 @@ class OverviewService:
     def csv(self, model_id: str, session: str | None) -> dict[str, str]:
         """The table as a CSV download: {"content", "filename", "type"} for dcc.Download."""
         data = self.data(model_id, session)
-        stem = self.registry.model_entry(model_id, session).label.split(" — ")[0]
+        stem = self.registry.open(model_id, session).entry.label.split(" — ")[0]
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "model"
         return {
             "content": data.table.to_csv(index=False),

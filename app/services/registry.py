@@ -4,13 +4,22 @@ Resolves model ids to opened `sc.Network`s (zoo and configured files per process
 per browser session, the last `MAX_OPEN_UPLOADS` kept open) and the content keys of their
 matrices (memoised per network, so cached views of a large layer never read its weights
 again). Every analysis service gets this registry explicitly (app/services/__init__.py).
+
+`open(model_id, session)` resolves a model into an `OpenedModel` (its entry and network),
+which the analyses pass around instead of looking the id up again. Inside
+`request_scope()` (the app factory opens one per web request, the CLI one per command) a
+model is resolved once: every analysis the request runs shares the same `OpenedModel`, and
+an upload's stored record is read from disk once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +28,14 @@ import svdcore as sc
 from app.config import AppConfig
 from app.storage.uploads import StoredUpload, UploadStore, format_duration
 
-__all__ = ["MAX_OPEN_UPLOADS", "UPLOAD_PREFIX", "ModelEntry", "ModelRegistry", "OpenedUpload"]
+__all__ = [
+    "MAX_OPEN_UPLOADS",
+    "UPLOAD_PREFIX",
+    "ModelEntry",
+    "ModelRegistry",
+    "OpenedModel",
+    "OpenedUpload",
+]
 
 UPLOAD_PREFIX = "upload-"
 MAX_OPEN_UPLOADS = 8
@@ -32,6 +48,51 @@ class ModelEntry:
     kind: str  # "zoo" | "file" | "upload"
     description: str = ""
     path: Path | None = None
+
+
+@dataclass(frozen=True)
+class OpenedModel:
+    """A model resolved once: its registry entry and opened `sc.Network`, shared by the
+    analyses of one request. Matrix keys are content keys (`sc.Network.matrix_key`,
+    memoised per network: asking again never reads the weights again)."""
+
+    entry: ModelEntry
+    net: Any
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def layers(self) -> list[Any]:
+        return list(self.net.layers)
+
+    def layer(self, name: str) -> Any:
+        """The layer's `sc.LayerInfo` (sc.LayerError naming it when there is none)."""
+        return self.net.layer(name)
+
+    def first_viewable_layer(self) -> str | None:
+        return next((i.name for i in self.net.layers if i.matrix_shape is not None), None)
+
+    def view_info(self, layer: str, view: str) -> Any:
+        return self.net.view_info(layer, view=view)
+
+    def key(self, layer: str, view: str) -> str:
+        """The content key of a layer's matrix view; its weights are read (and hashed) the
+        first time only, so cached views of a large layer never touch them again."""
+        return self.net.matrix_key(layer, view=view)
+
+    def matrix(self, layer: str, view: str) -> tuple[Any, str]:
+        """A layer's matrix view and its content key."""
+        W = self.net.matrix(layer, view=view)
+        return W, self.net.matrix_key(layer, view=view, matrix=W)
+
+
+# the models resolved in the current request, by (registry, model id, session); None
+# outside a request scope
+_REQUEST_MODELS: contextvars.ContextVar[dict[tuple[int, str, str | None], OpenedModel] | None] = (
+    contextvars.ContextVar("svdscope_request_models", default=None)
+)
 
 
 @dataclass(frozen=True)
@@ -110,9 +171,49 @@ class ModelRegistry:
             "pick one from the list or upload the file again."
         )
 
+    @staticmethod
+    def begin_request() -> None:
+        """Start a request scope (the web app's before_request): from here `open` resolves
+        each (model id, session) once, until `end_request`."""
+        _REQUEST_MODELS.set({})
+
+    @staticmethod
+    def end_request(*_: Any) -> None:
+        """End the request scope (the web app's teardown_request)."""
+        _REQUEST_MODELS.set(None)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def request_scope() -> Iterator[None]:
+        """`begin_request` .. `end_request` around a block (the CLI: one per command); a
+        scope opened inside another shares it."""
+        if _REQUEST_MODELS.get() is not None:
+            yield
+            return
+        token = _REQUEST_MODELS.set({})
+        try:
+            yield
+        finally:
+            _REQUEST_MODELS.reset(token)
+
+    def open(self, model_id: str, session: str | None) -> OpenedModel:
+        """The model `model_id` of `session`, resolved once per request scope (raises
+        sc.LoadError with a sentence when it is not available)."""
+        memo, name = _REQUEST_MODELS.get(), (id(self), model_id, session)
+        if memo is not None and name in memo:
+            return memo[name]
+        entry = self.model_entry(model_id, session)
+        model = OpenedModel(entry, self._network(entry, session))
+        if memo is not None:
+            memo[name] = model
+        return model
+
     def network(self, model_id: str, session: str | None) -> Any:
         """The opened `sc.Network` for `model_id` (raises sc.LoadError with a sentence)."""
-        entry = self.model_entry(model_id, session)
+        return self.open(model_id, session).net
+
+    def _network(self, entry: ModelEntry, session: str | None) -> Any:
+        model_id = entry.id
         if entry.kind == "upload":
             assert session is not None
             return self.open_upload(session, model_id[len(UPLOAD_PREFIX) :]).net
@@ -160,35 +261,20 @@ class ModelRegistry:
             "are sent. Upload it again to keep working with it."
         )
 
+    # the questions the views ask by id, answered through `open`
     def layers(self, model_id: str, session: str | None) -> list[Any]:
-        return list(self.network(model_id, session).layers)
+        return self.open(model_id, session).layers
 
     def first_viewable_layer(self, model_id: str, session: str | None) -> str | None:
-        for info in self.layers(model_id, session):
-            if info.matrix_shape is not None:
-                return info.name
-        return None
+        return self.open(model_id, session).first_viewable_layer()
 
     def layer_info(self, model_id: str, layer: str, session: str | None) -> Any:
-        return self.network(model_id, session).layer(layer)
-
-    @staticmethod
-    def matrix_and_key(net: Any, layer: str, view: str) -> tuple[Any, str]:
-        """A layer's matrix and its content key (hashed once per network, see
-        `sc.Network.matrix_key`)."""
-        W = net.matrix(layer, view=view)
-        return W, net.matrix_key(layer, view=view, matrix=W)
-
-    @staticmethod
-    def layer_key(net: Any, layer: str, view: str) -> str:
-        """The content key of a layer's matrix; the matrix is read (and hashed) only the
-        first time, so cached views of a large layer never touch its weights again."""
-        return net.matrix_key(layer, view=view)
+        return self.open(model_id, session).layer(layer)
 
     def layer_view(
         self, model_id: str, layer: str, view: str, session: str | None
     ) -> tuple[str, tuple[int, int], Any]:
         """(content key, matrix shape, ViewInfo) of a layer's matrix view, cheaply."""
-        net = self.network(model_id, session)
-        info = net.view_info(layer, view=view)
-        return self.layer_key(net, layer, view), tuple(info.shape), info
+        model = self.open(model_id, session)
+        info = model.view_info(layer, view)
+        return model.key(layer, view), tuple(info.shape), info

@@ -23,6 +23,7 @@ import torch
 import svdcore as sc
 from app.services.base import DataAnalysis
 from app.services.datasets import flat_inputs
+from app.services.registry import OpenedModel
 
 __all__ = [
     "MAX_NEURONS_SHOWN",
@@ -135,17 +136,20 @@ class SubspacesService(DataAnalysis):
     # ------------------------------------------------------------------ weights
     def key(self, model_id: str, layer: str, view: str, rtol: float | None,
                       session: str | None) -> str:  # fmt: skip
-        net = self.registry.network(model_id, session)
-        _, key = self.registry.matrix_and_key(net, layer, view)
-        return sc.cache.make_key("subspaces", key, view, rtol)
+        return self._key(self.registry.open(model_id, session), layer, view, rtol)
+
+    @staticmethod
+    def _key(model: OpenedModel, layer: str, view: str, rtol: float | None) -> str:
+        return sc.cache.make_key("subspaces", model.key(layer, view), view, rtol)
 
     def data(
         self, model_id: str, layer: str, view: str, rtol: float | None, session: str | None
     ) -> SubspacesData:
         """sc.subspaces and sc.signal_vectors of the layer's matrix in `view` (cached)."""
         SubspacesOptions(rtol=rtol).validate()
-        net = self.registry.network(model_id, session)
-        W, _ = self.registry.matrix_and_key(net, layer, view)
+        model = self.registry.open(model_id, session)
+        net = model.net
+        W, _ = model.matrix(layer, view)
         m, n = W.shape
         if max(m, n) > SUBSPACES_MAX_SIDE:
             raise sc.DataError(
@@ -169,11 +173,10 @@ class SubspacesService(DataAnalysis):
                 singular_values=_np64(fs.singular_values),
                 signal_vectors=vectors,
                 image_shape=_image_shape(net, layer, view, n),
-                info=net.view_info(layer, view=view),
+                info=model.view_info(layer, view),
             )
 
-        key = self.key(model_id, layer, view, rtol, session)
-        return self.caches.cache.get_or_compute(key, compute)
+        return self.caches.cache.get_or_compute(self._key(model, layer, view, rtol), compute)
 
     # ------------------------------------------------------------------ layer inputs
     def layer_inputs(
@@ -181,7 +184,7 @@ class SubspacesService(DataAnalysis):
     ) -> tuple[torch.Tensor, Any, str, str]:
         """(H (N, n) float32 inputs of the layer, the opened dataset, where H came from,
         content key of H). Raises NoLayerInputs with the reason when they cannot be had."""
-        net = self.registry.network(model_id, session)
+        net = self.registry.open(model_id, session).net
         info = net.layer(layer)
         if info.kind.startswith("conv") or len(info.shape) != 2:
             raise NoLayerInputs(
@@ -257,8 +260,7 @@ class SubspacesService(DataAnalysis):
         """Signal / residual of the focus input, per-neuron residuals, class averages and
         the energy table (cached by weights, inputs and options)."""
         options.validate()
-        net = self.registry.network(model_id, session)
-        W, wkey = self.registry.matrix_and_key(net, layer, view)
+        W, wkey = self.registry.open(model_id, session).matrix(layer, view)
         H, opened, how, hkey = self.layer_inputs(model_id, layer, view, dataset, session)
         ds = opened.data
         key = sc.cache.make_key("projections", wkey, view, hkey, options)

@@ -380,7 +380,7 @@ class SurgeryService(DataAnalysis):
 
     # ------------------------------------------------------------------ helpers
     def _surgery_network(self, model_id: str, session: str | None) -> Any:
-        net = self.registry.network(model_id, session)
+        net = self.registry.open(model_id, session).net
         if net.module is None:
             raise sc.ExecutionError(
                 f"{net.name} holds weights only; spectral surgery needs a network that runs "
@@ -393,7 +393,7 @@ class SurgeryService(DataAnalysis):
         return net
 
     def _zoo_entry(self, model_id: str, session: str | None) -> Any:
-        if self.registry.model_entry(model_id, session).kind != "zoo":
+        if self.registry.open(model_id, session).entry.kind != "zoo":
             return None
         try:
             return sc.zoo.get(model_id)

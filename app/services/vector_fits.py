@@ -166,8 +166,7 @@ class VectorFitService:
         ``sc.DataError`` naming the side for options the vectors do not allow."""
         options.validate()
         data = self.layers.vectors(model_id, layer, view, k, session)
-        net = self.registry.network(model_id, session)
-        _, matrix_key = self.registry.matrix_and_key(net, layer, view)
+        matrix_key = self.registry.open(model_id, session).key(layer, view)
         info = data.info
         sides: dict[str, SideFits | None] = {"right": None, "left": None}
         for side in ("right", "left") if options.side == "both" else (options.side,):

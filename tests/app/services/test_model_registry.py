@@ -150,3 +150,50 @@ def test_large_layers_get_their_table_numbers_once_computed(services, monkeypatc
     services.layers.spectrum("toy", "fc1", "default", None)  # the user opens the Spectrum tab
     rows = {row["name"]: row for row in services.layers.table("toy", None)}
     assert rows["fc1"]["cond"] != "" and rows["fc1"]["note"] == ""
+
+
+def test_a_request_scope_resolves_each_model_once(services, monkeypatch):
+    """Inside a request scope every analysis shares one OpenedModel; outside, each call
+    resolves the id again (and sees, e.g., an upload deleted in between)."""
+    looked = []
+    entry = services.registry.model_entry
+    monkeypatch.setattr(services.registry, "model_entry", lambda *a: looked.append(a) or entry(*a))
+    with services.registry.request_scope():
+        first = services.registry.open("toy", None)
+        services.layers.table("toy", None)
+        services.layers.spectrum("toy", "fc1", "default", None)
+        services.layers.weights("toy", "fc1", "default", None)
+        assert services.registry.open("toy", None) is first
+        with services.registry.request_scope():  # nested: the same scope
+            assert services.registry.open("toy", None) is first
+    assert looked == [("toy", None)]
+    assert services.registry.open("toy", None) is not first  # out of the scope
+    assert len(looked) == 2
+    assert first.id == "toy" and first.entry.kind == "file"
+    W, key = first.matrix("fc1", "default")
+    assert key == first.key("fc1", "default") == first.net.matrix_key("fc1", view="default")
+    assert torch.equal(W, first.net.matrix("fc1"))
+
+
+def test_the_scope_is_per_registry_and_per_session(services, toy_path, tmp_path):
+    other = Services(AppConfig(models=[str(toy_path)], upload_dir=tmp_path / "up2"))
+    with services.registry.request_scope():
+        a = services.registry.open("toy", None)
+        b = other.registry.open("toy", None)
+        assert a is not b and a.net is not b.net
+        assert services.registry.open("toy", "some-session") is not a
+
+
+def test_the_web_app_opens_a_scope_per_request(tmp_path):
+    from app.main import create_app, get_services
+
+    app = create_app(AppConfig(models=["deernet"], upload_dir=tmp_path / "up"))
+    services = get_services(app)
+    seen = []
+    with app.server.test_request_context("/"):
+        app.server.preprocess_request()  # the before_request hooks
+        seen.append(services.registry.open("deernet", None))
+        seen.append(services.registry.open("deernet", None))
+        app.server.do_teardown_request()
+    assert seen[0] is seen[1]
+    assert services.registry.open("deernet", None) is not seen[0]  # the scope ended
