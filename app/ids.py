@@ -3,11 +3,44 @@
 Callbacks, assets/upload.js and the browser tests refer to components only through these
 names (the upload controls hand their ids to assets/upload.js as data attributes). Numbers
 that callbacks create (stat boxes) have ids `stat_id(view, key)`: "text-<view>-<key>".
+The components of a background job (Run, Cancel, progress, status and the two stores of
+app/views/jobs.py) have their ids in one `JobIds` per job: `JOB_DESCRAMBLE.run` is
+"button-descramble-run".
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class JobIds:
+    """The component ids of one background job (see app/views/jobs.py)."""
+
+    run: str  # the Run button
+    cancel: str  # the Cancel button
+    progress_div: str  # shown while the job runs
+    progress: str  # the progress bar (value, max)
+    text: str  # the progress text
+    status: str  # where Cancel, a failure or a note is said
+    run_store: str  # {"nonce", ...}: one per Run click
+    done_store: str  # {"nonce", "key", "status", "message"}: the job's last result
+
+    @classmethod
+    def of(cls, subject: str) -> JobIds:
+        """The ids of the job of `subject`, spelled "<type>-<subject>-<part>"."""
+        return cls(
+            run=f"button-{subject}-run",
+            cancel=f"button-{subject}-cancel",
+            progress_div=f"div-{subject}-progress",
+            progress=f"progress-{subject}-steps",
+            text=f"text-{subject}-progress",
+            status=f"div-{subject}-status",
+            run_store=f"store-{subject}-run",
+            done_store=f"store-{subject}-done",
+        )
+
 
 # Page state
 LOCATION_PAGE_URL = "location-page-url"
@@ -66,14 +99,7 @@ DIV_SPECTRUM_STATS = "div-spectrum-stats"
 # Spectrum view: the full spectrum of a large layer (a background job, started by itself)
 DIV_SPECTRUM_FULL = "div-spectrum-full"  # shown while only the top values are known
 TEXT_SPECTRUM_FULL_NOTE = "text-spectrum-full-note"
-BUTTON_SPECTRUM_FULL = "button-spectrum-full"  # (re)start the full SVD
-BUTTON_SPECTRUM_CANCEL = "button-spectrum-cancel"
-DIV_SPECTRUM_PROGRESS = "div-spectrum-progress"
-PROGRESS_SPECTRUM_FULL = "progress-spectrum-full"
-TEXT_SPECTRUM_PROGRESS = "text-spectrum-progress"
-DIV_SPECTRUM_STATUS = "div-spectrum-status"
-STORE_SPECTRUM_RUN = "store-spectrum-run"  # {"nonce", "key"?}: one per start
-STORE_SPECTRUM_DONE = "store-spectrum-done"  # {"nonce", "key", "status", "message"}
+JOB_SPECTRUM = JobIds.of("spectrum")  # (re)start the full SVD
 
 # Singular-vector view
 DIV_VECTORS_ALERT = "div-vectors-alert"
@@ -100,16 +126,9 @@ INPUT_DESCRAMBLE_STEPS = "input-descramble-steps"
 INPUT_DESCRAMBLE_LR = "input-descramble-lr"
 DIV_DESCRAMBLE_CHOICES = "div-descramble-choices"  # why some sources / positions are disabled
 DIV_DESCRAMBLE_ITERATIVE = "div-descramble-iterative"  # steps, lr, run / cancel, progress
-BUTTON_DESCRAMBLE_RUN = "button-descramble-run"
-BUTTON_DESCRAMBLE_CANCEL = "button-descramble-cancel"
-DIV_DESCRAMBLE_PROGRESS = "div-descramble-progress"  # visible while a job runs
-PROGRESS_DESCRAMBLE_STEPS = "progress-descramble-steps"  # <progress value max>
-TEXT_DESCRAMBLE_PROGRESS = "text-descramble-progress"
-STORE_DESCRAMBLE_RUN = "store-descramble-run"  # {"nonce", ...}: one per Run click
-STORE_DESCRAMBLE_DONE = "store-descramble-done"  # {"nonce", "key", "status", "message"}
+JOB_DESCRAMBLE = JobIds.of("descramble")  # the iterative descrambler
 # Descramble view: results
 DIV_DESCRAMBLE_ALERT = "div-descramble-alert"
-DIV_DESCRAMBLE_STATUS = "div-descramble-status"
 DIV_DESCRAMBLE_STATS = "div-descramble-stats"
 GRAPH_DESCRAMBLE_RAW = "graph-descramble-raw"  # W
 GRAPH_DESCRAMBLE_DESCRAMBLED = "graph-descramble-descrambled"  # P W
@@ -152,14 +171,7 @@ INPUT_INVERSION_STEPS = "input-inversion-steps"
 INPUT_INVERSION_LR = "input-inversion-lr"
 CHECKLIST_INVERSION_CLAMP = "checklist-inversion-clamp"  # ["clamp"]: keep the data range
 DIV_INVERSION_OPTIMISE = "div-inversion-optimise"  # start, steps, lr, run / cancel
-BUTTON_INVERSION_RUN = "button-inversion-run"
-BUTTON_INVERSION_CANCEL = "button-inversion-cancel"
-DIV_INVERSION_PROGRESS = "div-inversion-progress"
-PROGRESS_INVERSION_STEPS = "progress-inversion-steps"
-TEXT_INVERSION_PROGRESS = "text-inversion-progress"
-STORE_INVERSION_RUN = "store-inversion-run"  # {"nonce", ...}: one per Run click
-STORE_INVERSION_DONE = "store-inversion-done"  # {"nonce", "key", "status", "message"}
-DIV_INVERSION_STATUS = "div-inversion-status"
+JOB_INVERSION = JobIds.of("inversion")  # the optimised inversion
 DIV_INVERSION_STATS = "div-inversion-stats"
 DIV_INVERSION_WARNINGS = "div-inversion-warnings"
 GRAPH_INVERSION_INPUT = "graph-inversion-input"
@@ -209,23 +221,9 @@ TEXT_SURGERY_KEPT = "text-surgery-kept"
 # Spectral surgery view: dataset-wide background jobs (similarity: Fig. 5; depth: Fig. 6)
 INPUT_SURGERY_SIM_SAMPLES = "input-surgery-sim-samples"
 INPUT_SURGERY_SIM_COMPONENT = "input-surgery-sim-component"
-BUTTON_SURGERY_SIM_RUN = "button-surgery-sim-run"
-BUTTON_SURGERY_SIM_CANCEL = "button-surgery-sim-cancel"
-DIV_SURGERY_SIM_PROGRESS = "div-surgery-sim-progress"
-PROGRESS_SURGERY_SIM = "progress-surgery-sim"
-TEXT_SURGERY_SIM_PROGRESS = "text-surgery-sim-progress"
-STORE_SURGERY_SIM_RUN = "store-surgery-sim-run"
-STORE_SURGERY_SIM_DONE = "store-surgery-sim-done"
-DIV_SURGERY_SIM_STATUS = "div-surgery-sim-status"
+JOB_SURGERY_SIM = JobIds.of("surgery-sim")  # the similarity matrix
 GRAPH_SURGERY_SIMILARITY = "graph-surgery-similarity"
-BUTTON_SURGERY_DEPTH_RUN = "button-surgery-depth-run"
-BUTTON_SURGERY_DEPTH_CANCEL = "button-surgery-depth-cancel"
-DIV_SURGERY_DEPTH_PROGRESS = "div-surgery-depth-progress"
-PROGRESS_SURGERY_DEPTH = "progress-surgery-depth"
-TEXT_SURGERY_DEPTH_PROGRESS = "text-surgery-depth-progress"
-STORE_SURGERY_DEPTH_RUN = "store-surgery-depth-run"
-STORE_SURGERY_DEPTH_DONE = "store-surgery-depth-done"
-DIV_SURGERY_DEPTH_STATUS = "div-surgery-depth-status"
+JOB_SURGERY_DEPTH = JobIds.of("surgery-depth")  # surgery by depth
 GRAPH_SURGERY_DEPTH = "graph-surgery-depth"
 
 # Model overview view: the per-layer spectral table of the whole model

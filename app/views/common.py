@@ -18,6 +18,8 @@ __all__ = [
     "axis_title",
     "graph_panel",
     "layer_title",
+    "number",
+    "number_field",
     "selection_ready",
     "stat_box",
     "stat_maker",
@@ -103,3 +105,13 @@ def number_field(cid: str, label: str, value: Any, **kwargs: Any) -> html.Label:
         ],
         className="number-field",
     )
+
+
+def number(value: Any, kind: Callable[[Any], T], default: T | None = None) -> T | None:
+    """A control's value as `kind` (int, float), `default` when empty or unreadable."""
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return default

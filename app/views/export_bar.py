@@ -27,7 +27,7 @@ from app.export import (
     npz_bytes,
 )
 from app.storage.session import current_session_id
-from app.views.common import Selection, alert
+from app.views.common import Selection, alert, number
 from app.views.descramble import _OPTION_STATES as DESCRAMBLE_STATES
 from app.views.descramble import options_from as descramble_options
 
@@ -81,13 +81,6 @@ def layout() -> html.Div:
     )
 
 
-def _number(value: Any, kind: type) -> Any:
-    try:
-        return kind(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def view_options(
     selection: Selection,
     *,
@@ -99,11 +92,11 @@ def view_options(
 ) -> ExportOptions:
     """ExportOptions from the tabs' own controls, so that the export is what they show."""
     tab = selection.get("tab")
-    k = _number(compare_k if tab == ids.TAB_COMPARE else vectors_k, int) or 16
-    sample = _number(selection.get("sample"), int) or 0
+    k = number(compare_k if tab == ids.TAB_COMPARE else vectors_k, int) or 16
+    sample = number(selection.get("sample"), int) or 0
     return ExportOptions(
         k=k,
-        rtol=_number(rtol, float),
+        rtol=number(rtol, float),
         sample=sample,
         split=split or None,
         compare_model=selection.get("compare"),

@@ -20,25 +20,26 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ctx, html
+from dash import Input, Output, State, ctx, dcc, html
 
 from app import ids
+from app.ids import JobIds
 from app.services.jobs import LOST_MESSAGE, is_lost_job, lost_job_args
 from app.storage.session import current_session_id, session_from_cookies
 from app.views.common import alert
 
 __all__ = [
     "PROGRESS_EVERY_S",
-    "JobIds",
     "cancelled_alert",
     "failed_alert",
     "job_failure",
     "last_status",
     "register_job",
+    "run_controls",
+    "stores",
 ]
 
 PROGRESS_EVERY_S = 0.25  # throttle of progress reports and cancel-flag checks in a job
@@ -53,18 +54,33 @@ _NONCE_JS = """function (clicks) {
 Prepare = Callable[..., tuple[Any, Callable[[Callable[..., None], Callable[[], bool]], bool]]]
 
 
-@dataclass(frozen=True)
-class JobIds:
-    """The component ids of one background job."""
+def stores(job: JobIds) -> list[dcc.Store]:
+    """The job's two stores: the nonce of the latest Run and the job's last result."""
+    return [
+        dcc.Store(id=job.run_store, storage_type="memory"),
+        dcc.Store(id=job.done_store, storage_type="memory"),
+    ]
 
-    run: str  # the Run button
-    cancel: str  # the Cancel button
-    progress_div: str  # shown while the job runs
-    progress: str  # the progress bar (value, max)
-    text: str  # the progress text
-    status: str  # where Cancel says so
-    run_store: str  # the nonce of the latest Run
-    done_store: str  # the job's result dict
+
+def run_controls(job: JobIds, *, run_label: str = "Run") -> list[html.Div]:
+    """The job's Run / Cancel buttons and its progress row (shown while the job runs)."""
+    buttons = html.Div(
+        [
+            html.Button(run_label, id=job.run, className="button-run"),
+            html.Button("Cancel", id=job.cancel, disabled=True, className="button-cancel"),
+        ],
+        className="button-row",
+    )
+    progress = html.Div(
+        [
+            html.Progress(id=job.progress, value="0", max="1"),
+            html.Span(id=job.text, className="progress-text"),
+        ],
+        id=job.progress_div,
+        className="progress-row",
+        style={"display": "none"},
+    )
+    return [buttons, progress]
 
 
 def cancelled_alert(

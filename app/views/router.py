@@ -318,7 +318,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.STORE_MODEL_CURRENT, "data"),
         Output(ids.DIV_LAYER_NOTES, "children"),
         Input(ids.STORE_SELECTION_STATE, "data"),
-        Input(ids.STORE_SPECTRUM_DONE, "data"),
+        Input(ids.JOB_SPECTRUM.done_store, "data"),
         State(ids.STORE_MODEL_CURRENT, "data"),
         State(ids.TABLE_LAYER_LIST, "data"),
     )
@@ -331,7 +331,7 @@ def register(app: dash.Dash, services: Any) -> None:
         model = (selection or {}).get("model")
         # a new model, or a large layer's full spectrum just computed (its κ is known now)
         finished = (
-            ctx.triggered_id == ids.STORE_SPECTRUM_DONE
+            ctx.triggered_id == ids.JOB_SPECTRUM.done_store
             and (spectrum_done or {}).get("status") == "done"
         )
         fresh = model != shown_model or finished

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import subprocess
 import sys
@@ -49,6 +50,9 @@ def test_every_id_constant_is_in_the_layout_once(tmp_path):
         for name, value in vars(ids).items()
         if name.isupper() and isinstance(value, str) and not name.startswith("TAB_")
     }
+    jobs = [value for value in vars(ids).values() if isinstance(value, ids.JobIds)]
+    assert len(jobs) == 5  # descramble, inversion, spectrum, surgery similarity and depth
+    declared |= {part for job in jobs for part in dataclasses.astuple(job)}
     present = _component_ids(app.layout)
     # the file inputs are created in the browser by assets/upload.js
     assert declared - present == {ids.INPUT_UPLOAD_FILE, ids.INPUT_DATASET_FILE}

@@ -44,7 +44,7 @@ def _text(dash_duo, key: str) -> str:
 
 
 def _progress(dash_duo) -> float:
-    return progress_value(dash_duo, ids.PROGRESS_DESCRAMBLE_STEPS)
+    return progress_value(dash_duo, ids.JOB_DESCRAMBLE.progress)
 
 
 def _shape(g) -> tuple[int, int]:
@@ -110,11 +110,11 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
 
     # iterative: a short run completes in a background job; its objective stays above the bound
     _click_option(dash_duo, ids.RADIO_DESCRAMBLE_METHOD, "iterative")
-    dash_duo.wait_for_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}", timeout=10)
-    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").is_displayed(), 10)
+    dash_duo.wait_for_element(f"#{ids.JOB_DESCRAMBLE.run}", timeout=10)
+    until(lambda: dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.run}").is_displayed(), 10)
     type_number(dash_duo, ids.INPUT_DESCRAMBLE_STEPS, "40")
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_DESCRAMBLE_STATUS}", "press Run", timeout=20)
-    dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_DESCRAMBLE.status}", "press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.run}").click()
     history = wait_graph(dash_duo, ids.GRAPH_DESCRAMBLE_HISTORY, lambda g: g["traces"][0]["n"])
     assert 1 <= history["traces"][0]["n"] <= 40
     dash_duo.wait_for_text_to_equal("#text-descramble-method", "iterative", timeout=20)
@@ -125,24 +125,24 @@ def test_descramble_exact_fft_iterative_cancel_and_url(dash_duo, tmp_path, no_le
     # a long run: the progress bar advances, Cancel stops the job, no result is shown
     type_number(dash_duo, ids.INPUT_DESCRAMBLE_STEPS, "100000")
     type_number(dash_duo, ids.INPUT_DESCRAMBLE_LR, "0.0001")
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_DESCRAMBLE_STATUS}", "press Run", timeout=20)
-    dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_DESCRAMBLE.status}", "press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.run}").click()
     until(lambda: _progress(dash_duo) > 0, timeout=60, msg="the progress bar never moved")
     first = _progress(dash_duo)
     until(lambda: _progress(dash_duo) > first, timeout=60, msg="the progress bar stalled")
-    assert dash_duo.find_element(f"#{ids.PROGRESS_DESCRAMBLE_STEPS}").get_attribute("max") == (
+    assert dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.progress}").get_attribute("max") == (
         "100000"
     )
-    assert dash_duo.find_element(f"#{ids.TEXT_DESCRAMBLE_PROGRESS}").text.startswith("step ")
+    assert dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.text}").text.startswith("step ")
     assert job_processes(), "the iterative run should be a background process"
-    cancel = dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_CANCEL}")
+    cancel = dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.cancel}")
     assert cancel.is_enabled()
     cancel.click()
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_DESCRAMBLE_STATUS}", "cancelled", timeout=20)
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_DESCRAMBLE.status}", "cancelled", timeout=20)
     until(lambda: not job_processes(), timeout=30, msg="the cancelled job is still running")
-    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").is_enabled(), 20)
-    assert not dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_CANCEL}").is_enabled()
-    assert not dash_duo.find_element(f"#{ids.DIV_DESCRAMBLE_PROGRESS}").is_displayed()
+    until(lambda: dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.run}").is_enabled(), 20)
+    assert not dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.cancel}").is_enabled()
+    assert not dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.progress_div}").is_displayed()
     assert graph(dash_duo, ids.GRAPH_DESCRAMBLE_DESCRAMBLED)["traces"] == []  # no result
     long_run = DescrambleOptions(source="limit", method="iterative", steps=100000, lr=1e-4)
     assert services.descramble.run("deernet", "fc1", long_run, None, compute=False) is None

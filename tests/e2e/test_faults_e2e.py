@@ -36,13 +36,13 @@ def test_a_killed_job_shows_a_failure_and_the_page_keeps_working(
     dash_duo.wait_for_contains_text(f"#{ids.DIV_LAYER_HEADER}", "fc1", timeout=20)
     _click_option(dash_duo, ids.RADIO_DESCRAMBLE_SOURCE, "exact limit")
     _click_option(dash_duo, ids.RADIO_DESCRAMBLE_METHOD, "iterative")
-    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").is_displayed(), 10)
+    until(lambda: dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.run}").is_displayed(), 10)
     type_number(dash_duo, ids.INPUT_DESCRAMBLE_STEPS, "100000")
     type_number(dash_duo, ids.INPUT_DESCRAMBLE_LR, "0.0001")
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_DESCRAMBLE_STATUS}", "press Run", timeout=20)
-    dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_DESCRAMBLE.status}", "press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.run}").click()
     until(
-        lambda: progress_value(dash_duo, ids.PROGRESS_DESCRAMBLE_STEPS) > 0,
+        lambda: progress_value(dash_duo, ids.JOB_DESCRAMBLE.progress) > 0,
         timeout=60,
         msg="the progress bar never moved",
     )
@@ -57,8 +57,8 @@ def test_a_killed_job_shows_a_failure_and_the_page_keeps_working(
     assert dash_duo.find_element(f"#{ids.DIV_DESCRAMBLE_ALERT}").text.endswith(
         LOST_MESSAGE.rsplit(" ", 4)[-1]
     )
-    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_DESCRAMBLE_RUN}").is_enabled(), 20)
-    progress = dash_duo.find_element(f"#{ids.DIV_DESCRAMBLE_PROGRESS}")
+    until(lambda: dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.run}").is_enabled(), 20)
+    progress = dash_duo.find_element(f"#{ids.JOB_DESCRAMBLE.progress_div}")
     assert not progress.is_displayed()  # no endless progress bar
     assert noticed < 10, noticed
     # the other views still work

@@ -47,7 +47,7 @@ def _choose(dash_duo, dropdown_id: str, text: str) -> None:
 
 
 def _progress(dash_duo) -> float:
-    return progress_value(dash_duo, ids.PROGRESS_INVERSION_STEPS)
+    return progress_value(dash_duo, ids.JOB_INVERSION.progress)
 
 
 def _bars(g) -> bool:
@@ -86,15 +86,15 @@ def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_
     )
     assert data.distance < 1e-6 * max(1.0, float(abs(data.target).max()))
     assert _stat(dash_duo, "predicted") == "3" and _stat(dash_duo, "method") == "pseudo-inverse"
-    assert not dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_displayed()
+    assert not dash_duo.find_element(f"#{ids.JOB_INVERSION.run}").is_displayed()
 
     # optimisation: a short run completes in a background job and lowers the distance
     _click_option(dash_duo, ids.RADIO_INVERSION_METHOD, "optimisation")
-    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_displayed(), 10)
+    until(lambda: dash_duo.find_element(f"#{ids.JOB_INVERSION.run}").is_displayed(), 10)
     type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "200")
     type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.002")
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "press Run", timeout=20)
-    dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_INVERSION.status}", "press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_INVERSION.run}").click()
     history = wait_graph(dash_duo, ids.GRAPH_INVERSION_HISTORY, lambda g: g["traces"][0]["n"])
     assert history["traces"][0]["n"] == 201  # the start and every step
     dash_duo.wait_for_contains_text(
@@ -109,24 +109,24 @@ def test_pseudo_inverse_optimisation_progress_and_cancel(dash_duo, tmp_path, no_
     _click_option(dash_duo, ids.RADIO_INVERSION_START, "min-img")
     type_number(dash_duo, ids.INPUT_INVERSION_STEPS, "100000")
     type_number(dash_duo, ids.INPUT_INVERSION_LR, "0.0001")
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "press Run", timeout=20)
-    dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_INVERSION.status}", "press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_INVERSION.run}").click()
     until(lambda: _progress(dash_duo) > 0, timeout=60, msg="the progress bar never moved")
     first = _progress(dash_duo)
     until(lambda: _progress(dash_duo) > first, timeout=60, msg="the progress bar stalled")
-    assert dash_duo.find_element(f"#{ids.PROGRESS_INVERSION_STEPS}").get_attribute("max") == (
+    assert dash_duo.find_element(f"#{ids.JOB_INVERSION.progress}").get_attribute("max") == (
         "100000"
     )
-    assert dash_duo.find_element(f"#{ids.TEXT_INVERSION_PROGRESS}").text.startswith("step ")
+    assert dash_duo.find_element(f"#{ids.JOB_INVERSION.text}").text.startswith("step ")
     assert job_processes(), "the optimisation should be a background process"
-    cancel = dash_duo.find_element(f"#{ids.BUTTON_INVERSION_CANCEL}")
+    cancel = dash_duo.find_element(f"#{ids.JOB_INVERSION.cancel}")
     assert cancel.is_enabled()
     cancel.click()
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_INVERSION_STATUS}", "cancelled", timeout=20)
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_INVERSION.status}", "cancelled", timeout=20)
     until(lambda: not job_processes(), timeout=30, msg="the cancelled job is still running")
-    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_INVERSION_RUN}").is_enabled(), 20)
-    assert not dash_duo.find_element(f"#{ids.BUTTON_INVERSION_CANCEL}").is_enabled()
-    assert not dash_duo.find_element(f"#{ids.DIV_INVERSION_PROGRESS}").is_displayed()
+    until(lambda: dash_duo.find_element(f"#{ids.JOB_INVERSION.run}").is_enabled(), 20)
+    assert not dash_duo.find_element(f"#{ids.JOB_INVERSION.cancel}").is_enabled()
+    assert not dash_duo.find_element(f"#{ids.JOB_INVERSION.progress_div}").is_displayed()
     assert graph(dash_duo, ids.GRAPH_INVERSION_INPUT)["traces"] == []  # no result
     long_run = InversionOptions(target=3, method="optimise", start="min-img", steps=100000, lr=1e-4)
     assert services.inversion.run("digits", long_run, "zoo", None, compute=False) is None

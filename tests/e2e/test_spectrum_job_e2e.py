@@ -39,18 +39,18 @@ def test_first_view_then_full_spectrum_with_cancel(dash_duo, tmp_path, monkeypat
     first = wait_graph(dash_duo, ids.GRAPH_SPECTRUM_VALUES, lambda g: "first view" in g["title"])
     assert first["traces"][0]["n"] == 64  # the top 64 of 1800, randomized
     dash_duo.wait_for_contains_text(f"#{ids.TEXT_SPECTRUM_FULL_NOTE}", "randomized sketch")
-    until(lambda: _visible(dash_duo, ids.DIV_SPECTRUM_PROGRESS), timeout=20)
+    until(lambda: _visible(dash_duo, ids.JOB_SPECTRUM.progress_div), timeout=20)
     assert dash_duo.find_element(f"#{ids.stat_id('spectrum', 'energy')}").text.startswith("≥")
     dash_duo.driver.save_screenshot(str(tmp_path / "spectrum-first-view.png"))  # job running
 
     # Cancel: the job stops, the first view stays, the page says so
-    dash_duo.find_element(f"#{ids.BUTTON_SPECTRUM_CANCEL}").click()
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_SPECTRUM_STATUS}", "cancelled", timeout=20)
-    until(lambda: not _visible(dash_duo, ids.DIV_SPECTRUM_PROGRESS), timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_SPECTRUM.cancel}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_SPECTRUM.status}", "cancelled", timeout=20)
+    until(lambda: not _visible(dash_duo, ids.JOB_SPECTRUM.progress_div), timeout=20)
     assert "first view" in wait_graph(dash_duo, ids.GRAPH_SPECTRUM_VALUES, bool)["title"]
 
     # start it again: the full spectrum replaces the first view
-    dash_duo.find_element(f"#{ids.BUTTON_SPECTRUM_FULL}").click()
+    dash_duo.find_element(f"#{ids.JOB_SPECTRUM.run}").click()
     full = wait_graph(
         dash_duo,
         ids.GRAPH_SPECTRUM_VALUES,

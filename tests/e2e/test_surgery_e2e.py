@@ -77,7 +77,7 @@ def _text(dash_duo, cid: str) -> str:
 
 
 def _progress(dash_duo) -> float:
-    return progress_value(dash_duo, ids.PROGRESS_SURGERY_SIM)
+    return progress_value(dash_duo, ids.JOB_SURGERY_SIM.progress)
 
 
 @pytest.fixture
@@ -169,35 +169,35 @@ def test_surgery_view_gallery_contributions_jobs_and_url(
     assert svd["traces"][1]["n"] == r and "Data SVD" in svd["title"]
 
     # depth evolution (Fig. 6): a background job over the four layers with weights
-    dash_duo.find_element(f"#{ids.BUTTON_SURGERY_DEPTH_RUN}").click()
+    dash_duo.find_element(f"#{ids.JOB_SURGERY_DEPTH.run}").click()
     depth = wait_graph(dash_duo, ids.GRAPH_SURGERY_DEPTH, lambda g: len(g["traces"]) == 12, 60)
     assert [t["type"] for t in depth["traces"]][-1] == "bar"
 
     # similarity (Fig. 5) over the whole test split: progress advances, then Cancel
     type_number(dash_duo, ids.INPUT_SURGERY_SIM_SAMPLES, "359")
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_SIM_STATUS}", "Press Run", timeout=20)
-    dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_SURGERY_SIM.status}", "Press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_SURGERY_SIM.run}").click()
     until(lambda: _progress(dash_duo) > 0, timeout=60, msg="the progress bar never moved")
     first = _progress(dash_duo)
     until(lambda: _progress(dash_duo) > first, timeout=60, msg="the progress bar stalled")
-    assert dash_duo.find_element(f"#{ids.PROGRESS_SURGERY_SIM}").get_attribute("max") == "359"
-    assert "of 359 samples" in _text(dash_duo, ids.TEXT_SURGERY_SIM_PROGRESS)
+    assert dash_duo.find_element(f"#{ids.JOB_SURGERY_SIM.progress}").get_attribute("max") == "359"
+    assert "of 359 samples" in _text(dash_duo, ids.JOB_SURGERY_SIM.text)
     assert job_processes(), "the similarity run should be a background process"
-    cancel = dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_CANCEL}")
+    cancel = dash_duo.find_element(f"#{ids.JOB_SURGERY_SIM.cancel}")
     assert cancel.is_enabled()
     cancel.click()
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_SIM_STATUS}", "cancelled", timeout=20)
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_SURGERY_SIM.status}", "cancelled", timeout=20)
     until(lambda: not job_processes(), timeout=30, msg="the cancelled job is still running")
-    until(lambda: dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_RUN}").is_enabled(), 20)
-    assert not dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_CANCEL}").is_enabled()
+    until(lambda: dash_duo.find_element(f"#{ids.JOB_SURGERY_SIM.run}").is_enabled(), 20)
+    assert not dash_duo.find_element(f"#{ids.JOB_SURGERY_SIM.cancel}").is_enabled()
     assert graph(dash_duo, ids.GRAPH_SURGERY_SIMILARITY)["traces"] == []
     cancelled = SimilarityOptions(split="conv2", samples=359, component=1)
     assert services.surgery.similarity("digits-cnn", cancelled, None, "zoo", compute=False) is None
 
     # the app keeps working: a smaller run finishes and is drawn, grouped by class
     type_number(dash_duo, ids.INPUT_SURGERY_SIM_SAMPLES, "96")
-    dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_SIM_STATUS}", "Press Run", timeout=20)
-    dash_duo.find_element(f"#{ids.BUTTON_SURGERY_SIM_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.JOB_SURGERY_SIM.status}", "Press Run", timeout=20)
+    dash_duo.find_element(f"#{ids.JOB_SURGERY_SIM.run}").click()
     sim = wait_graph(
         dash_duo,
         ids.GRAPH_SURGERY_SIMILARITY,
@@ -252,7 +252,7 @@ def test_weights_only_model_bad_output_and_a_split_computed_in_the_background(
     assert "needs a network that runs" in _text(dash_duo, ids.DIV_SURGERY_ALERT)
     assert graph(dash_duo, ids.GRAPH_SURGERY_ALPHA)["traces"] == []
     assert dash_duo.find_elements(".thumb") == []
-    assert _text(dash_duo, ids.DIV_SURGERY_SIM_STATUS) == ""  # one sentence, not three
+    assert _text(dash_duo, ids.JOB_SURGERY_SIM.status) == ""  # one sentence, not three
     # an impossible output index is a sentence too, and the predicted output is shown
     dash_duo.driver.get(f"{dash_duo.server_url}/?model=digits-cnn&layer=conv2&tab=surgery")
     until(lambda: len(dash_duo.find_elements(".thumb")) == 24, timeout=30)

@@ -38,6 +38,17 @@ DEFAULT_K = 8
 MAX_K = 32
 
 
+def _choice(label: str, cid: str) -> html.Div:
+    """A labelled dropdown whose options the callbacks fill in."""
+    return html.Div(
+        [
+            html.Label(label, htmlFor=cid),
+            dcc.Dropdown(id=cid, options=[], clearable=False, searchable=False),
+        ],
+        className="compare-field",
+    )
+
+
 def layout() -> html.Div:
     graph = graph_panel
 
@@ -46,32 +57,8 @@ def layout() -> html.Div:
             html.Div(id=ids.DIV_COMPARE_ALERT),
             html.Div(
                 [
-                    html.Div(
-                        [
-                            html.Label(
-                                "Compare with (model B)", htmlFor=ids.DROPDOWN_COMPARE_MODEL
-                            ),
-                            dcc.Dropdown(
-                                id=ids.DROPDOWN_COMPARE_MODEL,
-                                options=[],
-                                clearable=False,
-                                searchable=False,
-                            ),
-                        ],
-                        className="compare-field",
-                    ),
-                    html.Div(
-                        [
-                            html.Label("Layer of B", htmlFor=ids.DROPDOWN_COMPARE_LAYER),
-                            dcc.Dropdown(
-                                id=ids.DROPDOWN_COMPARE_LAYER,
-                                options=[],
-                                clearable=False,
-                                searchable=False,
-                            ),
-                        ],
-                        className="compare-field",
-                    ),
+                    _choice("Compare with (model B)", ids.DROPDOWN_COMPARE_MODEL),
+                    _choice("Layer of B", ids.DROPDOWN_COMPARE_LAYER),
                     html.Div(
                         [
                             html.Label("Subspace dimension k", htmlFor=ids.SLIDER_COMPARE_K),

@@ -3,8 +3,8 @@
 
 Exact results compute in the request (milliseconds). The iterative method runs as a Dash
 background callback (the app's DiskcacheManager, a forked process): Run writes a fresh
-nonce to STORE_DESCRAMBLE_RUN, the job reports progress, stores its result in the shared
-cache and writes {"key", "status"} to STORE_DESCRAMBLE_DONE, and `update_descramble`
+nonce to JOB_DESCRAMBLE.run_store, the job reports progress, stores its result in the shared
+cache and writes {"key", "status"} to JOB_DESCRAMBLE.done_store, and `update_descramble`
 draws whatever the cache holds for the options now on screen (a finished job whose
 options were changed meanwhile is kept in the cache, not drawn). Cancel kills the job
 (Dash) and also raises a flag the job polls (`should_stop`), so a job stops either way.
@@ -15,13 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, html
 
 from app import ids
 from app.services import DescrambleOptions
 from app.storage.session import current_session_id
 from app.views import jobs
-from app.views.common import Selection, alert, layer_title, selection_ready
+from app.views.common import Selection, alert, layer_title, number, selection_ready
 from app.views.descramble.controls import (
     DEFAULTS,
     POSITION_LABELS,
@@ -38,26 +38,16 @@ PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and can
 
 __all__ = ["PROGRESS_EVERY_S", "layout", "options_from", "register"]
 
-_JOB = jobs.JobIds(
-    run=ids.BUTTON_DESCRAMBLE_RUN,
-    cancel=ids.BUTTON_DESCRAMBLE_CANCEL,
-    progress_div=ids.DIV_DESCRAMBLE_PROGRESS,
-    progress=ids.PROGRESS_DESCRAMBLE_STEPS,
-    text=ids.TEXT_DESCRAMBLE_PROGRESS,
-    status=ids.DIV_DESCRAMBLE_STATUS,
-    run_store=ids.STORE_DESCRAMBLE_RUN,
-    done_store=ids.STORE_DESCRAMBLE_DONE,
-)
+_JOB = ids.JOB_DESCRAMBLE
 
 
 def layout() -> html.Div:
     return html.Div(
         [
-            dcc.Store(id=ids.STORE_DESCRAMBLE_RUN, storage_type="memory"),
-            dcc.Store(id=ids.STORE_DESCRAMBLE_DONE, storage_type="memory"),
+            *jobs.stores(_JOB),
             html.Div(id=ids.DIV_DESCRAMBLE_ALERT),
             controls(),
-            html.Div(id=ids.DIV_DESCRAMBLE_STATUS),
+            html.Div(id=ids.JOB_DESCRAMBLE.status),
             html.Div(id=ids.DIV_DESCRAMBLE_STATS, className="stats"),
             *graphs(),
         ],
@@ -71,22 +61,16 @@ def options_from(
 ) -> DescrambleOptions:  # fmt: skip
     """The controls' values as DescrambleOptions (empty inputs fall back to the defaults)."""
 
-    def number(value: Any, default: float, kind: type) -> Any:
-        try:
-            return kind(value) if value not in (None, "") else default
-        except (TypeError, ValueError):
-            return default
-
     return DescrambleOptions(
         source=source or DEFAULTS.source,
-        samples=number(samples, DEFAULTS.samples, int),
+        samples=number(samples, int, DEFAULTS.samples),
         stencil=stencil or DEFAULTS.stencil,
         method=method or DEFAULTS.method,
         criterion=criterion or DEFAULTS.criterion,
         position=position or DEFAULTS.position,
         det_one=bool(det),
-        steps=number(steps, DEFAULTS.steps, int),
-        lr=number(lr, DEFAULTS.lr, float),
+        steps=number(steps, int, DEFAULTS.steps),
+        lr=number(lr, float, DEFAULTS.lr),
     )
 
 
@@ -145,12 +129,12 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.GRAPH_DESCRAMBLE_HISTORY, "figure"),
         Output(ids.DIV_DESCRAMBLE_HISTORY, "style"),
         Output(ids.DIV_DESCRAMBLE_STATS, "children"),
-        Output(ids.DIV_DESCRAMBLE_STATUS, "children"),
+        Output(ids.JOB_DESCRAMBLE.status, "children"),
         Output(ids.DIV_DESCRAMBLE_ALERT, "children"),
         Input(ids.STORE_SELECTION_STATE, "data"),
         *[Input(cid, prop) for cid, prop in _OPTION_STATES],
         Input(ids.CHECKLIST_DESCRAMBLE_FFT, "value"),
-        Input(ids.STORE_DESCRAMBLE_DONE, "data"),
+        Input(ids.JOB_DESCRAMBLE.done_store, "data"),
     )
     def update_descramble(selection: Selection | None, *values: Any) -> tuple[Any, ...]:
         if not selection_ready(selection, ids.TAB_DESCRAMBLE):

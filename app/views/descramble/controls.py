@@ -8,6 +8,7 @@ from dash import dcc, html
 
 from app import ids
 from app.services import DescrambleOptions
+from app.views import jobs
 from app.views.common import graph_panel, number_field
 
 __all__ = [
@@ -86,27 +87,7 @@ def controls() -> html.Div:
         [
             number_field(ids.INPUT_DESCRAMBLE_STEPS, "steps", DEFAULTS.steps, min=1, step=1),
             number_field(ids.INPUT_DESCRAMBLE_LR, "learning rate", DEFAULTS.lr, min=0, step="any"),
-            html.Div(
-                [
-                    html.Button("Run", id=ids.BUTTON_DESCRAMBLE_RUN, className="button-run"),
-                    html.Button(
-                        "Cancel",
-                        id=ids.BUTTON_DESCRAMBLE_CANCEL,
-                        disabled=True,
-                        className="button-cancel",
-                    ),
-                ],
-                className="button-row",
-            ),
-            html.Div(
-                [
-                    html.Progress(id=ids.PROGRESS_DESCRAMBLE_STEPS, value="0", max="1"),
-                    html.Span(id=ids.TEXT_DESCRAMBLE_PROGRESS, className="progress-text"),
-                ],
-                id=ids.DIV_DESCRAMBLE_PROGRESS,
-                className="progress-row",
-                style={"display": "none"},
-            ),
+            *jobs.run_controls(ids.JOB_DESCRAMBLE),
         ],
         id=ids.DIV_DESCRAMBLE_ITERATIVE,
         className="iterative-panel",

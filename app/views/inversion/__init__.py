@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, html
 
 from app import ids
 from app.figures import placeholder_figure
 from app.services import InversionOptions
 from app.storage.session import current_session_id
 from app.views import jobs
-from app.views.common import Selection, alert, selection_ready
+from app.views.common import Selection, alert, number, selection_ready
 from app.views.inversion.render import DEFAULTS, controls, graphs, render
 
 PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
@@ -28,26 +28,16 @@ PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and can
 __all__ = ["PROGRESS_EVERY_S", "layout", "options_from", "register"]
 
 _HIDDEN = {"display": "none"}
-_JOB = jobs.JobIds(
-    run=ids.BUTTON_INVERSION_RUN,
-    cancel=ids.BUTTON_INVERSION_CANCEL,
-    progress_div=ids.DIV_INVERSION_PROGRESS,
-    progress=ids.PROGRESS_INVERSION_STEPS,
-    text=ids.TEXT_INVERSION_PROGRESS,
-    status=ids.DIV_INVERSION_STATUS,
-    run_store=ids.STORE_INVERSION_RUN,
-    done_store=ids.STORE_INVERSION_DONE,
-)
+_JOB = ids.JOB_INVERSION
 
 
 def layout() -> html.Div:
     return html.Div(
         [
-            dcc.Store(id=ids.STORE_INVERSION_RUN, storage_type="memory"),
-            dcc.Store(id=ids.STORE_INVERSION_DONE, storage_type="memory"),
+            *jobs.stores(_JOB),
             html.Div(id=ids.DIV_INVERSION_ALERT),
             controls(),
-            html.Div(id=ids.DIV_INVERSION_STATUS),
+            html.Div(id=ids.JOB_INVERSION.status),
             html.Div(id=ids.DIV_INVERSION_WARNINGS),
             html.Div(id=ids.DIV_INVERSION_STATS, className="stats"),
             *graphs(),
@@ -61,18 +51,12 @@ def options_from(
 ) -> InversionOptions:
     """The controls' values as InversionOptions (empty inputs fall back to the defaults)."""
 
-    def number(value: Any, default: float, kind: type) -> Any:
-        try:
-            return kind(value) if value not in (None, "") else default
-        except (TypeError, ValueError):
-            return default
-
     return InversionOptions(
-        target=number(target, DEFAULTS.target, int),
+        target=number(target, int, DEFAULTS.target),
         method=method or DEFAULTS.method,
         start=start or DEFAULTS.start,
-        steps=number(steps, DEFAULTS.steps, int),
-        lr=number(lr, DEFAULTS.lr, float),
+        steps=number(steps, int, DEFAULTS.steps),
+        lr=number(lr, float, DEFAULTS.lr),
         clamp="clamp" in (clamp or []),
     )
 
@@ -124,11 +108,11 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.DIV_INVERSION_HISTORY, "style"),
         Output(ids.DIV_INVERSION_STATS, "children"),
         Output(ids.DIV_INVERSION_WARNINGS, "children"),
-        Output(ids.DIV_INVERSION_STATUS, "children"),
+        Output(ids.JOB_INVERSION.status, "children"),
         Output(ids.DIV_INVERSION_ALERT, "children"),
         Input(ids.STORE_SELECTION_STATE, "data"),
         *[Input(cid, prop) for cid, prop in _OPTION_STATES],
-        Input(ids.STORE_INVERSION_DONE, "data"),
+        Input(ids.JOB_INVERSION.done_store, "data"),
     )
     def update_inversion(selection: Selection | None, *values: Any) -> tuple[Any, ...]:
         if not selection_ready(selection, ids.TAB_INVERSION):

@@ -10,6 +10,7 @@ from dash import dcc, html
 from app import ids
 from app.figures import distance_history, generated_input, output_bars, placeholder_figure
 from app.services import InversionData, InversionOptions
+from app.views import jobs
 from app.views.common import alert, axis_title, graph_panel, number_field, stat_maker
 
 __all__ = ["DEFAULTS", "METHOD_LABELS", "START_LABELS", "controls", "graphs", "render"]
@@ -53,27 +54,7 @@ def controls() -> html.Div:
                 value=["clamp"],
                 className="radio-stack",
             ),
-            html.Div(
-                [
-                    html.Button("Run", id=ids.BUTTON_INVERSION_RUN, className="button-run"),
-                    html.Button(
-                        "Cancel",
-                        id=ids.BUTTON_INVERSION_CANCEL,
-                        disabled=True,
-                        className="button-cancel",
-                    ),
-                ],
-                className="button-row",
-            ),
-            html.Div(
-                [
-                    html.Progress(id=ids.PROGRESS_INVERSION_STEPS, value="0", max="1"),
-                    html.Span(id=ids.TEXT_INVERSION_PROGRESS, className="progress-text"),
-                ],
-                id=ids.DIV_INVERSION_PROGRESS,
-                className="progress-row",
-                style={"display": "none"},
-            ),
+            *jobs.run_controls(ids.JOB_INVERSION),
         ],
         id=ids.DIV_INVERSION_OPTIMISE,
         className="iterative-panel",

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, html, no_update
 
 from app import ids
 from app.figures import placeholder_figure, spectrum_figure
@@ -23,21 +23,19 @@ from app.formatting import fmt_g
 from app.services import SpectrumData
 from app.storage.session import current_session_id
 from app.views import jobs
-from app.views.common import Selection, attempt, layer_title, selection_ready, stat_maker
+from app.views.common import (
+    Selection,
+    attempt,
+    graph_panel,
+    layer_title,
+    selection_ready,
+    stat_maker,
+)
 from svdcore.cache import make_key
 
 __all__ = ["layout", "register", "stats_panel", "top_stats_panel"]
 
-_JOB = jobs.JobIds(
-    run=ids.BUTTON_SPECTRUM_FULL,
-    cancel=ids.BUTTON_SPECTRUM_CANCEL,
-    progress_div=ids.DIV_SPECTRUM_PROGRESS,
-    progress=ids.PROGRESS_SPECTRUM_FULL,
-    text=ids.TEXT_SPECTRUM_PROGRESS,
-    status=ids.DIV_SPECTRUM_STATUS,
-    run_store=ids.STORE_SPECTRUM_RUN,
-    done_store=ids.STORE_SPECTRUM_DONE,
-)
+_JOB = ids.JOB_SPECTRUM
 # seconds of a full SVD of a 4096 x 4096 float32 matrix in a one-thread job here (the
 # progress bar's scale only: LAPACK reports nothing while it runs)
 _SECONDS_4096 = 60.0
@@ -50,49 +48,16 @@ def layout() -> html.Div:
             html.Div(
                 [
                     html.Span(id=ids.TEXT_SPECTRUM_FULL_NOTE, className="hint"),
-                    html.Div(
-                        [
-                            html.Button(
-                                "Compute the full spectrum",
-                                id=ids.BUTTON_SPECTRUM_FULL,
-                                className="button-run",
-                            ),
-                            html.Button(
-                                "Cancel",
-                                id=ids.BUTTON_SPECTRUM_CANCEL,
-                                disabled=True,
-                                className="button-cancel",
-                            ),
-                        ],
-                        className="button-row",
-                    ),
-                    html.Div(
-                        [
-                            html.Progress(id=ids.PROGRESS_SPECTRUM_FULL, value="0", max="1"),
-                            html.Span(id=ids.TEXT_SPECTRUM_PROGRESS, className="progress-text"),
-                        ],
-                        id=ids.DIV_SPECTRUM_PROGRESS,
-                        className="progress-row",
-                        style={"display": "none"},
-                    ),
-                    html.Div(id=ids.DIV_SPECTRUM_STATUS),
+                    *jobs.run_controls(_JOB, run_label="Compute the full spectrum"),
+                    html.Div(id=ids.JOB_SPECTRUM.status),
                 ],
                 id=ids.DIV_SPECTRUM_FULL,
                 className="iterative-panel spectrum-full",
                 style={"display": "none"},
             ),
-            dcc.Store(id=ids.STORE_SPECTRUM_RUN, storage_type="memory"),
-            dcc.Store(id=ids.STORE_SPECTRUM_DONE, storage_type="memory"),
+            *jobs.stores(_JOB),
             html.Div(id=ids.DIV_SPECTRUM_STATS, className="stats"),
-            dcc.Loading(
-                dcc.Graph(
-                    id=ids.GRAPH_SPECTRUM_VALUES,
-                    figure=placeholder_figure(),
-                    config={"displaylogo": False},
-                ),
-                type="dot",
-                delay_show=300,
-            ),
+            graph_panel(ids.GRAPH_SPECTRUM_VALUES),
         ],
         className="view view-spectrum",
     )
@@ -166,7 +131,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.DIV_SPECTRUM_ALERT, "children"),
         Output(ids.DIV_SPECTRUM_FULL, "style"),
         Output(ids.TEXT_SPECTRUM_FULL_NOTE, "children"),
-        Output(ids.DIV_SPECTRUM_STATUS, "children"),
+        Output(ids.JOB_SPECTRUM.status, "children"),
     ]
 
     def render(
@@ -215,10 +180,10 @@ def register(app: dash.Dash, services: Any) -> None:
     # result (a cycle through the job, which Dash would not run again).
     @app.callback(
         *outputs,
-        Output(ids.STORE_SPECTRUM_RUN, "data", allow_duplicate=True),
+        Output(ids.JOB_SPECTRUM.run_store, "data", allow_duplicate=True),
         Input(ids.STORE_SELECTION_STATE, "data"),
-        State(ids.STORE_SPECTRUM_DONE, "data"),
-        State(ids.STORE_SPECTRUM_RUN, "data"),
+        State(ids.JOB_SPECTRUM.done_store, "data"),
+        State(ids.JOB_SPECTRUM.run_store, "data"),
         prevent_initial_call="initial_duplicate",
     )
     def update_spectrum(
@@ -228,7 +193,7 @@ def register(app: dash.Dash, services: Any) -> None:
 
     @app.callback(
         *[Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs],
-        Input(ids.STORE_SPECTRUM_DONE, "data"),
+        Input(ids.JOB_SPECTRUM.done_store, "data"),
         State(ids.STORE_SELECTION_STATE, "data"),
         prevent_initial_call=True,
     )

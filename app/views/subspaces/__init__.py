@@ -21,7 +21,15 @@ from app.figures import placeholder_figure
 from app.services import SubspacesOptions
 from app.services.subspaces import NoLayerInputs
 from app.storage.session import current_session_id
-from app.views.common import Selection, alert, graph_panel, layer_title, selection_ready
+from app.views.common import (
+    Selection,
+    alert,
+    graph_panel,
+    layer_title,
+    number,
+    number_field,
+    selection_ready,
+)
 from app.views.subspaces.render import (
     ENERGY_COLUMNS,
     input_figures,
@@ -66,20 +74,14 @@ def _controls() -> html.Div:
             html.Fieldset(
                 [
                     html.Legend("Rank tolerance"),
-                    html.Label(
-                        [
-                            html.Span("rtol", className="inline-label"),
-                            dcc.Input(
-                                id=ids.INPUT_SUBSPACES_RTOL,
-                                type="number",
-                                min=0,
-                                max=0.999,
-                                step="any",
-                                debounce=True,
-                                placeholder="default",
-                            ),
-                        ],
-                        className="number-field",
+                    number_field(
+                        ids.INPUT_SUBSPACES_RTOL,
+                        "rtol",
+                        None,
+                        min=0,
+                        max=0.999,
+                        step="any",
+                        placeholder="default",
                     ),
                     html.Div(
                         "σᵢ > rtol·σ₁ count; empty: max(m, n)·eps of the stored dtype.",
@@ -108,20 +110,7 @@ def _controls() -> html.Div:
                                 placeholder="class",
                                 className="class-picker",
                             ),
-                            html.Label(
-                                [
-                                    html.Span("sample", className="inline-label"),
-                                    dcc.Input(
-                                        id=ids.INPUT_SUBSPACES_SAMPLE,
-                                        type="number",
-                                        min=0,
-                                        step=1,
-                                        value=0,
-                                        debounce=True,
-                                    ),
-                                ],
-                                className="number-field",
-                            ),
+                            number_field(ids.INPUT_SUBSPACES_SAMPLE, "sample", 0, min=0, step=1),
                         ],
                         className="focus-row",
                     ),
@@ -184,12 +173,6 @@ def focus_options(has_classes: bool) -> list[dict[str, Any]]:
 
 def options_from(rtol: Any, focus: Any, cls: Any, sample: Any) -> SubspacesOptions:
     """The controls' values as SubspacesOptions (empty or unreadable -> defaults)."""
-
-    def number(value: Any, kind: type) -> Any:
-        try:
-            return kind(value) if value not in (None, "") else None
-        except (TypeError, ValueError):
-            return None
 
     return SubspacesOptions(
         rtol=number(rtol, float),

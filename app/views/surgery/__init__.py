@@ -26,42 +26,22 @@ from app.views.surgery import jobs as surgery_jobs
 from app.views.surgery.controls import DEFAULT_VECTORS, MAX_VECTORS, PER_PAGE
 from app.views.surgery.controls import layout as _layout
 from app.views.surgery.render import empty, gallery_items, render, render_pruned
+from app.views.surgery.state import dataset_of, sample_of, split_of
 
 __all__ = ["dataset_of", "layout", "register", "sample_of"]
 
 layout = _layout
 
 
-def sample_of(selection: Selection | None) -> int:
-    """The selected sample index (the URL's `sample=`), 0 when none is given."""
-    try:
-        return max(0, int((selection or {}).get("sample") or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def dataset_of(selection: Selection | None) -> str | None:
-    """The dataset chosen in the sidebar (None: the example network's own data).
-
-    Hook: the sidebar's dataset picker publishes its choice as `selection["dataset"]`."""
-    return (selection or {}).get("dataset") or None
-
-
 def _ready(selection: Selection | None) -> bool:
     return selection_ready(selection, ids.TAB_SURGERY) and bool(selection.get("model"))
-
-
-def _split(services: Any, selection: Selection, split: str | None, session: str | None) -> str:
-    if split:
-        return split
-    return services.surgery.default_split(selection["model"], selection.get("layer"), session)
 
 
 def _surgery(
     services: Any, selection: Selection, split: Any, session: str | None
 ) -> tuple[SurgeryOptions, Any, int]:
     """(options, the surgery or None when too large to compute in the request, r)."""
-    options = SurgeryOptions(sample_of(selection), _split(services, selection, split, session))
+    options = SurgeryOptions(sample_of(selection), split_of(services, selection, split, session))
     model, dataset = selection["model"], dataset_of(selection)
     r = services.surgery.rank(model, options, session, dataset)
     data = services.surgery.run(model, options, session, dataset, compute=r <= SYNC_MAX_RANK)

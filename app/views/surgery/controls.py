@@ -7,7 +7,9 @@ from typing import Any
 from dash import dcc, html
 
 from app import ids
+from app.ids import JobIds
 from app.services.surgery_types import MAX_SIMILARITY_SAMPLES
+from app.views import jobs
 from app.views.common import graph_panel, number_field
 
 __all__ = ["DEFAULT_SIM_SAMPLES", "DEFAULT_VECTORS", "MAX_VECTORS", "PER_PAGE", "layout"]
@@ -75,51 +77,16 @@ def _choices() -> html.Fieldset:
 
 
 def job_panel(
-    *,
-    title: str,
-    explain: str,
-    fields: list[Any],
-    run_id: str,
-    cancel_id: str,
-    progress_div: str,
-    progress_id: str,
-    text_id: str,
-    status_id: str,
-    graph_id: str,
-    stores: tuple[str, str],
+    job: JobIds, *, title: str, explain: str, fields: list[Any], graph_id: str
 ) -> html.Section:
     """A dataset-wide analysis: its options, Run / Cancel, a progress bar, status, graph."""
     return html.Section(
         [
-            dcc.Store(id=stores[0], storage_type="memory"),
-            dcc.Store(id=stores[1], storage_type="memory"),
+            *jobs.stores(job),
             html.H3(title, className="section-title"),
             html.P(explain, className="hint"),
-            html.Div(
-                [
-                    *fields,
-                    html.Div(
-                        [
-                            html.Button("Run", id=run_id, className="button-run"),
-                            html.Button(
-                                "Cancel", id=cancel_id, disabled=True, className="button-cancel"
-                            ),
-                        ],
-                        className="button-row",
-                    ),
-                    html.Div(
-                        [
-                            html.Progress(id=progress_id, value="0", max="1"),
-                            html.Span(id=text_id, className="progress-text"),
-                        ],
-                        id=progress_div,
-                        className="progress-row",
-                        style={"display": "none"},
-                    ),
-                ],
-                className="job-controls",
-            ),
-            html.Div(id=status_id),
+            html.Div([*fields, *jobs.run_controls(job)], className="job-controls"),
+            html.Div(id=job.status),
             graph_panel(graph_id),
         ],
         className="surgery-job",
@@ -128,6 +95,7 @@ def job_panel(
 
 def _jobs() -> list[Any]:
     similarity = job_panel(
+        ids.JOB_SURGERY_SIM,
         title="Similarity of singular vectors across the dataset (SpecXAI Fig. 5)",
         explain=(
             "The cosine ⟨φₖ(xᵢ), φₖ(xⱼ)⟩ of the k-th right singular vector at the split "
@@ -145,16 +113,10 @@ def _jobs() -> list[Any]:
             ),
             number_field(ids.INPUT_SURGERY_SIM_COMPONENT, "vector k", 1, min=1, step=1),
         ],
-        run_id=ids.BUTTON_SURGERY_SIM_RUN,
-        cancel_id=ids.BUTTON_SURGERY_SIM_CANCEL,
-        progress_div=ids.DIV_SURGERY_SIM_PROGRESS,
-        progress_id=ids.PROGRESS_SURGERY_SIM,
-        text_id=ids.TEXT_SURGERY_SIM_PROGRESS,
-        status_id=ids.DIV_SURGERY_SIM_STATUS,
         graph_id=ids.GRAPH_SURGERY_SIMILARITY,
-        stores=(ids.STORE_SURGERY_SIM_RUN, ids.STORE_SURGERY_SIM_DONE),
     )
     depth = job_panel(
+        ids.JOB_SURGERY_DEPTH,
         title="Depth evolution of the top singular vector (SpecXAI Fig. 6)",
         explain=(
             "Spectral surgery of this sample split at each layer with weights, first to "
@@ -162,14 +124,7 @@ def _jobs() -> list[Any]:
             "spectrum σₖ/σ₁, which narrows with depth in the paper's networks."
         ),
         fields=[],
-        run_id=ids.BUTTON_SURGERY_DEPTH_RUN,
-        cancel_id=ids.BUTTON_SURGERY_DEPTH_CANCEL,
-        progress_div=ids.DIV_SURGERY_DEPTH_PROGRESS,
-        progress_id=ids.PROGRESS_SURGERY_DEPTH,
-        text_id=ids.TEXT_SURGERY_DEPTH_PROGRESS,
-        status_id=ids.DIV_SURGERY_DEPTH_STATUS,
         graph_id=ids.GRAPH_SURGERY_DEPTH,
-        stores=(ids.STORE_SURGERY_DEPTH_RUN, ids.STORE_SURGERY_DEPTH_DONE),
     )
     return [similarity, depth]
 

@@ -20,12 +20,14 @@ from dash import Input, Output, State, ctx
 from app import ids
 from app.figures import placeholder_figure
 from app.figures.surgery_dataset import depth_figure, similarity_heatmap
+from app.ids import JobIds
 from app.services.surgery_types import DepthOptions, SimilarityOptions, SurgeryOptions
 from app.storage.session import current_session_id, session_from_cookies
 from app.views import jobs
-from app.views.common import Selection, alert, selection_ready
+from app.views.common import Selection, alert, number, selection_ready
 from app.views.surgery.controls import DEFAULT_SIM_SAMPLES
 from app.views.surgery.render import panel
+from app.views.surgery.state import dataset_of, sample_of, split_of
 
 PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
 
@@ -33,8 +35,9 @@ __all__ = ["PROGRESS_EVERY_S", "register"]
 
 
 @dataclass(frozen=True)
-class Job(jobs.JobIds):
+class Job:
     name: str
+    components: JobIds  # its Run / Cancel / progress / status components and stores
     graph: str
     fields: tuple[str, ...]  # ids of the job's own inputs (their "value")
     options: Callable[..., Any]  # (services, selection, split, session, *values) -> options
@@ -44,34 +47,17 @@ class Job(jobs.JobIds):
     unit: str  # progress text: "samples" / "layers"
 
 
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value) if value not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
-
-
-def _split(services: Any, selection: Selection, split: Any, session: str | None) -> str:
-    return split or services.surgery.default_split(
-        selection["model"], selection.get("layer"), session
-    )
-
-
-def _sample(selection: Selection) -> int:
-    return max(0, _int(selection.get("sample"), 0))
-
-
 def _similarity_options(services, selection, split, session, samples, component):
     return SimilarityOptions(
-        split=_split(services, selection, split, session),
-        samples=_int(samples, DEFAULT_SIM_SAMPLES),
-        component=_int(component, 1),
+        split=split_of(services, selection, split, session),
+        samples=number(samples, int, DEFAULT_SIM_SAMPLES),
+        component=number(component, int, 1),
     )
 
 
 def _depth_options(services, selection, _split_value, session):
     splits = services.surgery.depth_splits(selection["model"], session)
-    return DepthOptions(sample=_sample(selection), splits=splits)
+    return DepthOptions(sample=sample_of(selection), splits=splits)
 
 
 def _draw_similarity(services, selection, data) -> Any:
@@ -103,15 +89,8 @@ def _draw_depth(services, selection, data) -> Any:
 JOBS = (
     Job(
         name="similarity",
-        run=ids.BUTTON_SURGERY_SIM_RUN,
-        cancel=ids.BUTTON_SURGERY_SIM_CANCEL,
-        progress_div=ids.DIV_SURGERY_SIM_PROGRESS,
-        progress=ids.PROGRESS_SURGERY_SIM,
-        text=ids.TEXT_SURGERY_SIM_PROGRESS,
-        status=ids.DIV_SURGERY_SIM_STATUS,
+        components=ids.JOB_SURGERY_SIM,
         graph=ids.GRAPH_SURGERY_SIMILARITY,
-        run_store=ids.STORE_SURGERY_SIM_RUN,
-        done_store=ids.STORE_SURGERY_SIM_DONE,
         fields=(ids.INPUT_SURGERY_SIM_SAMPLES, ids.INPUT_SURGERY_SIM_COMPONENT),
         options=_similarity_options,
         compute=lambda services: services.surgery.similarity,
@@ -121,15 +100,8 @@ JOBS = (
     ),
     Job(
         name="depth",
-        run=ids.BUTTON_SURGERY_DEPTH_RUN,
-        cancel=ids.BUTTON_SURGERY_DEPTH_CANCEL,
-        progress_div=ids.DIV_SURGERY_DEPTH_PROGRESS,
-        progress=ids.PROGRESS_SURGERY_DEPTH,
-        text=ids.TEXT_SURGERY_DEPTH_PROGRESS,
-        status=ids.DIV_SURGERY_DEPTH_STATUS,
+        components=ids.JOB_SURGERY_DEPTH,
         graph=ids.GRAPH_SURGERY_DEPTH,
-        run_store=ids.STORE_SURGERY_DEPTH_RUN,
-        done_store=ids.STORE_SURGERY_DEPTH_DONE,
         fields=(),
         options=_depth_options,
         compute=lambda services: services.surgery.depth,
@@ -138,10 +110,6 @@ JOBS = (
         unit="layers",
     ),
 )
-
-
-def _dataset(selection: Selection) -> str | None:
-    return selection.get("dataset") or None
 
 
 def _cancelled(job: Job, step: Any, total: Any) -> Any:
@@ -154,11 +122,11 @@ def _register_job(app: dash.Dash, services: Any, job: Job) -> None:
 
     @app.callback(
         Output(job.graph, "figure"),
-        Output(job.status, "children"),
+        Output(job.components.status, "children"),
         Input(ids.STORE_SELECTION_STATE, "data"),
         Input(ids.DROPDOWN_SURGERY_SPLIT, "value"),
         *[Input(f, "value") for f in job.fields],
-        Input(job.done_store, "data"),
+        Input(job.components.done_store, "data"),
     )
     def draw(selection: Selection | None, split: Any, *values: Any) -> tuple[Any, Any]:
         if not selection_ready(selection, ids.TAB_SURGERY) or not selection.get("model"):
@@ -166,12 +134,12 @@ def _register_job(app: dash.Dash, services: Any, job: Job) -> None:
         *fields, done = values
         session = current_session_id()
         try:  # no network to run or no data: the view's own alert says so already
-            services.surgery.samples(selection["model"], session, _dataset(selection))
+            services.surgery.samples(selection["model"], session, dataset_of(selection))
         except Exception:
             return placeholder_figure(), None
         try:
             options = job.options(services, selection, split, session, *fields)
-            args = (selection["model"], options, session, _dataset(selection))
+            args = (selection["model"], options, session, dataset_of(selection))
             data = compute(*args, compute=False)
             key = key_of(*args)
         except Exception as err:
@@ -188,7 +156,7 @@ def _register_job(app: dash.Dash, services: Any, job: Job) -> None:
 
     def prepare(session: str | None, selection: Selection, split: Any, *fields: Any) -> Any:
         options = job.options(services, selection, split, session, *fields)
-        args = (selection["model"], options, session, _dataset(selection))
+        args = (selection["model"], options, session, dataset_of(selection))
 
         def run(progress: Any, should_stop: Any) -> bool:
             return compute(*args, progress=progress, should_stop=should_stop) is None
@@ -198,7 +166,7 @@ def _register_job(app: dash.Dash, services: Any, job: Job) -> None:
     jobs.register_job(
         app,
         services,
-        job,
+        job.components,
         states=[
             State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
             *[State(f, "value") for f in job.fields],
@@ -229,8 +197,10 @@ def _register_compute(app: dash.Dash, services: Any) -> None:
 
     def compute_key(session: str | None, states: list[Any]) -> Any:
         selection, split = states
-        options = SurgeryOptions(_sample(selection), _split(services, selection, split, session))
-        return services.surgery.key(selection["model"], options, session, _dataset(selection))
+        options = SurgeryOptions(
+            sample_of(selection), split_of(services, selection, split, session)
+        )
+        return services.surgery.key(selection["model"], options, session, dataset_of(selection))
 
     def compute_failed(err: Exception) -> dict[str, Any]:  # its process died (job_manager)
         return jobs.job_failure(services, err, compute_key)
@@ -262,9 +232,9 @@ def _register_compute(app: dash.Dash, services: Any) -> None:
         result: dict[str, Any] = {"nonce": started.get("nonce"), "status": "done"}
         try:
             options = SurgeryOptions(
-                _sample(selection), _split(services, selection, split, session)
+                sample_of(selection), split_of(services, selection, split, session)
             )
-            args = (selection["model"], options, session, _dataset(selection))
+            args = (selection["model"], options, session, dataset_of(selection))
             result["key"] = services.surgery.key(*args)
             services.surgery.run(*args)
         except Exception as err:

@@ -208,27 +208,25 @@ def _galleries(
     """The right and left galleries (as figure dicts, cached by the callback)."""
     info = data.info
     note = " (truncated SVD)" if data.truncated else ""
-    right = vector_gallery(
-        data.right,
-        data.sigma,
-        symbol="v",
-        title=f"Right singular vectors of {name} (input side{_side(info.col_label)}){note}",
-        image_shape=info.col_image_shape,
-        axis_values=None if info.col_axis is None else info.col_axis.values,
-        axis_title=axis_title(info.col_axis, info.col_label),
-        fits=None if fits is None or fits.right is None else fits.right.fits,
-    )
-    left = vector_gallery(
-        data.left,
-        data.sigma,
-        symbol="u",
-        title=f"Left singular vectors of {name} (output side{_side(info.row_label)}){note}",
-        image_shape=info.row_image_shape,
-        axis_values=None if info.row_axis is None else info.row_axis.values,
-        axis_title=axis_title(info.row_axis, info.row_label),
-        fits=None if fits is None or fits.left is None else fits.left.fits,
-    )
-    return right.to_dict(), left.to_dict()
+
+    def gallery(side: str) -> dict[str, Any]:
+        right = side == "right"
+        label = info.col_label if right else info.row_label
+        axis = info.col_axis if right else info.row_axis
+        space = "input side" if right else "output side"
+        side_fits = None if fits is None else (fits.right if right else fits.left)
+        return vector_gallery(
+            data.right if right else data.left,
+            data.sigma,
+            symbol="v" if right else "u",
+            title=f"{side.title()} singular vectors of {name} ({space}{_side(label)}){note}",
+            image_shape=info.col_image_shape if right else info.row_image_shape,
+            axis_values=None if axis is None else axis.values,
+            axis_title=axis_title(axis, label),
+            fits=None if side_fits is None else side_fits.fits,
+        ).to_dict()
+
+    return gallery("right"), gallery("left")
 
 
 def fit_hint(fits: VectorFitsData) -> str:

@@ -17,7 +17,14 @@ from dash import Input, Output, State, ctx, dcc, html
 from app import ids
 from app.figures import placeholder_figure, weights_heatmap
 from app.storage.session import current_session_id
-from app.views.common import Selection, attempt, axis_title, layer_title, selection_ready
+from app.views.common import (
+    Selection,
+    attempt,
+    axis_title,
+    graph_panel,
+    layer_title,
+    selection_ready,
+)
 from svdcore.cache import make_key
 
 __all__ = ["MAX_SIDE", "layout", "register", "window_from_relayout"]
@@ -85,15 +92,7 @@ def layout() -> html.Div:
             ),
             dcc.Store(id=ids.STORE_WEIGHTS_WINDOW, storage_type="memory"),
             dcc.Store(id=ids.STORE_WEIGHTS_ZOOM, storage_type="memory"),
-            dcc.Loading(
-                dcc.Graph(
-                    id=ids.GRAPH_WEIGHTS_HEATMAP,
-                    figure=placeholder_figure(),
-                    config={"displaylogo": False},
-                ),
-                type="dot",
-                delay_show=300,
-            ),
+            graph_panel(ids.GRAPH_WEIGHTS_HEATMAP),
             html.P(
                 "Colour: blue < 0 < red, white = 0, symmetric limits. Large matrices "
                 "are max-abs pooled: each cell keeps the signed weight of largest magnitude "

@@ -49,7 +49,7 @@ def test_a_killed_celery_job_is_reported_failed(worker):
     env, proc = worker
     page = Page(env)
     body, handles = _start_descramble(page, "nonce-lost", steps=100_000)
-    bar = f"{ids.PROGRESS_DESCRAMBLE_STEPS}.value"
+    bar = f"{ids.JOB_DESCRAMBLE.progress}.value"
     _, progress = _poll(page, body, handles, until=lambda seen: any(p.get(bar) for p in seen))
     assert progress, "the job reported no progress"
     for child in _pool(proc):  # the job's process dies (SIGKILL, as the OOM killer sends)

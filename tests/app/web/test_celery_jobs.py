@@ -92,7 +92,7 @@ class Page:
 
 
 def _start_descramble(page: Page, nonce: str, steps: int) -> tuple[dict, dict]:
-    key, spec = page.callback(ids.STORE_DESCRAMBLE_DONE, ids.STORE_DESCRAMBLE_RUN)
+    key, spec = page.callback(ids.JOB_DESCRAMBLE.done_store, ids.JOB_DESCRAMBLE.run_store)
     options = {  # the option controls, by id
         ids.RADIO_DESCRAMBLE_SOURCE: "limit",
         ids.RADIO_DESCRAMBLE_METHOD: "iterative",
@@ -122,7 +122,7 @@ def _poll(
         if "progress" in reply:
             progress.append(reply["progress"])
         if "response" in reply:
-            return reply["response"][ids.STORE_DESCRAMBLE_DONE]["data"], progress
+            return reply["response"][ids.JOB_DESCRAMBLE.done_store]["data"], progress
         if until is not None and until(progress):
             return {}, progress
         time.sleep(0.2)
@@ -135,7 +135,7 @@ def test_a_background_job_runs_on_the_worker_and_its_result_lands(deployment):
     body, handles = _start_descramble(page, "nonce-done", steps=1500)
     done, progress = _poll(page, body, handles)
     assert done["status"] == "done" and done["nonce"] == "nonce-done", done
-    bar = f"{ids.PROGRESS_DESCRAMBLE_STEPS}.value"
+    bar = f"{ids.JOB_DESCRAMBLE.progress}.value"
     assert progress and any(p.get(bar) for p in progress), progress  # the bar moved
     # the worker computed it into Redis, where this web process finds it without computing
     services = get_services(page.app)
@@ -149,12 +149,12 @@ def test_a_background_job_runs_on_the_worker_and_its_result_lands(deployment):
 def test_cancel_stops_the_job_on_the_worker(deployment):
     page = Page(deployment)
     body, handles = _start_descramble(page, "nonce-cancel", steps=100_000)
-    bar = f"{ids.PROGRESS_DESCRAMBLE_STEPS}.value"
+    bar = f"{ids.JOB_DESCRAMBLE.progress}.value"
     _, progress = _poll(page, body, handles, until=lambda seen: any(p.get(bar) for p in seen))
     assert progress, "the job reported no progress before Cancel"
     # Cancel, as the page sends it: the cancel callback raises the job's flag in Redis
-    key, spec = page.callback(ids.DIV_DESCRAMBLE_STATUS, ids.BUTTON_DESCRAMBLE_CANCEL)
-    state = {ids.STORE_DESCRAMBLE_RUN: {"nonce": "nonce-cancel", "clicks": 1}}
+    key, spec = page.callback(ids.JOB_DESCRAMBLE.status, ids.JOB_DESCRAMBLE.cancel)
+    state = {ids.JOB_DESCRAMBLE.run_store: {"nonce": "nonce-cancel", "clicks": 1}}
     reply = page.post(page.body(key, spec, [1], [state.get(s["id"]) for s in spec["state"]]))
     assert "cancelled" in json.dumps(reply)
     started = time.monotonic()

@@ -72,7 +72,7 @@ def _selection(tab: str = ids.TAB_DESCRAMBLE) -> dict:
 
 
 def _start(page: Page, nonce: str, steps: int) -> tuple[dict, dict]:
-    key, spec = page.callback(ids.STORE_DESCRAMBLE_DONE, ids.STORE_DESCRAMBLE_RUN)
+    key, spec = page.callback(ids.JOB_DESCRAMBLE.done_store, ids.JOB_DESCRAMBLE.run_store)
     options = {
         ids.RADIO_DESCRAMBLE_SOURCE: "limit",
         ids.RADIO_DESCRAMBLE_METHOD: "iterative",
@@ -98,7 +98,7 @@ def _poll(page: Page, body: dict, handles: dict, *, until=None, timeout: float =
         if "progress" in reply:
             progress.append(reply["progress"])
         if "response" in reply:
-            return reply["response"].get(ids.STORE_DESCRAMBLE_DONE, {}).get("data"), progress
+            return reply["response"].get(ids.JOB_DESCRAMBLE.done_store, {}).get("data"), progress
         if until is not None and until(progress):
             return "running", progress
         if not reply:  # 204: Dash ended the job with no output
@@ -127,7 +127,7 @@ def test_a_killed_job_is_reported_failed_and_the_app_keeps_serving(app):
     page = Page(app)
     before = {p.pid for p in _jobs()}
     body, handles = _start(page, "nonce-kill", steps=100_000)
-    bar = f"{ids.PROGRESS_DESCRAMBLE_STEPS}.value"
+    bar = f"{ids.JOB_DESCRAMBLE.progress}.value"
     state, progress = _poll(page, body, handles, until=lambda s: any(p.get(bar) for p in s))
     assert state == "running" and progress, "the job reported no progress"
     victims = [p for p in _jobs() if p.pid not in before]
@@ -141,14 +141,14 @@ def test_a_killed_job_is_reported_failed_and_the_app_keeps_serving(app):
     assert done["nonce"] == "nonce-kill" and done["key"], done
     assert time.monotonic() - started < 5  # noticed at the next poll, not after a timeout
     # the view shows the failure for the options on screen ...
-    key, spec = page.callback(f"..{ids.GRAPH_DESCRAMBLE_RAW}", ids.STORE_DESCRAMBLE_DONE)
+    key, spec = page.callback(f"..{ids.GRAPH_DESCRAMBLE_RAW}", ids.JOB_DESCRAMBLE.done_store)
     values = {
         ids.STORE_SELECTION_STATE: _selection(),
         ids.RADIO_DESCRAMBLE_SOURCE: "limit",
         ids.RADIO_DESCRAMBLE_METHOD: "iterative",
         ids.INPUT_DESCRAMBLE_STEPS: 100_000,
         ids.INPUT_DESCRAMBLE_LR: 0.03,
-        ids.STORE_DESCRAMBLE_DONE: done,
+        ids.JOB_DESCRAMBLE.done_store: done,
     }
     inputs = [values.get(i["id"]) for i in spec["inputs"]]
     reply = page.post(page.body(key, spec, inputs, [values.get(s["id"]) for s in spec["state"]]))
@@ -167,7 +167,7 @@ def test_a_cancelled_job_is_not_reported_as_lost(app):
     page = Page(app)
     before = {p.pid for p in _jobs()}
     body, handles = _start(page, "nonce-cancel", steps=100_000)
-    bar = f"{ids.PROGRESS_DESCRAMBLE_STEPS}.value"
+    bar = f"{ids.JOB_DESCRAMBLE.progress}.value"
     _poll(page, body, handles, until=lambda s: any(p.get(bar) for p in s))
     manager = app._background_manager
     (job,) = [p.pid for p in _jobs() if p.pid not in before]
@@ -182,7 +182,7 @@ def test_another_session_cannot_read_or_cancel_a_job_from_its_handles(app):
     assert alice.session != mallory.session
     before = {p.pid for p in _jobs()}
     body, handles = _start(alice, "nonce-alice", steps=100_000)
-    bar = f"{ids.PROGRESS_DESCRAMBLE_STEPS}.value"
+    bar = f"{ids.JOB_DESCRAMBLE.progress}.value"
     _poll(alice, body, handles, until=lambda s: any(p.get(bar) for p in s))
     (job,) = [p for p in _jobs() if p.pid not in before]
     mallory.end_id = alice.end_id  # replays alice's URLs with her own cookie
@@ -190,7 +190,7 @@ def test_another_session_cannot_read_or_cancel_a_job_from_its_handles(app):
         reply = mallory.post(body, cacheKey=handles["cacheKey"], job=handles["job"])
         assert "progress" not in reply and "response" not in reply, reply
         time.sleep(0.3)
-    key, spec = mallory.callback(f"{ids.BUTTON_DESCRAMBLE_CANCEL}.id", ids.BUTTON_DESCRAMBLE_CANCEL)
+    key, spec = mallory.callback(f"{ids.JOB_DESCRAMBLE.cancel}.id", ids.JOB_DESCRAMBLE.cancel)
     mallory.post(mallory.body(key, spec, [1], []), cancelJob=handles["job"])
     time.sleep(0.5)
     assert job.is_running() and job.status() != psutil.STATUS_ZOMBIE  # not cancelled
