@@ -196,11 +196,7 @@ RADIO_SURGERY_RANK = "radio-surgery-rank"  # top vectors by "alpha" or "reduced"
 # Spectral surgery view: a split too large to compute in the request (background job)
 DIV_SURGERY_COMPUTE = "div-surgery-compute"
 TEXT_SURGERY_COMPUTE = "text-surgery-compute"
-BUTTON_SURGERY_COMPUTE = "button-surgery-compute"
-BUTTON_SURGERY_COMPUTE_CANCEL = "button-surgery-compute-cancel"
-DIV_SURGERY_COMPUTE_PROGRESS = "div-surgery-compute-progress"
-STORE_SURGERY_COMPUTE_RUN = "store-surgery-compute-run"
-STORE_SURGERY_COMPUTE_DONE = "store-surgery-compute-done"
+JOB_SURGERY_COMPUTE = JobIds.of("surgery-compute")  # a surgery too large for the request
 # Spectral surgery view: results
 DIV_SURGERY_ALERT = "div-surgery-alert"
 DIV_SURGERY_SUMMARY = "div-surgery-summary"

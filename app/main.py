@@ -19,21 +19,7 @@ import torch
 
 from app.config import AppConfig
 from app.services import Services
-from app.views import (
-    compare,
-    descramble,
-    export_bar,
-    inversion,
-    overview,
-    router,
-    spectrum,
-    subspaces,
-    surgery,
-    tours,
-    vectors,
-    weights,
-)
-from app.views.layout import build_layout
+from app.views.layout import VIEWS, build_layout
 from app.web.deploy import (
     HEALTH_ROUTE,
     background_manager,
@@ -105,18 +91,8 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
         dataset_upload_url=app.config.requests_pathname_prefix + DATASET_UPLOAD_ROUTE,
         device=device_label(),
     )
-    router.register(app, services)
-    weights.register(app, services)
-    spectrum.register(app, services)
-    vectors.register(app, services)
-    descramble.register(app, services)
-    subspaces.register(app, services)
-    inversion.register(app, services)
-    surgery.register(app, services)
-    overview.register(app, services)
-    compare.register(app, services)
-    export_bar.register(app, services)
-    tours.register(app, services)  # reads app/tours/*.json; a bad file stops the start here
+    for view in VIEWS:  # the router, the tabs, the export bar, the tours
+        view.register(app, services)
     return app
 
 

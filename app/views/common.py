@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypedDict, TypeVar
 
-from dash import dcc, html
+from dash import dash_table, dcc, html
 
 from app import ids
 from app.figures.theme import axis_title
 
 __all__ = [
+    "CLICKABLE_CELLS",
     "Selection",
     "alert",
     "attempt",
     "axis_title",
+    "data_table",
     "graph_panel",
     "layer_title",
     "number",
@@ -115,3 +118,36 @@ def number(value: Any, kind: Callable[[Any], T], default: T | None = None) -> T 
         return kind(value)
     except (TypeError, ValueError):
         return default
+
+
+_TABLE_CELL = {
+    "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+    "fontSize": "12px",
+    "padding": "4px 8px",
+    "textAlign": "right",
+}
+_TABLE_HEADER = {"fontWeight": 600, "backgroundColor": "#f5f7f9", "color": "#37474f"}
+CLICKABLE_CELLS = {"cursor": "pointer", "border": "none", "borderBottom": "1px solid #eceff1"}
+
+
+def data_table(
+    cid: str, columns: list[dict[str, Any]], *, cell: dict[str, Any], **options: Any
+) -> dash_table.DataTable:
+    """An empty table in the page's style (list view, one page; numbers right-aligned
+    unless `cell` says otherwise); `options` are further DataTable properties.
+
+    DataTable on purpose (AG Grid is not installed); its deprecation note is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"(?s).*DataTable will be removed", category=DeprecationWarning
+        )
+        return dash_table.DataTable(
+            id=cid,
+            columns=columns,
+            data=[],
+            page_action="none",
+            style_as_list_view=True,
+            style_cell={**_TABLE_CELL, **cell},
+            style_header=_TABLE_HEADER,
+            **options,
+        )

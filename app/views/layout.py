@@ -3,7 +3,7 @@ table) and the view tabs."""
 
 from __future__ import annotations
 
-import warnings
+from types import ModuleType
 from typing import Any
 
 from dash import dash_table, dcc, html
@@ -16,6 +16,7 @@ from app.views import (
     export_bar,
     inversion,
     overview,
+    router,
     spectrum,
     subspaces,
     surgery,
@@ -23,8 +24,26 @@ from app.views import (
     vectors,
     weights,
 )
+from app.views.common import CLICKABLE_CELLS, data_table
 
-__all__ = ["LAYER_COLUMNS", "build_layout"]
+__all__ = ["LAYER_COLUMNS", "TABS", "VIEWS", "build_layout"]
+
+# The view tabs in page order: (label, tab id, the view's module: layout() and register()).
+TABS: tuple[tuple[str, str, ModuleType], ...] = (
+    ("Weights", ids.TAB_WEIGHTS, weights),
+    ("Spectrum", ids.TAB_SPECTRUM, spectrum),
+    ("Singular vectors", ids.TAB_VECTORS, vectors),
+    ("Descramble", ids.TAB_DESCRAMBLE, descramble),
+    ("Subspaces & residuals", ids.TAB_SUBSPACES, subspaces),
+    ("Inversion", ids.TAB_INVERSION, inversion),
+    ("Spectral surgery", ids.TAB_SURGERY, surgery),
+    ("Overview", ids.TAB_OVERVIEW, overview),
+    ("Compare", ids.TAB_COMPARE, compare),
+)
+# Every module whose register(app, services) the app factory calls, in order: the router
+# first, the tabs, the export bar, and the tours last (they read app/tours/*.json, so a bad
+# file stops the start there).
+VIEWS: tuple[ModuleType, ...] = (router, *(view for _, _, view in TABS), export_bar, tours)
 
 LAYER_COLUMNS = [
     {"name": "Layer", "id": "name"},
@@ -36,35 +55,14 @@ LAYER_COLUMNS = [
 
 
 def _layer_table() -> dash_table.DataTable:
-    # DataTable (not AG Grid, which is not installed) on purpose; silence its deprecation note.
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"(?s).*DataTable will be removed", category=DeprecationWarning
-        )
-        return _new_layer_table()
-
-
-def _new_layer_table() -> dash_table.DataTable:
-    return dash_table.DataTable(
-        id=ids.TABLE_LAYER_LIST,
-        columns=LAYER_COLUMNS,
-        data=[],
+    return data_table(
+        ids.TABLE_LAYER_LIST,
+        LAYER_COLUMNS,
+        cell={"padding": "4px 5px", "textAlign": "left", "whiteSpace": "nowrap", **CLICKABLE_CELLS},
         cell_selectable=True,
-        style_as_list_view=True,
-        page_action="none",
         tooltip_delay=200,
         tooltip_duration=None,
         style_table={"maxHeight": "52vh", "overflowY": "auto", "overflowX": "auto"},
-        style_cell={
-            "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-            "fontSize": "12px",
-            "padding": "4px 5px",
-            "textAlign": "left",
-            "whiteSpace": "nowrap",
-            "cursor": "pointer",
-            "border": "none",
-            "borderBottom": "1px solid #eceff1",
-        },
         style_cell_conditional=[
             {"if": {"column_id": c}, "textAlign": "right"} for c in ("cond", "erank")
         ]
@@ -88,7 +86,6 @@ def _new_layer_table() -> dash_table.DataTable:
                 "text-overflow: inherit;",
             }
         ],
-        style_header={"fontWeight": 600, "backgroundColor": "#f5f7f9", "color": "#37474f"},
     )
 
 
@@ -241,27 +238,8 @@ def _main() -> html.Main:
                 value=ids.TAB_WEIGHTS,
                 className="view-tabs",
                 children=[
-                    dcc.Tab(label="Weights", value=ids.TAB_WEIGHTS, children=weights.layout()),
-                    dcc.Tab(label="Spectrum", value=ids.TAB_SPECTRUM, children=spectrum.layout()),
-                    dcc.Tab(
-                        label="Singular vectors", value=ids.TAB_VECTORS, children=vectors.layout()
-                    ),
-                    dcc.Tab(
-                        label="Descramble", value=ids.TAB_DESCRAMBLE, children=descramble.layout()
-                    ),
-                    dcc.Tab(
-                        label="Subspaces & residuals",
-                        value=ids.TAB_SUBSPACES,
-                        children=subspaces.layout(),
-                    ),
-                    dcc.Tab(
-                        label="Inversion", value=ids.TAB_INVERSION, children=inversion.layout()
-                    ),
-                    dcc.Tab(
-                        label="Spectral surgery", value=ids.TAB_SURGERY, children=surgery.layout()
-                    ),
-                    dcc.Tab(label="Overview", value=ids.TAB_OVERVIEW, children=overview.layout()),
-                    dcc.Tab(label="Compare", value=ids.TAB_COMPARE, children=compare.layout()),
+                    dcc.Tab(label=label, value=tab, children=view.layout())
+                    for label, tab, view in TABS
                 ],
             ),
         ],

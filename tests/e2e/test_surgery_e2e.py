@@ -265,7 +265,7 @@ def test_weights_only_model_bad_output_and_a_split_computed_in_the_background(
     dash_duo.driver.get(f"{dash_duo.server_url}/?model=digits-cnn&layer=conv1&tab=surgery&sample=9")
     dash_duo.wait_for_contains_text(f"#{ids.TEXT_SURGERY_COMPUTE}", "r = 64", timeout=30)
     assert graph(dash_duo, ids.GRAPH_SURGERY_ALPHA)["traces"] == []
-    dash_duo.find_element(f"#{ids.BUTTON_SURGERY_COMPUTE}").click()
+    dash_duo.find_element(f"#{ids.JOB_SURGERY_COMPUTE.run}").click()
     wait_graph(
         dash_duo,
         ids.GRAPH_SURGERY_ALPHA,

@@ -4,7 +4,6 @@ in the Weights tab (the router reads the table's active cell)."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import dash
@@ -15,7 +14,7 @@ from app import ids
 from app.figures import placeholder_figure, sparklines_figure
 from app.services.overview import table_records
 from app.storage.session import current_session_id
-from app.views.common import Selection, attempt, selection_ready
+from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
 from svdcore.cache import make_key
 
 __all__ = ["COLUMNS", "layout", "register"]
@@ -54,50 +53,34 @@ def _columns() -> list[dict[str, Any]]:
 
 
 def _table() -> dash_table.DataTable:
-    with warnings.catch_warnings():  # DataTable on purpose, as the sidebar's layer table
-        warnings.filterwarnings(
-            "ignore", message=r"(?s).*DataTable will be removed", category=DeprecationWarning
-        )
-        return dash_table.DataTable(
-            id=ids.TABLE_OVERVIEW_LAYERS,
-            columns=_columns(),
-            data=[],
-            sort_action="native",
-            page_action="none",
-            cell_selectable=True,
-            style_as_list_view=True,
-            style_table={"overflowX": "auto"},
-            style_cell={
-                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-                "fontSize": "12px",
-                "padding": "4px 8px",
-                "textAlign": "right",
-                "cursor": "pointer",
-                "border": "none",
-                "borderBottom": "1px solid #eceff1",
-            },
-            style_cell_conditional=[
-                {"if": {"column_id": c}, "textAlign": "left"} for c in ("name", "kind", "shape")
-            ]
-            + [
-                {
-                    "if": {"column_id": "note"},
-                    "textAlign": "left",
-                    "whiteSpace": "normal",
-                    "minWidth": "160px",
-                    "maxWidth": "360px",
-                    "color": "#8d6e63",
-                }
-            ],
-            style_header={"fontWeight": 600, "backgroundColor": "#f5f7f9", "color": "#37474f"},
-            tooltip_header={
-                "alpha": "power-law exponent of the ESD (eigenvalues of WᵀW), "
-                "fitted by maximum likelihood, xmin by the smallest KS distance",
-                "D": "Kolmogorov-Smirnov distance of the power-law fit (smaller is better)",
-                "n_tail": "eigenvalues ≥ xmin used in the fit",
-                "condition_number": "σ₁ / σᵣ",
-            },
-        )
+    return data_table(
+        ids.TABLE_OVERVIEW_LAYERS,
+        _columns(),
+        cell=CLICKABLE_CELLS,
+        sort_action="native",
+        cell_selectable=True,
+        style_table={"overflowX": "auto"},
+        style_cell_conditional=[
+            {"if": {"column_id": c}, "textAlign": "left"} for c in ("name", "kind", "shape")
+        ]
+        + [
+            {
+                "if": {"column_id": "note"},
+                "textAlign": "left",
+                "whiteSpace": "normal",
+                "minWidth": "160px",
+                "maxWidth": "360px",
+                "color": "#8d6e63",
+            }
+        ],
+        tooltip_header={
+            "alpha": "power-law exponent of the ESD (eigenvalues of WᵀW), "
+            "fitted by maximum likelihood, xmin by the smallest KS distance",
+            "D": "Kolmogorov-Smirnov distance of the power-law fit (smaller is better)",
+            "n_tail": "eigenvalues ≥ xmin used in the fit",
+            "condition_number": "σ₁ / σᵣ",
+        },
+    )
 
 
 def layout() -> html.Div:

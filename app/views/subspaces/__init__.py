@@ -10,7 +10,6 @@ the page says why instead of showing them. Everything computes in the request (s
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import dash
@@ -24,6 +23,7 @@ from app.storage.session import current_session_id
 from app.views.common import (
     Selection,
     alert,
+    data_table,
     graph_panel,
     layer_title,
     number,
@@ -46,26 +46,13 @@ HIDDEN = {"display": "none"}
 
 
 def _energy_table() -> dash_table.DataTable:
-    with warnings.catch_warnings():  # DataTable on purpose (see app/views/layout.py)
-        warnings.filterwarnings(
-            "ignore", message=r"(?s).*DataTable will be removed", category=DeprecationWarning
-        )
-        return dash_table.DataTable(
-            id=ids.TABLE_SUBSPACES_ENERGY,
-            columns=ENERGY_COLUMNS,
-            data=[],
-            page_action="none",
-            style_as_list_view=True,
-            style_table={"maxWidth": "760px"},
-            style_cell={
-                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-                "fontSize": "12.5px",
-                "padding": "4px 8px",
-                "textAlign": "right",
-            },
-            style_cell_conditional=[{"if": {"column_id": "name"}, "textAlign": "left"}],
-            style_header={"fontWeight": 600, "backgroundColor": "#f5f7f9", "color": "#37474f"},
-        )
+    return data_table(
+        ids.TABLE_SUBSPACES_ENERGY,
+        ENERGY_COLUMNS,
+        cell={"fontSize": "12.5px"},
+        style_table={"maxWidth": "760px"},
+        style_cell_conditional=[{"if": {"column_id": "name"}, "textAlign": "left"}],
+    )
 
 
 def _controls() -> html.Div:

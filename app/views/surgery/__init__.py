@@ -188,7 +188,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.INPUT_SURGERY_OUTPUT, "value"),
         Input(ids.INPUT_SURGERY_VECTORS, "value"),
         Input(ids.RADIO_SURGERY_RANK, "value"),
-        Input(ids.STORE_SURGERY_COMPUTE_DONE, "data"),
+        Input(ids.JOB_SURGERY_COMPUTE.done_store, "data"),
         State(ids.SLIDER_SURGERY_KEEP, "max"),
     )
     def update_surgery(
@@ -249,7 +249,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.STORE_SELECTION_STATE, "data"),
         Input(ids.DROPDOWN_SURGERY_SPLIT, "value"),
         Input(ids.INPUT_SURGERY_OUTPUT, "value"),
-        Input(ids.STORE_SURGERY_COMPUTE_DONE, "data"),
+        Input(ids.JOB_SURGERY_COMPUTE.done_store, "data"),
     )
     def update_pruned(keep: Any, selection: Selection | None, split: Any, output: Any, _done):
         """The output kept by the top-k components and how far it moved."""

@@ -131,29 +131,13 @@ def _jobs() -> list[Any]:
 
 def _compute_panel() -> html.Div:
     """Shown for a split too large to compute in the request: Compute / Cancel."""
+    job = ids.JOB_SURGERY_COMPUTE
     return html.Div(
         [
-            dcc.Store(id=ids.STORE_SURGERY_COMPUTE_RUN, storage_type="memory"),
-            dcc.Store(id=ids.STORE_SURGERY_COMPUTE_DONE, storage_type="memory"),
+            *jobs.stores(job),
             html.Span(id=ids.TEXT_SURGERY_COMPUTE),
-            html.Div(
-                [
-                    html.Button("Compute", id=ids.BUTTON_SURGERY_COMPUTE, className="button-run"),
-                    html.Button(
-                        "Cancel",
-                        id=ids.BUTTON_SURGERY_COMPUTE_CANCEL,
-                        disabled=True,
-                        className="button-cancel",
-                    ),
-                ],
-                className="button-row",
-            ),
-            html.Div(
-                [html.Progress(), html.Span("computing in the background…", className="hint")],
-                id=ids.DIV_SURGERY_COMPUTE_PROGRESS,
-                className="progress-row",
-                style={"display": "none"},
-            ),
+            *jobs.run_controls(job, run_label="Compute"),
+            html.Div(id=job.status),
         ],
         id=ids.DIV_SURGERY_COMPUTE,
         className="job-controls surgery-compute",

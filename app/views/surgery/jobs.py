@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ctx
+from dash import Input, Output, State
 
 from app import ids
 from app.figures import placeholder_figure
 from app.figures.surgery_dataset import depth_figure, similarity_heatmap
 from app.ids import JobIds
 from app.services.surgery_types import DepthOptions, SimilarityOptions, SurgeryOptions
-from app.storage.session import current_session_id, session_from_cookies
+from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import Selection, alert, number, selection_ready
 from app.views.surgery.controls import DEFAULT_SIM_SAMPLES
@@ -186,60 +186,32 @@ def _note(data: Any) -> Any:
 def _register_compute(app: dash.Dash, services: Any) -> None:
     """A surgery too large for the request (r > SYNC_MAX_RANK), computed in a job; the
     view's callbacks read it from the shared cache when the done store changes."""
-    app.clientside_callback(
-        """function (clicks) {
-            return {nonce: Date.now().toString(36) + Math.random().toString(36).slice(2)};
-        }""",
-        Output(ids.STORE_SURGERY_COMPUTE_RUN, "data"),
-        Input(ids.BUTTON_SURGERY_COMPUTE, "n_clicks"),
-        prevent_initial_call=True,
-    )
 
-    def compute_key(session: str | None, states: list[Any]) -> Any:
-        selection, split = states
+    def prepare(session: str | None, selection: Selection, split: Any) -> Any:
         options = SurgeryOptions(
             sample_of(selection), split_of(services, selection, split, session)
         )
-        return services.surgery.key(selection["model"], options, session, dataset_of(selection))
+        args = (selection["model"], options, session, dataset_of(selection))
 
-    def compute_failed(err: Exception) -> dict[str, Any]:  # its process died (job_manager)
-        return jobs.job_failure(services, err, compute_key)
-
-    @app.callback(
-        Output(ids.STORE_SURGERY_COMPUTE_DONE, "data"),
-        Input(ids.STORE_SURGERY_COMPUTE_RUN, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
-        background=True,
-        running=[
-            (Output(ids.BUTTON_SURGERY_COMPUTE, "disabled"), True, False),
-            (Output(ids.BUTTON_SURGERY_COMPUTE_CANCEL, "disabled"), False, True),
-            (
-                Output(ids.DIV_SURGERY_COMPUTE_PROGRESS, "style"),
-                {"display": "flex"},
-                {"display": "none"},
-            ),
-        ],
-        cancel=[Input(ids.BUTTON_SURGERY_COMPUTE_CANCEL, "n_clicks")],
-        interval=1000,
-        prevent_initial_call=True,
-        on_error=compute_failed,
-    )
-    def compute_surgery(started: dict | None, selection: Selection | None, split: Any):
-        if not started or not selection or not selection.get("model"):
-            raise dash.exceptions.PreventUpdate
-        session = current_session_id() or session_from_cookies(ctx.cookies)
-        result: dict[str, Any] = {"nonce": started.get("nonce"), "status": "done"}
-        try:
-            options = SurgeryOptions(
-                sample_of(selection), split_of(services, selection, split, session)
-            )
-            args = (selection["model"], options, session, dataset_of(selection))
-            result["key"] = services.surgery.key(*args)
+        def run(progress: Any, should_stop: Any) -> bool:
+            progress(None, None)  # the Jacobians and the SVD report nothing: no fraction
             services.surgery.run(*args)
-        except Exception as err:
-            result.update(status="error", message=services.error_message(err))
-        return result
+            return False
+
+        return services.surgery.key(*args), run
+
+    jobs.register_job(
+        app,
+        services,
+        ids.JOB_SURGERY_COMPUTE,
+        states=[State(ids.DROPDOWN_SURGERY_SPLIT, "value")],
+        requires="model",
+        prepare=prepare,
+        progress_text=lambda *_: "computing in the background…",
+        cancelled=lambda step, total: jobs.cancelled_alert(
+            None, None, what="surgery", kept="nothing was kept"
+        ),
+    )
 
 
 def register(app: dash.Dash, services: Any) -> None:
