@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from svdcore.zoo._training import Progress, run_training, seeded_fit
+from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
 from svdcore.zoo._types import Axis, TrainReport, make_entry
 from svdcore.zoo.ilr_data import (
     C1,
@@ -60,6 +62,7 @@ __all__ = [
     "T2_RANGE_MS",
     "TARGET_SCALE_MS",
     "Batch",
+    "ILROptions",
     "biexponential",
     "build",
     "fc1_biexponential_r2",
@@ -76,14 +79,18 @@ __all__ = [
 
 DIMS = (2 * N_POINTS, 32, 256, 256, 2)
 
-DEFAULTS: dict[str, float | int] = {
-    "n_train": 100_000,
-    "n_test": 10_000,
-    "epochs": 30,
-    "batch_size": 256,
-    "lr": 2e-3,
-    "weight_decay": 0.3,
-}
+
+@dataclass(frozen=True, kw_only=True)
+class ILROptions(SampledOptions):
+    """The ILR networks' training options: :class:`~svdcore.zoo._training.SampledOptions`
+    and AdamW's decoupled ``weight_decay`` (0: plain Adam)."""
+
+    weight_decay: float
+
+
+DEFAULTS = ILROptions(
+    n_train=100_000, n_test=10_000, epochs=30, batch_size=256, lr=2e-3, weight_decay=0.3
+)
 """AdamW (decoupled weight decay 0.3) with cosine annealing: about 1-1.5 minutes per variant
 on one CPU thread (the Reg tracks of 110 000 samples take about 30 s of that). The decay
 matters for reading ``fc1``: it shrinks every weight by exp(-0.3 * sum of learning rates)
@@ -139,45 +146,29 @@ def _errors_ms(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[flo
 
 
 def _trainer(variant: str) -> Callable[..., TrainReport]:
-    def train(
-        *,
-        out: Path,
-        seed: int = 0,
-        n_train: int = int(DEFAULTS["n_train"]),
-        n_test: int = int(DEFAULTS["n_test"]),
-        epochs: int = int(DEFAULTS["epochs"]),
-        batch_size: int = int(DEFAULTS["batch_size"]),
-        lr: float = float(DEFAULTS["lr"]),
-        weight_decay: float = float(DEFAULTS["weight_decay"]),
-        num_threads: int | None = 1,
-        progress: Progress = None,
-    ) -> TrainReport:
-        name = f"ilr-biexp-{variant}"
-        settings = {
-            "seed": seed,
+    name = f"ilr-biexp-{variant}"
+
+    def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+        opts = DEFAULTS.updated(name, options)
+        recipe = {
             "variant": variant,
-            "n_train": n_train,
-            "n_test": n_test,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimizer": "AdamW" if weight_decay else "Adam",
-            "lr": lr,
-            "weight_decay": weight_decay,
+            "optimizer": "AdamW" if opts.weight_decay else "Adam",
             "schedule": "cosine annealing to 0, stepped per batch",
             "loss": "MSE on (T21, T22) / 500 ms",
             "snr": SNR,
             "noise_std": NOISE_STD,
             "reg_lambda": REG_LAMBDA,
             "target_scale_ms": TARGET_SCALE_MS,
-            "num_threads": num_threads,
         }
 
         def body() -> tuple[nn.Module, dict[str, float], str]:
             started = perf_counter()
             if progress:
-                progress(f"{name}: simulating {n_train} training and {n_test} test samples")
-            x, y = make_data(n=n_train, seed=seed, split="train", variant=variant)
-            xt, yt = make_data(n=n_test, seed=seed, split="test", variant=variant)
+                progress(
+                    f"{name}: simulating {opts.n_train} training and {opts.n_test} test samples"
+                )
+            x, y = make_data(n=opts.n_train, seed=opts.seed, split="train", variant=variant)
+            xt, yt = make_data(n=opts.n_test, seed=opts.seed, split="test", variant=variant)
             if progress:
                 progress(f"{name}: data ready after {perf_counter() - started:.1f} s")
             base = torch.sqrt((((yt - y.mean(dim=0)).double() * TARGET_SCALE_MS) ** 2).mean(dim=0))
@@ -190,13 +181,11 @@ def _trainer(variant: str) -> Callable[..., TrainReport]:
                 build,
                 x,
                 y,
-                seed=seed,
+                options=opts,
                 loss_fn=nn.functional.mse_loss,
                 optimizer=lambda m: torch.optim.AdamW(
-                    m.parameters(), lr=lr, weight_decay=weight_decay
+                    m.parameters(), lr=opts.lr, weight_decay=opts.weight_decay
                 ),
-                epochs=epochs,
-                batch_size=batch_size,
                 scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
                     opt, T_max=steps
                 ),
@@ -225,9 +214,15 @@ def _trainer(variant: str) -> Callable[..., TrainReport]:
             return module, metrics, summary
 
         return run_training(
-            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+            name, out=out, options=opts, recipe=recipe, progress=progress, body=body
         )
 
+    train.__doc__ = f"""Train ILR network {name!r}; write its weights to ``out`` (+ JSON sidecar).
+
+    ``options`` replace fields of :data:`DEFAULTS` (:class:`ILROptions`: ``seed`` 0,
+    ``n_train``, ``n_test``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``num_threads`` 1). MSE on (T21, T22) / 500 ms; AdamW with cosine annealing.
+    """
     return train
 
 

@@ -34,6 +34,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ from torch import nn
 
 from svdcore.exceptions import DataError
 from svdcore.spectrum import canonical_signs
-from svdcore.zoo._training import Progress, run_training, seeded_fit
+from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
 from svdcore.zoo._types import TrainReport, make_entry
 
 __all__ = [
@@ -77,13 +78,9 @@ DATA_SEED = 0
 """Seed of the training and test images (never the training seed), so every trained model
 is scored on the same test squares."""
 
-DEFAULTS: dict[str, float | int] = {
-    "n_train": 4096,
-    "n_test": 512,
-    "epochs": 200,
-    "batch_size": 64,
-    "lr": 2e-3,
-}
+DEFAULTS = SampledOptions(n_train=4096, n_test=512, epochs=200, batch_size=64, lr=2e-3)
+"""The training options of both variants (the data seed is :data:`DATA_SEED` whatever
+``seed``)."""
 
 
 # --------------------------------------------------------------------------- data
@@ -249,49 +246,30 @@ def _bias_share(module: nn.Module, x: torch.Tensor) -> float:
 
 
 def _trainer(name: str, builder: Callable[[], nn.Module], doc: str) -> Callable[..., TrainReport]:
-    def train(
-        *,
-        out: Path,
-        seed: int = 0,
-        n_train: int = int(DEFAULTS["n_train"]),
-        n_test: int = int(DEFAULTS["n_test"]),
-        epochs: int = int(DEFAULTS["epochs"]),
-        batch_size: int = int(DEFAULTS["batch_size"]),
-        lr: float = float(DEFAULTS["lr"]),
-        num_threads: int | None = 1,
-        progress: Progress = None,
-    ) -> TrainReport:
-        settings = {
-            "seed": seed,
-            "n_train": n_train,
-            "n_test": n_test,
+    def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+        opts = DEFAULTS.updated(name, options)
+        recipe = {
             "data_seed": DATA_SEED,
-            "epochs": epochs,
-            "batch_size": batch_size,
             "optimizer": "Adam",
-            "lr": lr,
             "schedule": "one-cycle (max lr = lr), stepped per batch",
             "loss": "MSE",
-            "num_threads": num_threads,
         }
 
         def body() -> tuple[nn.Module, dict[str, float], str]:
             if progress:
-                progress(f"{name}: drawing {n_train} training and {n_test} test squares")
-            x, _ = make_data(n=n_train, seed=DATA_SEED, split="train")
-            xt, _ = make_data(n=n_test, seed=DATA_SEED, split="test")
+                progress(f"{name}: drawing {opts.n_train} training and {opts.n_test} test squares")
+            x, _ = make_data(n=opts.n_train, seed=DATA_SEED, split="train")
+            xt, _ = make_data(n=opts.n_test, seed=DATA_SEED, split="test")
             baseline = float(((xt - x.mean(dim=0)) ** 2).mean())
             module = seeded_fit(
                 builder,
                 x,
                 x,
-                seed=seed,
+                options=opts,
                 loss_fn=nn.functional.mse_loss,
-                optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
-                epochs=epochs,
-                batch_size=batch_size,
+                optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=opts.lr),
                 scheduler=lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(
-                    opt, max_lr=lr, total_steps=steps
+                    opt, max_lr=opts.lr, total_steps=steps
                 ),
                 evaluate=lambda m: {"test_mse": float(((m(xt) - xt) ** 2).mean())},
                 progress=progress,
@@ -309,7 +287,7 @@ def _trainer(name: str, builder: Callable[[], nn.Module], doc: str) -> Callable[
             return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
 
         return run_training(
-            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+            name, out=out, options=opts, recipe=recipe, progress=progress, body=body
         )
 
     train.__doc__ = doc
@@ -321,9 +299,11 @@ train_plain = _trainer(
     build_plain,
     """Train the bias-free squares autoencoder; write its weights to ``out`` (+ JSON sidecar).
 
-    MSE between output and input; Adam with a one-cycle schedule peaking at ``lr``, stepped
-    per batch; minibatches of ``batch_size`` from ``n_train`` squares (split "train",
-    data seed 0 whatever ``seed``), scored on ``n_test`` squares of split "test".
+    ``options`` replace fields of :data:`DEFAULTS` (``seed`` 0, ``n_train``, ``n_test``,
+    ``epochs``, ``batch_size``, ``lr``, ``num_threads`` 1). MSE between output and input;
+    Adam with a one-cycle schedule peaking at ``lr``, stepped per batch; minibatches of
+    ``batch_size`` from ``n_train`` squares (split "train", data seed 0 whatever ``seed``),
+    scored on ``n_test`` squares of split "test".
     ``metrics``: ``test_mse``, ``train_mse``, ``baseline_mse`` (the mean training image
     predicted for every test image), ``mse_ratio`` and ``test_bias_share`` (mean of
     ||f(x) - J x|| / ||f(x)||; zero without biases). Deterministic in ``seed``; the defaults
