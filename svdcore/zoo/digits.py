@@ -29,7 +29,7 @@ from torch import nn
 
 from svdcore.exceptions import DataError
 from svdcore.zoo._training import Progress, TrainOptions, run_training, seeded_fit
-from svdcore.zoo._types import TrainReport, make_entry
+from svdcore.zoo._types import TrainReport, ZooEntry, make_entry
 
 __all__ = [
     "ENTRIES",
@@ -178,40 +178,36 @@ def accuracy_summary(metrics: dict[str, float]) -> str:
     return f"test accuracy {metrics['test_accuracy']:.4f}"
 
 
-def _trainer(
-    name: str, builder: Callable[[], nn.Module], defaults: TrainOptions, doc: str
-) -> Callable[..., TrainReport]:
-    def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
-        opts = defaults.updated(name, options)
-        recipe = {
-            "optimizer": "SGD",
-            "momentum": MOMENTUM,
-            "loss": "cross-entropy on the SELU outputs",
-            "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}",
-        }
+def _train(
+    name: str,
+    builder: Callable[[], nn.Module],
+    opts: TrainOptions,
+    *,
+    out: Path,
+    progress: Progress,
+) -> TrainReport:
+    """The digits FCNN recipe of :func:`train_single` and :func:`train_5layer`."""
+    recipe = {
+        "optimizer": "SGD",
+        "momentum": MOMENTUM,
+        "loss": "cross-entropy on the SELU outputs",
+        "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}",
+    }
 
-        def body() -> tuple[nn.Module, dict[str, float], str]:
-            module, metrics = fit_classifier(
-                builder,
-                make_data,
-                options=opts,
-                optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=opts.lr, momentum=MOMENTUM),
-                progress=progress,
-            )
-            return module, metrics, accuracy_summary(metrics)
-
-        return run_training(
-            name, out=out, options=opts, recipe=recipe, progress=progress, body=body
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        module, metrics = fit_classifier(
+            builder,
+            make_data,
+            options=opts,
+            optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=opts.lr, momentum=MOMENTUM),
+            progress=progress,
         )
+        return module, metrics, accuracy_summary(metrics)
 
-    train.__doc__ = doc
-    return train
+    return run_training(name, out=out, options=opts, recipe=recipe, progress=progress, body=body)
 
 
-train_single = _trainer(
-    "digits",
-    build_single,
-    SINGLE_DEFAULTS,
+def train_single(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train the 1-layer digits FCNN and write its weights to ``out`` (safetensors + JSON).
 
     ``options`` replace fields of :data:`SINGLE_DEFAULTS` (``seed`` 0, ``epochs``,
@@ -220,13 +216,12 @@ train_single = _trainer(
     MNIST images, the 1438 digits training images need lr 0.05 x 100 epochs), minibatches
     of ``batch_size``, cross-entropy. ``metrics``: ``test_accuracy``, ``train_accuracy``,
     ``fc1_condition_number``. About a second on one CPU thread.
-    """,
-)
+    """
+    opts = SINGLE_DEFAULTS.updated("digits", options)
+    return _train("digits", build_single, opts, out=out, progress=progress)
 
-train_5layer = _trainer(
-    "digits-5layer",
-    build_5layer,
-    FIVE_DEFAULTS,
+
+def train_5layer(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train the 5-layer digits FCNN and write its weights to ``out`` (safetensors + JSON).
 
     ``options`` replace fields of :data:`FIVE_DEFAULTS` (``seed`` 0, ``epochs``,
@@ -234,8 +229,9 @@ train_5layer = _trainer(
     SGD with momentum 0.9, lr 0.01, 50 epochs of minibatches of 32, cross-entropy.
     ``metrics``: ``test_accuracy``, ``train_accuracy``, ``fc1_condition_number``.
     A few seconds on one CPU thread.
-    """,
-)
+    """
+    opts = FIVE_DEFAULTS.updated("digits-5layer", options)
+    return _train("digits-5layer", build_5layer, opts, out=out, progress=progress)
 
 
 _SINGLE_DESCRIPTION = (
@@ -258,25 +254,39 @@ _FIVE_DESCRIPTION = (
     "shipped weights: 0.967 on the 359 held-out digits (the 1-layer net: 0.953)."
 )
 
+
+def _entry(
+    name: str,
+    title: str,
+    description: str,
+    build: Callable[[], nn.Module],
+    train: Callable[..., TrainReport],
+) -> ZooEntry:
+    return make_entry(
+        name,
+        title,
+        description,
+        input_shape=(N_PIXELS,),
+        image_shape=IMAGE_SHAPE,
+        build=build,
+        make_data=make_data,
+        train=train,
+    )
+
+
 ENTRIES = (
-    make_entry(
+    _entry(
         "digits",
         "Digits, 1-layer SELU (Pattichis & Pattichis)",
         _SINGLE_DESCRIPTION,
-        input_shape=(N_PIXELS,),
-        image_shape=IMAGE_SHAPE,
-        build=build_single,
-        make_data=make_data,
-        train=train_single,
+        build_single,
+        train_single,
     ),
-    make_entry(
+    _entry(
         "digits-5layer",
         "Digits, 5-layer SELU (Pattichis & Pattichis)",
         _FIVE_DESCRIPTION,
-        input_shape=(N_PIXELS,),
-        image_shape=IMAGE_SHAPE,
-        build=build_5layer,
-        make_data=make_data,
-        train=train_5layer,
+        build_5layer,
+        train_5layer,
     ),
 )

@@ -18,7 +18,7 @@ direction along which the data tell T apart.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
-from svdcore.zoo._types import Axis, TrainReport, make_entry
+from svdcore.zoo._types import Axis, TrainReport, ZooEntry, make_entry
 from svdcore.zoo.ilr_data import (
     C1,
     C2,
@@ -145,89 +145,90 @@ def _errors_ms(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[flo
     return float(rmse[0]), float(rmse[1])
 
 
-def _trainer(variant: str) -> Callable[..., TrainReport]:
+def _train(
+    variant: str, options: Mapping[str, Any], *, out: Path, progress: Progress
+) -> TrainReport:
+    """The recipe of both variants, :func:`train_ndnd` and :func:`train_ndreg`, with
+    ``options`` replacing some of :data:`DEFAULTS`."""
     name = f"ilr-biexp-{variant}"
+    opts = DEFAULTS.updated(name, options)
+    recipe = {
+        "variant": variant,
+        "optimizer": "AdamW" if opts.weight_decay else "Adam",
+        "schedule": "cosine annealing to 0, stepped per batch",
+        "loss": "MSE on (T21, T22) / 500 ms",
+        "snr": SNR,
+        "noise_std": NOISE_STD,
+        "reg_lambda": REG_LAMBDA,
+        "target_scale_ms": TARGET_SCALE_MS,
+    }
 
-    def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
-        opts = DEFAULTS.updated(name, options)
-        recipe = {
-            "variant": variant,
-            "optimizer": "AdamW" if opts.weight_decay else "Adam",
-            "schedule": "cosine annealing to 0, stepped per batch",
-            "loss": "MSE on (T21, T22) / 500 ms",
-            "snr": SNR,
-            "noise_std": NOISE_STD,
-            "reg_lambda": REG_LAMBDA,
-            "target_scale_ms": TARGET_SCALE_MS,
-        }
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        started = perf_counter()
+        if progress:
+            progress(f"{name}: simulating {opts.n_train} training and {opts.n_test} test samples")
+        x, y = make_data(n=opts.n_train, seed=opts.seed, split="train", variant=variant)
+        xt, yt = make_data(n=opts.n_test, seed=opts.seed, split="test", variant=variant)
+        if progress:
+            progress(f"{name}: data ready after {perf_counter() - started:.1f} s")
+        base = torch.sqrt((((yt - y.mean(dim=0)).double() * TARGET_SCALE_MS) ** 2).mean(dim=0))
 
-        def body() -> tuple[nn.Module, dict[str, float], str]:
-            started = perf_counter()
-            if progress:
-                progress(
-                    f"{name}: simulating {opts.n_train} training and {opts.n_test} test samples"
-                )
-            x, y = make_data(n=opts.n_train, seed=opts.seed, split="train", variant=variant)
-            xt, yt = make_data(n=opts.n_test, seed=opts.seed, split="test", variant=variant)
-            if progress:
-                progress(f"{name}: data ready after {perf_counter() - started:.1f} s")
-            base = torch.sqrt((((yt - y.mean(dim=0)).double() * TARGET_SCALE_MS) ** 2).mean(dim=0))
+        def evaluate(module: nn.Module) -> dict[str, float]:
+            e1, e2 = _errors_ms(module, xt, yt)
+            return {"test_rmse_T21_ms": e1, "test_rmse_T22_ms": e2}
 
-            def evaluate(module: nn.Module) -> dict[str, float]:
-                e1, e2 = _errors_ms(module, xt, yt)
-                return {"test_rmse_T21_ms": e1, "test_rmse_T22_ms": e2}
-
-            module = seeded_fit(
-                build,
-                x,
-                y,
-                options=opts,
-                loss_fn=nn.functional.mse_loss,
-                optimizer=lambda m: torch.optim.AdamW(
-                    m.parameters(), lr=opts.lr, weight_decay=opts.weight_decay
-                ),
-                scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
-                    opt, T_max=steps
-                ),
-                evaluate=evaluate,
-                progress=progress,
-            )
-            scores = evaluate(module)
-            metrics = {
-                **scores,
-                "baseline_rmse_T21_ms": float(base[0]),
-                "baseline_rmse_T22_ms": float(base[1]),
-            }
-            r2 = fc1_biexponential_r2(module, k=FIT_TOP_K)
-            for i, (first, second) in enumerate(r2):
-                metrics[f"fc1_v{i + 1}_r2_first_half"] = first
-                metrics[f"fc1_v{i + 1}_r2_second_half"] = second
-            passing = [min(pair) > 0.9 for pair in r2]
-            metrics["fc1_leading_biexponential_vectors"] = float(
-                passing.index(False) if False in passing else len(passing)
-            )
-            summary = (
-                f"test RMSE T21 {scores['test_rmse_T21_ms']:.1f} ms, "
-                f"T22 {scores['test_rmse_T22_ms']:.1f} ms (baseline "
-                f"{float(base[0]):.1f}, {float(base[1]):.1f})"
-            )
-            return module, metrics, summary
-
-        return run_training(
-            name, out=out, options=opts, recipe=recipe, progress=progress, body=body
+        module = seeded_fit(
+            build,
+            x,
+            y,
+            options=opts,
+            loss_fn=nn.functional.mse_loss,
+            optimizer=lambda m: torch.optim.AdamW(
+                m.parameters(), lr=opts.lr, weight_decay=opts.weight_decay
+            ),
+            scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=steps
+            ),
+            evaluate=evaluate,
+            progress=progress,
         )
+        scores = evaluate(module)
+        metrics = {
+            **scores,
+            "baseline_rmse_T21_ms": float(base[0]),
+            "baseline_rmse_T22_ms": float(base[1]),
+        }
+        r2 = fc1_biexponential_r2(module, k=FIT_TOP_K)
+        for i, (first, second) in enumerate(r2):
+            metrics[f"fc1_v{i + 1}_r2_first_half"] = first
+            metrics[f"fc1_v{i + 1}_r2_second_half"] = second
+        passing = [min(pair) > 0.9 for pair in r2]
+        metrics["fc1_leading_biexponential_vectors"] = float(
+            passing.index(False) if False in passing else len(passing)
+        )
+        summary = (
+            f"test RMSE T21 {scores['test_rmse_T21_ms']:.1f} ms, "
+            f"T22 {scores['test_rmse_T22_ms']:.1f} ms (baseline "
+            f"{float(base[0]):.1f}, {float(base[1]):.1f})"
+        )
+        return module, metrics, summary
 
-    train.__doc__ = f"""Train ILR network {name!r}; write its weights to ``out`` (+ JSON sidecar).
+    return run_training(name, out=out, options=opts, recipe=recipe, progress=progress, body=body)
+
+
+def train_ndnd(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+    """Train ``ilr-biexp-ndnd``; write its weights to ``out`` (+ JSON sidecar).
 
     ``options`` replace fields of :data:`DEFAULTS` (:class:`ILROptions`: ``seed`` 0,
     ``n_train``, ``n_test``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
     ``num_threads`` 1). MSE on (T21, T22) / 500 ms; AdamW with cosine annealing.
     """
-    return train
+    return _train("ndnd", options, out=out, progress=progress)
 
 
-train_ndnd = _trainer("ndnd")
-train_ndreg = _trainer("ndreg")
+def train_ndreg(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+    """Train ``ilr-biexp-ndreg``; the same recipe as :func:`train_ndnd`."""
+    return _train("ndreg", options, out=out, progress=progress)
 
 
 _COMMON = (
@@ -265,25 +266,39 @@ _NDREG_DESCRIPTION = _COMMON + (
 
 _AXIS = Axis("time", "ms", input_axis_ms())
 
+
+def _entry(
+    variant: str,
+    title: str,
+    description: str,
+    make_data: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    train: Callable[..., TrainReport],
+) -> ZooEntry:
+    return make_entry(
+        f"ilr-biexp-{variant}",
+        title,
+        description,
+        input_shape=(2 * N_POINTS,),
+        input_axis=_AXIS,
+        build=build,
+        make_data=make_data,
+        train=train,
+    )
+
+
 ENTRIES = (
-    make_entry(
-        "ilr-biexp-ndnd",
+    _entry(
+        "ndnd",
         "ILR biexponential, (ND, ND) (Sule et al.)",
         _NDND_DESCRIPTION,
-        input_shape=(2 * N_POINTS,),
-        input_axis=_AXIS,
-        build=build,
-        make_data=make_data_ndnd,
-        train=train_ndnd,
+        make_data_ndnd,
+        train_ndnd,
     ),
-    make_entry(
-        "ilr-biexp-ndreg",
+    _entry(
+        "ndreg",
         "ILR biexponential, (ND, Reg) (Sule et al.)",
         _NDREG_DESCRIPTION,
-        input_shape=(2 * N_POINTS,),
-        input_axis=_AXIS,
-        build=build,
-        make_data=make_data_ndreg,
-        train=train_ndreg,
+        make_data_ndreg,
+        train_ndreg,
     ),
 )

@@ -31,7 +31,7 @@ its top right singular vectors as 64x64 images, to set beside the network's.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,58 +245,53 @@ def _bias_share(module: nn.Module, x: torch.Tensor) -> float:
     return float((b.norm(dim=1) / y.reshape(len(x), -1).norm(dim=1)).mean())
 
 
-def _trainer(name: str, builder: Callable[[], nn.Module], doc: str) -> Callable[..., TrainReport]:
-    def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
-        opts = DEFAULTS.updated(name, options)
-        recipe = {
-            "data_seed": DATA_SEED,
-            "optimizer": "Adam",
-            "schedule": "one-cycle (max lr = lr), stepped per batch",
-            "loss": "MSE",
-        }
+def _train(*, bias: bool, options: Mapping[str, Any], out: Path, progress: Progress) -> TrainReport:
+    """The recipe of both variants, :func:`train_plain` and :func:`train_bias`, with
+    ``options`` replacing some of :data:`DEFAULTS`."""
+    name, builder = ("squares-ae-bias", build_bias) if bias else ("squares-ae", build_plain)
+    opts = DEFAULTS.updated(name, options)
+    recipe = {
+        "data_seed": DATA_SEED,
+        "optimizer": "Adam",
+        "schedule": "one-cycle (max lr = lr), stepped per batch",
+        "loss": "MSE",
+    }
 
-        def body() -> tuple[nn.Module, dict[str, float], str]:
-            if progress:
-                progress(f"{name}: drawing {opts.n_train} training and {opts.n_test} test squares")
-            x, _ = make_data(n=opts.n_train, seed=DATA_SEED, split="train")
-            xt, _ = make_data(n=opts.n_test, seed=DATA_SEED, split="test")
-            baseline = float(((xt - x.mean(dim=0)) ** 2).mean())
-            module = seeded_fit(
-                builder,
-                x,
-                x,
-                options=opts,
-                loss_fn=nn.functional.mse_loss,
-                optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=opts.lr),
-                scheduler=lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(
-                    opt, max_lr=opts.lr, total_steps=steps
-                ),
-                evaluate=lambda m: {"test_mse": float(((m(xt) - xt) ** 2).mean())},
-                progress=progress,
-            )
-            with torch.no_grad():
-                test_mse = float(((module(xt) - xt) ** 2).mean())
-                train_mse = float(((module(x) - x) ** 2).mean())
-            metrics = {
-                "test_mse": test_mse,
-                "train_mse": train_mse,
-                "baseline_mse": baseline,
-                "mse_ratio": test_mse / baseline,
-                "test_bias_share": _bias_share(module, xt),
-            }
-            return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
-
-        return run_training(
-            name, out=out, options=opts, recipe=recipe, progress=progress, body=body
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        if progress:
+            progress(f"{name}: drawing {opts.n_train} training and {opts.n_test} test squares")
+        x, _ = make_data(n=opts.n_train, seed=DATA_SEED, split="train")
+        xt, _ = make_data(n=opts.n_test, seed=DATA_SEED, split="test")
+        baseline = float(((xt - x.mean(dim=0)) ** 2).mean())
+        module = seeded_fit(
+            builder,
+            x,
+            x,
+            options=opts,
+            loss_fn=nn.functional.mse_loss,
+            optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=opts.lr),
+            scheduler=lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=opts.lr, total_steps=steps
+            ),
+            evaluate=lambda m: {"test_mse": float(((m(xt) - xt) ** 2).mean())},
+            progress=progress,
         )
+        with torch.no_grad():
+            test_mse = float(((module(xt) - xt) ** 2).mean())
+            train_mse = float(((module(x) - x) ** 2).mean())
+        metrics = {
+            "test_mse": test_mse,
+            "train_mse": train_mse,
+            "baseline_mse": baseline,
+            "mse_ratio": test_mse / baseline,
+            "test_bias_share": _bias_share(module, xt),
+        }
+        return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
 
-    train.__doc__ = doc
-    return train
+    return run_training(name, out=out, options=opts, recipe=recipe, progress=progress, body=body)
 
 
-train_plain = _trainer(
-    "squares-ae",
-    build_plain,
+def train_plain(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train the bias-free squares autoencoder; write its weights to ``out`` (+ JSON sidecar).
 
     ``options`` replace fields of :data:`DEFAULTS` (``seed`` 0, ``n_train``, ``n_test``,
@@ -308,14 +303,13 @@ train_plain = _trainer(
     predicted for every test image), ``mse_ratio`` and ``test_bias_share`` (mean of
     ||f(x) - J x|| / ||f(x)||; zero without biases). Deterministic in ``seed``; the defaults
     take one to two minutes on one CPU thread.
-    """,
-)
+    """
+    return _train(bias=False, options=options, out=out, progress=progress)
 
-train_bias = _trainer(
-    "squares-ae-bias",
-    build_bias,
-    """Train the squares autoencoder with biases; the same recipe as :func:`train_plain`.""",
-)
+
+def train_bias(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+    """Train the squares autoencoder with biases; the same recipe as :func:`train_plain`."""
+    return _train(bias=True, options=options, out=out, progress=progress)
 
 
 _PLAIN_DESCRIPTION = (
