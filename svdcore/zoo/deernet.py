@@ -47,7 +47,7 @@ from torch import nn
 from svdcore.exceptions import DataError
 from svdcore.zoo import deer
 from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
-from svdcore.zoo._types import Axis, TrainReport, make_entry
+from svdcore.zoo._types import Axis, TrainReport, ZooEntry
 
 __all__ = ["DEFAULTS", "ENTRY", "HIDDEN", "DeerNetOptions", "build", "make_data", "train"]
 
@@ -196,10 +196,10 @@ def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainRepor
     )
 
 
-ENTRY = make_entry(
-    "deernet",
-    "DEERNet (2-layer, Amey et al. 2021)",
-    (
+ENTRY = ZooEntry(
+    name="deernet",
+    title="DEERNet (2-layer, Amey et al. 2021)",
+    description=(
         "The simplest DEERNet of Amey, Keeley, Choudhury and Kuprov (PNAS 2021): a "
         "256-point DEER echo trace (0-2 µs) -> fully connected 256->80 -> tanh -> fully "
         "connected 80->256 -> logistic -> a distance distribution on 256 points from 1.178 "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from torch import nn
 
 from svdcore.exceptions import DataError
 from svdcore.zoo._training import Progress, TrainOptions, run_training, seeded_fit
-from svdcore.zoo._types import TrainReport, ZooEntry, make_entry
+from svdcore.zoo._types import TrainReport, ZooEntry
 
 __all__ = [
     "ENTRIES",
@@ -255,38 +256,25 @@ _FIVE_DESCRIPTION = (
 )
 
 
-def _entry(
-    name: str,
-    title: str,
-    description: str,
-    build: Callable[[], nn.Module],
-    train: Callable[..., TrainReport],
-) -> ZooEntry:
-    return make_entry(
-        name,
-        title,
-        description,
-        input_shape=(N_PIXELS,),
-        image_shape=IMAGE_SHAPE,
-        build=build,
-        make_data=make_data,
-        train=train,
-    )
-
+_SINGLE_ENTRY = ZooEntry(
+    name="digits",
+    title="Digits, 1-layer SELU (Pattichis & Pattichis)",
+    description=_SINGLE_DESCRIPTION,
+    input_shape=(N_PIXELS,),
+    image_shape=IMAGE_SHAPE,
+    build=build_single,
+    make_data=make_data,
+    train=train_single,
+)
 
 ENTRIES = (
-    _entry(
-        "digits",
-        "Digits, 1-layer SELU (Pattichis & Pattichis)",
-        _SINGLE_DESCRIPTION,
-        build_single,
-        train_single,
-    ),
-    _entry(
-        "digits-5layer",
-        "Digits, 5-layer SELU (Pattichis & Pattichis)",
-        _FIVE_DESCRIPTION,
-        build_5layer,
-        train_5layer,
+    _SINGLE_ENTRY,
+    replace(
+        _SINGLE_ENTRY,
+        name="digits-5layer",
+        title="Digits, 5-layer SELU (Pattichis & Pattichis)",
+        description=_FIVE_DESCRIPTION,
+        build=build_5layer,
+        train=train_5layer,
     ),
 )

@@ -27,7 +27,7 @@ from torch import nn
 
 from svdcore.zoo import digits
 from svdcore.zoo._training import Progress, TrainOptions, run_training
-from svdcore.zoo._types import TrainReport, make_entry
+from svdcore.zoo._types import TrainReport, ZooEntry
 
 __all__ = ["CHANNELS", "DEFAULTS", "ENTRY", "DigitsCNN", "build", "make_data", "train"]
 
@@ -129,10 +129,10 @@ _DESCRIPTION = (
     "shipped weights: 0.989 on the 359 held-out digits."
 )
 
-ENTRY = make_entry(
-    "digits-cnn",
-    "Digits, residual CNN (Pattichis Fig. 2 analogue)",
-    _DESCRIPTION,
+ENTRY = ZooEntry(
+    name="digits-cnn",
+    title="Digits, residual CNN (Pattichis Fig. 2 analogue)",
+    description=_DESCRIPTION,
     input_shape=INPUT_SHAPE,
     image_shape=digits.IMAGE_SHAPE,
     build=build,

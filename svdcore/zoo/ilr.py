@@ -18,8 +18,8 @@ direction along which the data tell T apart.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
-from svdcore.zoo._types import Axis, TrainReport, ZooEntry, make_entry
+from svdcore.zoo._types import Axis, TrainReport, ZooEntry
 from svdcore.zoo.ilr_data import (
     C1,
     C2,
@@ -267,38 +267,25 @@ _NDREG_DESCRIPTION = _COMMON + (
 _AXIS = Axis("time", "ms", input_axis_ms())
 
 
-def _entry(
-    variant: str,
-    title: str,
-    description: str,
-    make_data: Callable[..., tuple[torch.Tensor, torch.Tensor]],
-    train: Callable[..., TrainReport],
-) -> ZooEntry:
-    return make_entry(
-        f"ilr-biexp-{variant}",
-        title,
-        description,
-        input_shape=(2 * N_POINTS,),
-        input_axis=_AXIS,
-        build=build,
-        make_data=make_data,
-        train=train,
-    )
-
+_NDND_ENTRY = ZooEntry(
+    name="ilr-biexp-ndnd",
+    title="ILR biexponential, (ND, ND) (Sule et al.)",
+    description=_NDND_DESCRIPTION,
+    input_shape=(2 * N_POINTS,),
+    input_axis=_AXIS,
+    build=build,
+    make_data=make_data_ndnd,
+    train=train_ndnd,
+)
 
 ENTRIES = (
-    _entry(
-        "ndnd",
-        "ILR biexponential, (ND, ND) (Sule et al.)",
-        _NDND_DESCRIPTION,
-        make_data_ndnd,
-        train_ndnd,
-    ),
-    _entry(
-        "ndreg",
-        "ILR biexponential, (ND, Reg) (Sule et al.)",
-        _NDREG_DESCRIPTION,
-        make_data_ndreg,
-        train_ndreg,
+    _NDND_ENTRY,
+    replace(
+        _NDND_ENTRY,
+        name="ilr-biexp-ndreg",
+        title="ILR biexponential, (ND, Reg) (Sule et al.)",
+        description=_NDREG_DESCRIPTION,
+        make_data=make_data_ndreg,
+        train=train_ndreg,
     ),
 )

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from torch import nn
 from svdcore.exceptions import DataError
 from svdcore.spectrum import canonical_signs
 from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
-from svdcore.zoo._types import TrainReport, make_entry
+from svdcore.zoo._types import TrainReport, ZooEntry
 
 __all__ = [
     "DEFAULTS",
@@ -344,25 +344,25 @@ _BIAS_DESCRIPTION = (
     "squares against 0.02480 for the mean image (squares-ae: 0.00037)."
 )
 
+_PLAIN_ENTRY = ZooEntry(
+    name="squares-ae",
+    title="Rotated squares autoencoder, no biases (SpecXAI 2.3)",
+    description=_PLAIN_DESCRIPTION,
+    input_shape=INPUT_SHAPE,
+    image_shape=IMAGE_SHAPE,
+    build=build_plain,
+    make_data=make_data,
+    train=train_plain,
+)
+
 ENTRIES = (
-    make_entry(
-        "squares-ae",
-        "Rotated squares autoencoder, no biases (SpecXAI 2.3)",
-        _PLAIN_DESCRIPTION,
-        input_shape=INPUT_SHAPE,
-        image_shape=IMAGE_SHAPE,
-        build=build_plain,
-        make_data=make_data,
-        train=train_plain,
-    ),
-    make_entry(
-        "squares-ae-bias",
-        "Rotated squares autoencoder, with biases (SpecXAI 3.1)",
-        _BIAS_DESCRIPTION,
-        input_shape=INPUT_SHAPE,
-        image_shape=IMAGE_SHAPE,
+    _PLAIN_ENTRY,
+    replace(
+        _PLAIN_ENTRY,
+        name="squares-ae-bias",
+        title="Rotated squares autoencoder, with biases (SpecXAI 3.1)",
+        description=_BIAS_DESCRIPTION,
         build=build_bias,
-        make_data=make_data,
         train=train_bias,
     ),
 )
