@@ -1,4 +1,5 @@
-"""Record types shared by the example zoo: axes, registry entries and training reports.
+"""Record types shared by the example zoo: axes, registry entries and training reports,
+and the data splits of the simulated families.
 
 Kept apart from ``svdcore.zoo.__init__`` so that the per-family modules (``deernet``,
 ``digits``) can build their entries without importing the package that registers them.
@@ -13,9 +14,25 @@ from typing import Any
 
 import torch
 
+from svdcore.exceptions import DataError
 from svdcore.network import Axis
 
-__all__ = ["Axis", "TrainReport", "ZooEntry"]
+__all__ = ["SPLITS", "Axis", "TrainReport", "ZooEntry", "split_index"]
+
+SPLITS = {"train": 0, "test": 1}
+"""The data splits of the simulated families (DEER, squares, ILR) and the index of each in
+their seed sequences, so that "train" and "test" draw from different streams."""
+
+
+def split_index(split: str, *, data: str) -> int:
+    """The seed-sequence index of ``split`` in :data:`SPLITS`; ``DataError`` naming the
+    ``data`` (e.g. "DEER") and the valid splits for anything else."""
+    try:
+        return SPLITS[split]
+    except (KeyError, TypeError):
+        raise DataError(
+            f"unknown {data} data split {split!r}; use one of {', '.join(SPLITS)}"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -47,14 +47,13 @@ from torch import nn
 from svdcore.exceptions import DataError
 from svdcore.zoo import deer
 from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
-from svdcore.zoo._types import Axis, TrainReport, ZooEntry
+from svdcore.zoo._types import Axis, TrainReport, ZooEntry, split_index
 
 __all__ = ["DEFAULTS", "ENTRY", "HIDDEN", "DeerNetOptions", "build", "make_data", "train"]
 
 HIDDEN = 80
 """Width of the link dimension between W1 and W2 (Amey et al.: 256 reduced to 80)."""
 
-SPLITS = {"train": 0, "test": 1}
 CHUNK = 2048
 """Traces are simulated in chunks of this size, each from its own seed sequence
 ``(seed, split, chunk)``; so ``make_data(n=a)`` is a prefix of ``make_data(n=b)`` for a <= b
@@ -91,15 +90,6 @@ def build() -> nn.Sequential:
     return module.eval()
 
 
-def _split_index(split: str) -> int:
-    try:
-        return SPLITS[split]
-    except KeyError:
-        raise DataError(
-            f"unknown DEER data split {split!r}; use one of {', '.join(SPLITS)}"
-        ) from None
-
-
 def make_data(
     *, n: int = 1000, seed: int = 0, split: str = "test"
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +102,7 @@ def make_data(
     """
     if n < 1:
         raise DataError(f"n must be a positive number of traces, got {n}")
-    s = _split_index(split)
+    s = split_index(split, data="DEER")
     xs, ys = [], []
     for chunk in range((n + CHUNK - 1) // CHUNK):
         rng = np.random.default_rng([seed, s, chunk])

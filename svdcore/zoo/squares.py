@@ -43,7 +43,7 @@ from torch import nn
 from svdcore.exceptions import DataError
 from svdcore.spectrum import canonical_signs
 from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
-from svdcore.zoo._types import TrainReport, ZooEntry
+from svdcore.zoo._types import TrainReport, ZooEntry, split_index
 
 __all__ = [
     "DEFAULTS",
@@ -73,7 +73,6 @@ ROOKS_STEP = 13
 """Supersampling pattern: sample i of a pixel sits at ((i + 0.5) / 32, ((13 i) mod 32 + 0.5)
 / 32), one sample in every row and column of a 32x32 sub-grid (13 is coprime with 32)."""
 CHUNK = 64
-SPLITS = {"train": 0, "test": 1}
 DATA_SEED = 0
 """Seed of the training and test images (never the training seed), so every trained model
 is scored on the same test squares."""
@@ -123,15 +122,6 @@ def render(angles: np.ndarray, *, centres: np.ndarray | None = None) -> np.ndarr
     return out
 
 
-def _split_index(split: str) -> int:
-    try:
-        return SPLITS[split]
-    except (KeyError, TypeError):
-        raise DataError(
-            f"unknown squares data split {split!r}; use one of {', '.join(SPLITS)}"
-        ) from None
-
-
 def make_data(
     *, n: int = 512, seed: int = 0, split: str = "test", max_shift: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +133,7 @@ def make_data(
     image). Deterministic in ``(n, seed, split, max_shift)``; ``make_data(n=a)`` is a prefix
     of ``make_data(n=b)`` for a <= b; "train" and "test" draw from different streams.
     """
-    s = _split_index(split)
+    s = split_index(split, data="squares")
     if not isinstance(n, int | np.integer) or n < 1:
         raise DataError(f"n must be a positive number of images, got {n}")
     limit = (SIZE - SIDE * np.sqrt(2.0)) / 2.0
