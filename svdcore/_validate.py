@@ -7,7 +7,28 @@ import torch
 
 from .exceptions import DataError
 
-__all__ = ["as_matrix"]
+__all__ = ["as_matrix", "as_real_tensor"]
+
+
+def as_real_tensor(
+    x: torch.Tensor | np.ndarray,
+    *,
+    what: str,
+    complex_note: str = "svdscope analyses real weights only",
+) -> torch.Tensor:
+    """``x`` as a real torch tensor (a numeric numpy array is wrapped, not copied where it is
+    contiguous), or ``DataError``: not an array, not numeric, or complex (the sentence ends
+    with ``complex_note``). Shape, dtype and values are left as they are.
+    """
+    if isinstance(x, np.ndarray):
+        if x.dtype == object or not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"{what} must be numeric, got an array of dtype {x.dtype}.")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    elif not isinstance(x, torch.Tensor):
+        raise DataError(f"{what} must be a torch.Tensor or numpy array, got {type(x).__name__}.")
+    if x.is_complex():
+        raise DataError(f"{what} is complex ({x.dtype}); {complex_note}.")
+    return x
 
 
 def as_matrix(
@@ -24,14 +45,7 @@ def as_matrix(
     ``check_finite=False`` skips the NaN/Inf scan (a full pass over W) for callers that
     check a cheaper derived quantity instead and call again to explain a failure.
     """
-    if isinstance(W, np.ndarray):
-        if W.dtype == object or not np.issubdtype(W.dtype, np.number):
-            raise DataError(f"{what} must be numeric, got an array of dtype {W.dtype}.")
-        W = torch.from_numpy(np.ascontiguousarray(W))
-    elif not isinstance(W, torch.Tensor):
-        raise DataError(f"{what} must be a torch.Tensor or numpy array, got {type(W).__name__}.")
-    if W.is_complex():
-        raise DataError(f"{what} is complex ({W.dtype}); svdscope analyses real weights only.")
+    W = as_real_tensor(W, what=what)
     if W.ndim != 2:
         raise DataError(
             f"{what} must be 2-D, got shape {tuple(W.shape)}; "

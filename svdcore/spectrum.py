@@ -138,12 +138,7 @@ def svd(
     if use_random:
         kk = k if k is not None else r
         q = min(2 * kk + 20, r)
-        gen_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
-        try:
-            U, S, V = torch.svd_lowrank(A, q=q, niter=_POWER_ITERATIONS)
-        finally:
-            torch.random.set_rng_state(gen_state)
+        U, S, V = _seeded_lowrank(A, q=q, niter=_POWER_ITERATIONS, seed=seed)
         U, S, Vh = U[:, :kk], S[:kk], V[:, :kk].mT
     else:
         U, S, Vh = torch.linalg.svd(A, full_matrices=False)
@@ -351,6 +346,19 @@ def _max_ratio(num: np.ndarray, s: np.ndarray) -> float:
     return float(np.max(num[positive] / s[positive])) if positive.any() else 0.0
 
 
+def _seeded_lowrank(
+    A: torch.Tensor, *, q: int, niter: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``torch.svd_lowrank(A, q=q, niter=niter)`` under ``torch.manual_seed(seed)``; the
+    global RNG state is restored after, so the caller's random stream is untouched."""
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return torch.svd_lowrank(A, q=q, niter=niter)
+    finally:
+        torch.random.set_rng_state(gen_state)
+
+
 def _residual_norm(
     A: torch.Tensor, Q: torch.Tensor, *, iterations: int, generator: torch.Generator
 ) -> float:
@@ -401,12 +409,7 @@ def top_spectrum(
         zero = np.zeros_like(s)
         return TopSpectrum((m, n), s, s.copy(), zero, 0.0, fro, _captured(s, fro), r, True)
     generator = torch.Generator().manual_seed(seed)
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        U, S, V = torch.svd_lowrank(A, q=q, niter=power_iterations)
-    finally:
-        torch.random.set_rng_state(gen_state)
+    U, S, V = _seeded_lowrank(A, q=q, niter=power_iterations, seed=seed)
     e = _residual_norm(A, U, iterations=12, generator=generator)
     Uk, Sk, Vk = U[:, :k], S[:k], V[:, :k]
     left = torch.linalg.vector_norm(A @ Vk - Uk * Sk, dim=0)

@@ -41,7 +41,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
-from ._validate import as_matrix
+from ._validate import as_matrix, as_real_tensor
 from .exceptions import DataError
 from .spectrum import canonical_signs, condition_from, rank_from, resolve_rtol
 
@@ -125,15 +125,8 @@ def _matrix(
 
 
 def _tensor(x: ArrayLike, what: str) -> torch.Tensor:
-    if isinstance(x, np.ndarray):
-        if x.dtype == object or not np.issubdtype(x.dtype, np.number):
-            raise DataError(f"{what} must be numeric, got an array of dtype {x.dtype}.")
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, torch.Tensor):
-        raise DataError(f"{what} must be a torch.Tensor or numpy array, got {type(x).__name__}.")
-    if x.is_complex():
-        raise DataError(f"{what} is complex ({x.dtype}); svdscope works with real inputs.")
-    return x.detach().cpu()
+    t = as_real_tensor(x, what=what, complex_note="svdscope works with real inputs")
+    return t.detach().cpu()
 
 
 def _inputs(x: ArrayLike, n: int, dtype: torch.dtype, what: str = "x") -> tuple[torch.Tensor, bool]:

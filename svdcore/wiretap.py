@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -304,34 +305,20 @@ def descramble_layer(
     """
     W = net.matrix(layer).double()
     n = W.shape[0]
+    run = partial(
+        descramble, method=method, steps=steps, lr=lr, progress=progress, should_stop=should_stop
+    )
     if criterion == "smoothness":
         wg = layer_gram(
             net, layer, position=position, source=source, x=x, n_noise=n_noise, seed=seed
         )
-        res = descramble(
-            gram_matrix=wg.S,
-            stencil=stencil,
-            method=method,
-            det_one=det_one,
-            steps=steps,
-            lr=lr,
-            progress=progress,
-            should_stop=should_stop,
-        )
+        res = run(gram_matrix=wg.S, stencil=stencil, det_one=det_one)
         n_signals, next_layer, c = wg.n_signals, wg.next_layer, wg.c
     else:
         if criterion == "mds" and method == "exact":
             res = mds_descrambler(W)
         else:
-            res = descramble(
-                weights=W,
-                criterion=criterion,
-                method=method,
-                steps=steps,
-                lr=lr,
-                progress=progress,
-                should_stop=should_stop,
-            )
+            res = run(weights=W, criterion=criterion)
         n_signals, next_layer, c = 0, None, None
         if position == "second":
             next_layer = _next_layer(net, layer)

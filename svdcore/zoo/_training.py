@@ -1,4 +1,9 @@
-"""Training helpers shared by the zoo families: a minibatch loop and a weights writer.
+"""Training helpers shared by the zoo families: their options, a minibatch loop, a writer.
+
+Every family's ``train(*, out, progress=None, **options)`` reads its options into a frozen
+:class:`TrainOptions` (``seed``, ``epochs``, ``batch_size``, ``lr``, ``num_threads``; the
+families that simulate their data add ``n_train`` and ``n_test``, :class:`SampledOptions`);
+the family's ``DEFAULTS`` is such an instance, and a call replaces some of its fields.
 
 Everything here is deterministic for a given seed on a given machine: the initial weights
 come from ``torch.manual_seed(seed)``, minibatch order from a separate ``torch.Generator``,
@@ -9,12 +14,14 @@ of floating-point reductions, so it is part of what makes a run repeatable).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, Self
 
 import torch
 from safetensors.torch import save_file
@@ -22,9 +29,62 @@ from safetensors.torch import save_file
 from svdcore.exceptions import DataError
 from svdcore.zoo._types import TrainReport
 
-__all__ = ["Progress", "fit", "run_training", "save_weights", "seeded_fit", "threads"]
+__all__ = [
+    "Progress",
+    "SampledOptions",
+    "TrainOptions",
+    "fit",
+    "run_training",
+    "save_weights",
+    "seeded_fit",
+    "threads",
+]
 
 Progress = Callable[[str], None] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    """The options every zoo family's training takes.
+
+    ``seed`` seeds the initial weights and the minibatch order; ``epochs`` passes of
+    minibatches of ``batch_size`` at learning rate ``lr``; ``num_threads`` CPU threads for
+    the run (None leaves torch's setting alone). A family's ``DEFAULTS`` is an instance
+    (of this class or of a subclass that adds the family's own options).
+    """
+
+    seed: int = 0
+    epochs: int
+    batch_size: int
+    lr: float
+    num_threads: int | None = 1
+
+    def settings(self) -> dict[str, Any]:
+        """Every option by name: the part of a run's recorded ``settings`` the caller chose."""
+        return dataclasses.asdict(self)
+
+    def updated(self, name: str, options: Mapping[str, Any]) -> Self:
+        """These options with the fields named in ``options`` replaced.
+
+        Raises ``DataError`` naming the unknown keys and the accepted ones of ``name``.
+        """
+        accepted = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise DataError(
+                f"unknown training option(s) {', '.join(unknown)} for {name!r}; "
+                f"it accepts: {', '.join(sorted(accepted))}"
+            )
+        return dataclasses.replace(self, **options)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampledOptions(TrainOptions):
+    """:class:`TrainOptions` of a family that simulates its data: ``n_train`` samples to
+    train on and ``n_test`` held-out samples to score on."""
+
+    n_train: int
+    n_test: int
 
 
 @contextlib.contextmanager
@@ -150,22 +210,22 @@ def seeded_fit(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    seed: int,
+    options: TrainOptions,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer],
-    epochs: int,
-    batch_size: int,
     scheduler: Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler]
     | None = None,
     evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
     progress: Progress = None,
 ) -> torch.nn.Module:
-    """``torch.manual_seed(seed)``, build a fresh module and :func:`fit` it; returns it.
+    """``torch.manual_seed(options.seed)``, build a fresh module and :func:`fit` it; returns it.
 
-    ``optimizer(module)`` makes the optimizer; ``scheduler(optimizer, steps)`` (if any) the
-    per-batch schedule over all ``steps`` of the run; ``evaluate(module)`` the scores logged
-    every tenth of the epochs (``log_every = max(1, epochs // 10)``).
+    ``options`` gives the seed, the epochs and the batch size (its ``lr`` is the caller's, for
+    ``optimizer``); ``optimizer(module)`` makes the optimizer; ``scheduler(optimizer, steps)``
+    (if any) the per-batch schedule over all ``steps`` of the run; ``evaluate(module)`` the
+    scores logged every tenth of the epochs (``log_every = max(1, epochs // 10)``).
     """
+    seed, epochs, batch_size = options.seed, options.epochs, options.batch_size
     torch.manual_seed(seed)
     module = builder()
     opt = optimizer(module)
@@ -191,19 +251,21 @@ def run_training(
     name: str,
     *,
     out: Path,
-    settings: dict[str, Any],
-    num_threads: int | None,
+    options: TrainOptions,
+    recipe: Mapping[str, Any],
     progress: Progress,
     body: Callable[[], tuple[torch.nn.Module, dict[str, float], str]],
 ) -> TrainReport:
-    """Time ``body()`` under ``threads(num_threads)``, write its module and return the report.
+    """Time ``body()`` under ``threads(options.num_threads)``, write its module, report.
 
     ``body`` draws the data, trains and returns ``(module, metrics, summary)``; the weights
     and sidecar go to ``out`` (:func:`save_weights`) and ``progress`` (if any) receives
-    ``"{name}: {summary} -> {path}"``.
+    ``"{name}: {summary} -> {path}"``. The recorded ``settings`` are ``options.settings()``
+    and ``recipe``, what the options do not say (optimizer, schedule, loss ...).
     """
+    settings = {**options.settings(), **recipe}
     started = perf_counter()
-    with threads(num_threads):
+    with threads(options.num_threads):
         module, metrics, summary = body()
     seconds = perf_counter() - started
     path = save_weights(module, out, name=name, metrics=metrics, settings=settings, seconds=seconds)

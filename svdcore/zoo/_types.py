@@ -1,4 +1,5 @@
-"""Record types shared by the example zoo: axes, registry entries and training reports.
+"""Record types shared by the example zoo: axes, registry entries and training reports,
+and the data splits of the simulated families.
 
 Kept apart from ``svdcore.zoo.__init__`` so that the per-family modules (``deernet``,
 ``digits``) can build their entries without importing the package that registers them.
@@ -13,9 +14,25 @@ from typing import Any
 
 import torch
 
+from svdcore.exceptions import DataError
 from svdcore.network import Axis
 
-__all__ = ["Axis", "TrainReport", "ZooEntry", "make_entry"]
+__all__ = ["SPLITS", "Axis", "TrainReport", "ZooEntry", "split_index"]
+
+SPLITS = {"train": 0, "test": 1}
+"""The data splits of the simulated families (DEER, squares, ILR) and the index of each in
+their seed sequences, so that "train" and "test" draw from different streams."""
+
+
+def split_index(split: str, *, data: str) -> int:
+    """The seed-sequence index of ``split`` in :data:`SPLITS`; ``DataError`` naming the
+    ``data`` (e.g. "DEER") and the valid splits for anything else."""
+    try:
+        return SPLITS[split]
+    except (KeyError, TypeError):
+        raise DataError(
+            f"unknown {data} data split {split!r}; use one of {', '.join(SPLITS)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -34,7 +51,7 @@ class TrainReport:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class ZooEntry:
     """One built-in example network: its architecture, data, training and shipped weights.
 
@@ -42,7 +59,7 @@ class ZooEntry:
     ``fc1, act1, fc2, ...``; ``make_data(*, n=..., seed=..., split=...)`` returns a
     deterministic ``(x, y)`` pair with ``x`` of shape ``(n, *input_shape)``;
     ``train(*, out, seed=0, progress=None, ...)`` trains from scratch and writes
-    safetensors weights to ``out``.
+    safetensors weights to ``out``. ``image_shape`` and the axes are None unless given.
 
     Entries are singletons compared and hashed by identity (``eq=False``), so they can key
     caches even though their axes hold arrays.
@@ -52,39 +69,14 @@ class ZooEntry:
     title: str
     description: str
     input_shape: tuple[int, ...]
-    image_shape: tuple[int, int] | None
-    input_axis: Axis | None
-    output_axis: Axis | None
-    weights_file: str
     build: Callable[[], torch.nn.Module]
     make_data: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     train: Callable[..., TrainReport]
+    image_shape: tuple[int, int] | None = None
+    input_axis: Axis | None = None
+    output_axis: Axis | None = None
 
-
-def make_entry(
-    name: str,
-    title: str,
-    description: str,
-    *,
-    input_shape: tuple[int, ...],
-    build: Callable[[], torch.nn.Module],
-    make_data: Callable[..., tuple[torch.Tensor, torch.Tensor]],
-    train: Callable[..., TrainReport],
-    image_shape: tuple[int, int] | None = None,
-    input_axis: Axis | None = None,
-    output_axis: Axis | None = None,
-) -> ZooEntry:
-    """A :class:`ZooEntry` whose weights file is ``<name>.safetensors``; no axes by default."""
-    return ZooEntry(
-        name=name,
-        title=title,
-        description=description,
-        input_shape=input_shape,
-        image_shape=image_shape,
-        input_axis=input_axis,
-        output_axis=output_axis,
-        weights_file=f"{name}.safetensors",
-        build=build,
-        make_data=make_data,
-        train=train,
-    )
+    @property
+    def weights_file(self) -> str:
+        """The shipped weights' file name in ``svdcore/zoo/weights``: ``<name>.safetensors``."""
+        return f"{self.name}.safetensors"

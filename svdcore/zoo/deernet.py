@@ -36,7 +36,9 @@ ignores it. Decoupled decay (AdamW, 1e-3 to 1e-1) leaves no notch.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,29 +46,32 @@ from torch import nn
 
 from svdcore.exceptions import DataError
 from svdcore.zoo import deer
-from svdcore.zoo._training import Progress, run_training, seeded_fit
-from svdcore.zoo._types import Axis, TrainReport, make_entry
+from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
+from svdcore.zoo._types import Axis, TrainReport, ZooEntry, split_index
 
-__all__ = ["ENTRY", "HIDDEN", "build", "make_data", "train"]
+__all__ = ["DEFAULTS", "ENTRY", "HIDDEN", "DeerNetOptions", "build", "make_data", "train"]
 
 HIDDEN = 80
 """Width of the link dimension between W1 and W2 (Amey et al.: 256 reduced to 80)."""
 
-SPLITS = {"train": 0, "test": 1}
 CHUNK = 2048
 """Traces are simulated in chunks of this size, each from its own seed sequence
 ``(seed, split, chunk)``; so ``make_data(n=a)`` is a prefix of ``make_data(n=b)`` for a <= b
 and memory stays bounded for large n."""
 
-DEFAULTS: dict[str, float | int] = {
-    "n_train": 100_000,
-    "n_test": 10_000,
-    "epochs": 80,
-    "batch_size": 128,
-    "lr": 1e-2,
-    "l2": 1e-4,
-}
-"""``l2`` is MATLAB's ``L2Regularization`` (its default), see the module docstring."""
+
+@dataclass(frozen=True, kw_only=True)
+class DeerNetOptions(SampledOptions):
+    """DEERNet's training options: :class:`~svdcore.zoo._training.SampledOptions` and ``l2``,
+    MATLAB's ``L2Regularization`` (see the module docstring)."""
+
+    l2: float
+
+
+DEFAULTS = DeerNetOptions(
+    n_train=100_000, n_test=10_000, epochs=80, batch_size=128, lr=1e-2, l2=1e-4
+)
+"""``l2`` 1e-4 is MATLAB's default ``L2Regularization``, see the module docstring."""
 
 
 def build() -> nn.Sequential:
@@ -85,15 +90,6 @@ def build() -> nn.Sequential:
     return module.eval()
 
 
-def _split_index(split: str) -> int:
-    try:
-        return SPLITS[split]
-    except KeyError:
-        raise DataError(
-            f"unknown DEER data split {split!r}; use one of {', '.join(SPLITS)}"
-        ) from None
-
-
 def make_data(
     *, n: int = 1000, seed: int = 0, split: str = "test"
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,7 +102,7 @@ def make_data(
     """
     if n < 1:
         raise DataError(f"n must be a positive number of traces, got {n}")
-    s = _split_index(split)
+    s = split_index(split, data="DEER")
     xs, ys = [], []
     for chunk in range((n + CHUNK - 1) // CHUNK):
         rng = np.random.default_rng([seed, s, chunk])
@@ -119,21 +115,11 @@ def make_data(
     return x, y
 
 
-def train(
-    *,
-    out: Path,
-    seed: int = 0,
-    n_train: int = int(DEFAULTS["n_train"]),
-    n_test: int = int(DEFAULTS["n_test"]),
-    epochs: int = int(DEFAULTS["epochs"]),
-    batch_size: int = int(DEFAULTS["batch_size"]),
-    lr: float = float(DEFAULTS["lr"]),
-    l2: float = float(DEFAULTS["l2"]),
-    num_threads: int | None = 1,
-    progress: Progress = None,
-) -> TrainReport:
+def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train DEERNet from scratch and write its weights to ``out`` (safetensors + JSON).
 
+    ``options`` replace fields of :data:`DEFAULTS` (:class:`DeerNetOptions`: ``seed`` 0,
+    ``n_train``, ``n_test``, ``epochs``, ``batch_size``, ``lr``, ``l2``, ``num_threads`` 1).
     Mean-squared error between the logistic output and the max-normalised distribution;
     Adam (``lr``) with cosine annealing to 0 over all steps and L2 regularisation of the
     two weight matrices (``l2`` in MATLAB's convention, i.e. Adam ``weight_decay``
@@ -143,24 +129,17 @@ def train(
     ``metrics``: ``test_mse``, ``baseline_mse`` (the mean training target predicted for
     every test trace) and their ratio. Defaults take about 1.5-2 minutes on one CPU thread.
     """
-    if l2 < 0:
-        raise DataError(f"l2 must be >= 0, got {l2}")
-    weight_decay = l2 * 2.0 / deer.N_POINTS
-    settings = {
-        "seed": seed,
-        "n_train": n_train,
-        "n_test": n_test,
-        "epochs": epochs,
-        "batch_size": batch_size,
+    opts = DEFAULTS.updated("deernet", options)
+    if opts.l2 < 0:
+        raise DataError(f"l2 must be >= 0, got {opts.l2}")
+    weight_decay = opts.l2 * 2.0 / deer.N_POINTS
+    recipe = {
         "optimizer": "Adam",
-        "lr": lr,
-        "l2": l2,
         "l2_convention": "MATLAB L2Regularization (loss 1/2 sum over outputs)",
         "weight_decay": weight_decay,
         "weight_decay_on": "fc1.weight, fc2.weight (coupled L2, not AdamW)",
         "schedule": "cosine annealing to 0, stepped per batch",
         "loss": "MSE",
-        "num_threads": num_threads,
     }
 
     def optimizer(module: nn.Module) -> torch.optim.Optimizer:
@@ -171,24 +150,22 @@ def train(
                 {"params": weights, "weight_decay": weight_decay},
                 {"params": biases, "weight_decay": 0.0},
             ],
-            lr=lr,
+            lr=opts.lr,
         )
 
     def body() -> tuple[nn.Module, dict[str, float], str]:
         if progress:
-            progress(f"deernet: simulating {n_train} training and {n_test} test traces")
-        x, y = make_data(n=n_train, seed=seed, split="train")
-        xt, yt = make_data(n=n_test, seed=seed, split="test")
+            progress(f"deernet: simulating {opts.n_train} training and {opts.n_test} test traces")
+        x, y = make_data(n=opts.n_train, seed=opts.seed, split="train")
+        xt, yt = make_data(n=opts.n_test, seed=opts.seed, split="test")
         baseline = float(((yt - y.mean(dim=0)) ** 2).mean())
         module = seeded_fit(
             build,
             x,
             y,
-            seed=seed,
+            options=opts,
             loss_fn=nn.functional.mse_loss,
             optimizer=optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
             scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
                 opt, T_max=steps
             ),
@@ -205,14 +182,14 @@ def train(
         return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
 
     return run_training(
-        "deernet", out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+        "deernet", out=out, options=opts, recipe=recipe, progress=progress, body=body
     )
 
 
-ENTRY = make_entry(
-    "deernet",
-    "DEERNet (2-layer, Amey et al. 2021)",
-    (
+ENTRY = ZooEntry(
+    name="deernet",
+    title="DEERNet (2-layer, Amey et al. 2021)",
+    description=(
         "The simplest DEERNet of Amey, Keeley, Choudhury and Kuprov (PNAS 2021): a "
         "256-point DEER echo trace (0-2 µs) -> fully connected 256->80 -> tanh -> fully "
         "connected 80->256 -> logistic -> a distance distribution on 256 points from 1.178 "

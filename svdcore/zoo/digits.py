@@ -19,16 +19,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from svdcore.exceptions import DataError
-from svdcore.zoo._training import Progress, run_training, seeded_fit
-from svdcore.zoo._types import TrainReport, make_entry
+from svdcore.zoo._training import Progress, TrainOptions, run_training, seeded_fit
+from svdcore.zoo._types import TrainReport, ZooEntry
 
 __all__ = [
     "ENTRIES",
@@ -53,8 +55,8 @@ SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 SPLITS = ("train", "test", "all")
 
-SINGLE_DEFAULTS: dict[str, float | int] = {"epochs": 100, "batch_size": 32, "lr": 0.05}
-FIVE_DEFAULTS: dict[str, float | int] = {"epochs": 50, "batch_size": 32, "lr": 0.01}
+SINGLE_DEFAULTS = TrainOptions(epochs=100, batch_size=32, lr=0.05)
+FIVE_DEFAULTS = TrainOptions(epochs=50, batch_size=32, lr=0.01)
 MOMENTUM = 0.9
 
 
@@ -143,26 +145,23 @@ def fit_classifier(
     builder: Callable[[], nn.Module],
     data: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     *,
-    seed: int,
+    options: TrainOptions,
     optimizer: Callable[[nn.Module], torch.optim.Optimizer],
-    epochs: int,
-    batch_size: int,
     progress: Progress,
 ) -> tuple[nn.Module, dict[str, float]]:
     """Train ``builder()`` on ``data(split="train")`` with cross-entropy (shared with
-    ``digits-cnn``); returns the module and its ``test_accuracy``, ``train_accuracy`` and
-    ``fc1_condition_number``. Call it under :func:`~svdcore.zoo._training.threads`."""
+    ``digits-cnn``), seed, epochs and batch size from ``options``; returns the module and
+    its ``test_accuracy``, ``train_accuracy`` and ``fc1_condition_number``. Call it under
+    :func:`~svdcore.zoo._training.threads`."""
     x, y = data(split="train")
     xt, yt = data(split="test")
     module = seeded_fit(
         builder,
         x,
         y,
-        seed=seed,
+        options=options,
         loss_fn=nn.functional.cross_entropy,
         optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
         evaluate=lambda m: {"test_accuracy": _accuracy(m, xt, yt)},
         progress=progress,
     )
@@ -180,75 +179,60 @@ def accuracy_summary(metrics: dict[str, float]) -> str:
     return f"test accuracy {metrics['test_accuracy']:.4f}"
 
 
-def _trainer(
-    name: str, builder: Callable[[], nn.Module], defaults: dict[str, float | int], doc: str
-) -> Callable[..., TrainReport]:
-    def train(
-        *,
-        out: Path,
-        seed: int = 0,
-        epochs: int = int(defaults["epochs"]),
-        batch_size: int = int(defaults["batch_size"]),
-        lr: float = float(defaults["lr"]),
-        num_threads: int | None = 1,
-        progress: Progress = None,
-    ) -> TrainReport:
-        settings = {
-            "seed": seed,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimizer": "SGD",
-            "lr": lr,
-            "momentum": MOMENTUM,
-            "loss": "cross-entropy on the SELU outputs",
-            "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}",
-            "num_threads": num_threads,
-        }
+def _train(
+    name: str,
+    builder: Callable[[], nn.Module],
+    opts: TrainOptions,
+    *,
+    out: Path,
+    progress: Progress,
+) -> TrainReport:
+    """The digits FCNN recipe of :func:`train_single` and :func:`train_5layer`."""
+    recipe = {
+        "optimizer": "SGD",
+        "momentum": MOMENTUM,
+        "loss": "cross-entropy on the SELU outputs",
+        "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}",
+    }
 
-        def body() -> tuple[nn.Module, dict[str, float], str]:
-            module, metrics = fit_classifier(
-                builder,
-                make_data,
-                seed=seed,
-                optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=lr, momentum=MOMENTUM),
-                epochs=epochs,
-                batch_size=batch_size,
-                progress=progress,
-            )
-            return module, metrics, accuracy_summary(metrics)
-
-        return run_training(
-            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        module, metrics = fit_classifier(
+            builder,
+            make_data,
+            options=opts,
+            optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=opts.lr, momentum=MOMENTUM),
+            progress=progress,
         )
+        return module, metrics, accuracy_summary(metrics)
 
-    train.__doc__ = doc
-    return train
+    return run_training(name, out=out, options=opts, recipe=recipe, progress=progress, body=body)
 
 
-train_single = _trainer(
-    "digits",
-    build_single,
-    SINGLE_DEFAULTS,
+def train_single(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train the 1-layer digits FCNN and write its weights to ``out`` (safetensors + JSON).
 
+    ``options`` replace fields of :data:`SINGLE_DEFAULTS` (``seed`` 0, ``epochs``,
+    ``batch_size``, ``lr``, ``num_threads`` 1).
     SGD with momentum 0.9 (the paper's optimizer; its lr 1e-3 x 20 epochs suits 60000
     MNIST images, the 1438 digits training images need lr 0.05 x 100 epochs), minibatches
     of ``batch_size``, cross-entropy. ``metrics``: ``test_accuracy``, ``train_accuracy``,
     ``fc1_condition_number``. About a second on one CPU thread.
-    """,
-)
+    """
+    opts = SINGLE_DEFAULTS.updated("digits", options)
+    return _train("digits", build_single, opts, out=out, progress=progress)
 
-train_5layer = _trainer(
-    "digits-5layer",
-    build_5layer,
-    FIVE_DEFAULTS,
+
+def train_5layer(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train the 5-layer digits FCNN and write its weights to ``out`` (safetensors + JSON).
 
+    ``options`` replace fields of :data:`FIVE_DEFAULTS` (``seed`` 0, ``epochs``,
+    ``batch_size``, ``lr``, ``num_threads`` 1).
     SGD with momentum 0.9, lr 0.01, 50 epochs of minibatches of 32, cross-entropy.
     ``metrics``: ``test_accuracy``, ``train_accuracy``, ``fc1_condition_number``.
     A few seconds on one CPU thread.
-    """,
-)
+    """
+    opts = FIVE_DEFAULTS.updated("digits-5layer", options)
+    return _train("digits-5layer", build_5layer, opts, out=out, progress=progress)
 
 
 _SINGLE_DESCRIPTION = (
@@ -271,25 +255,26 @@ _FIVE_DESCRIPTION = (
     "shipped weights: 0.967 on the 359 held-out digits (the 1-layer net: 0.953)."
 )
 
+
+_SINGLE_ENTRY = ZooEntry(
+    name="digits",
+    title="Digits, 1-layer SELU (Pattichis & Pattichis)",
+    description=_SINGLE_DESCRIPTION,
+    input_shape=(N_PIXELS,),
+    image_shape=IMAGE_SHAPE,
+    build=build_single,
+    make_data=make_data,
+    train=train_single,
+)
+
 ENTRIES = (
-    make_entry(
-        "digits",
-        "Digits, 1-layer SELU (Pattichis & Pattichis)",
-        _SINGLE_DESCRIPTION,
-        input_shape=(N_PIXELS,),
-        image_shape=IMAGE_SHAPE,
-        build=build_single,
-        make_data=make_data,
-        train=train_single,
-    ),
-    make_entry(
-        "digits-5layer",
-        "Digits, 5-layer SELU (Pattichis & Pattichis)",
-        _FIVE_DESCRIPTION,
-        input_shape=(N_PIXELS,),
-        image_shape=IMAGE_SHAPE,
+    _SINGLE_ENTRY,
+    replace(
+        _SINGLE_ENTRY,
+        name="digits-5layer",
+        title="Digits, 5-layer SELU (Pattichis & Pattichis)",
+        description=_FIVE_DESCRIPTION,
         build=build_5layer,
-        make_data=make_data,
         train=train_5layer,
     ),
 )

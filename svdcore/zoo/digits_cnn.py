@@ -20,19 +20,20 @@ non-invertible layer by layer: its ideal inputs come from the optimisation metho
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from svdcore.zoo import digits
-from svdcore.zoo._training import Progress, run_training
-from svdcore.zoo._types import TrainReport, make_entry
+from svdcore.zoo._training import Progress, TrainOptions, run_training
+from svdcore.zoo._types import TrainReport, ZooEntry
 
 __all__ = ["CHANNELS", "DEFAULTS", "ENTRY", "DigitsCNN", "build", "make_data", "train"]
 
 CHANNELS = 8
 INPUT_SHAPE = (1, 8, 8)
-DEFAULTS: dict[str, float | int] = {"epochs": 20, "batch_size": 32, "lr": 0.01}
+DEFAULTS = TrainOptions(epochs=20, batch_size=32, lr=0.01)
 
 
 class DigitsCNN(nn.Module):
@@ -80,43 +81,30 @@ def _kernel_cond(conv: nn.Conv2d) -> float:
     return float(s[0] / s[-1])
 
 
-def train(
-    *,
-    out: Path,
-    seed: int = 0,
-    epochs: int = int(DEFAULTS["epochs"]),
-    batch_size: int = int(DEFAULTS["batch_size"]),
-    lr: float = float(DEFAULTS["lr"]),
-    num_threads: int | None = 1,
-    progress: Progress = None,
-) -> TrainReport:
+def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train the digits CNN and write its weights to ``out`` (safetensors + JSON sidecar).
 
-    Adam (lr 0.01) for 20 epochs of minibatches of 32, cross-entropy on the logits, on the
-    1438 training digits of the fixed split; scored on the 359 test digits. ``metrics``:
-    ``test_accuracy``, ``train_accuracy``, ``fc1_condition_number``,
-    ``conv1_kernels_condition_number``, ``conv2_kernels_condition_number``. A few seconds
-    on one CPU thread; deterministic in ``seed``.
+    ``options`` replace fields of :data:`DEFAULTS` (``seed`` 0, ``epochs``, ``batch_size``,
+    ``lr``, ``num_threads`` 1). Adam (lr 0.01) for 20 epochs of minibatches of 32,
+    cross-entropy on the logits, on the 1438 training digits of the fixed split; scored on
+    the 359 test digits. ``metrics``: ``test_accuracy``, ``train_accuracy``,
+    ``fc1_condition_number``, ``conv1_kernels_condition_number``,
+    ``conv2_kernels_condition_number``. A few seconds on one CPU thread; deterministic in
+    ``seed``.
     """
-    settings = {
-        "seed": seed,
-        "epochs": epochs,
-        "batch_size": batch_size,
+    opts = DEFAULTS.updated("digits-cnn", options)
+    recipe = {
         "optimizer": "Adam",
-        "lr": lr,
         "loss": "cross-entropy on the logits",
         "split": f"stratified 80%/20%, seed {digits.SPLIT_SEED} (as digits)",
-        "num_threads": num_threads,
     }
 
     def body() -> tuple[nn.Module, dict[str, float], str]:
         module, metrics = digits.fit_classifier(
             build,
             make_data,
-            seed=seed,
-            optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
-            epochs=epochs,
-            batch_size=batch_size,
+            options=opts,
+            optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=opts.lr),
             progress=progress,
         )
         metrics["conv1_kernels_condition_number"] = _kernel_cond(module.conv1)
@@ -124,12 +112,7 @@ def train(
         return module, metrics, digits.accuracy_summary(metrics)
 
     return run_training(
-        "digits-cnn",
-        out=out,
-        settings=settings,
-        num_threads=num_threads,
-        progress=progress,
-        body=body,
+        "digits-cnn", out=out, options=opts, recipe=recipe, progress=progress, body=body
     )
 
 
@@ -146,10 +129,10 @@ _DESCRIPTION = (
     "shipped weights: 0.989 on the 359 held-out digits."
 )
 
-ENTRY = make_entry(
-    "digits-cnn",
-    "Digits, residual CNN (Pattichis Fig. 2 analogue)",
-    _DESCRIPTION,
+ENTRY = ZooEntry(
+    name="digits-cnn",
+    title="Digits, residual CNN (Pattichis Fig. 2 analogue)",
+    description=_DESCRIPTION,
     input_shape=INPUT_SHAPE,
     image_shape=digits.IMAGE_SHAPE,
     build=build,

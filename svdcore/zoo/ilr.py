@@ -18,16 +18,18 @@ direction along which the data tell T apart.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from svdcore.zoo._training import Progress, run_training, seeded_fit
-from svdcore.zoo._types import Axis, TrainReport, make_entry
+from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
+from svdcore.zoo._types import Axis, TrainReport, ZooEntry
 from svdcore.zoo.ilr_data import (
     C1,
     C2,
@@ -60,6 +62,7 @@ __all__ = [
     "T2_RANGE_MS",
     "TARGET_SCALE_MS",
     "Batch",
+    "ILROptions",
     "biexponential",
     "build",
     "fc1_biexponential_r2",
@@ -76,14 +79,18 @@ __all__ = [
 
 DIMS = (2 * N_POINTS, 32, 256, 256, 2)
 
-DEFAULTS: dict[str, float | int] = {
-    "n_train": 100_000,
-    "n_test": 10_000,
-    "epochs": 30,
-    "batch_size": 256,
-    "lr": 2e-3,
-    "weight_decay": 0.3,
-}
+
+@dataclass(frozen=True, kw_only=True)
+class ILROptions(SampledOptions):
+    """The ILR networks' training options: :class:`~svdcore.zoo._training.SampledOptions`
+    and AdamW's decoupled ``weight_decay`` (0: plain Adam)."""
+
+    weight_decay: float
+
+
+DEFAULTS = ILROptions(
+    n_train=100_000, n_test=10_000, epochs=30, batch_size=256, lr=2e-3, weight_decay=0.3
+)
 """AdamW (decoupled weight decay 0.3) with cosine annealing: about 1-1.5 minutes per variant
 on one CPU thread (the Reg tracks of 110 000 samples take about 30 s of that). The decay
 matters for reading ``fc1``: it shrinks every weight by exp(-0.3 * sum of learning rates)
@@ -138,101 +145,90 @@ def _errors_ms(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[flo
     return float(rmse[0]), float(rmse[1])
 
 
-def _trainer(variant: str) -> Callable[..., TrainReport]:
-    def train(
-        *,
-        out: Path,
-        seed: int = 0,
-        n_train: int = int(DEFAULTS["n_train"]),
-        n_test: int = int(DEFAULTS["n_test"]),
-        epochs: int = int(DEFAULTS["epochs"]),
-        batch_size: int = int(DEFAULTS["batch_size"]),
-        lr: float = float(DEFAULTS["lr"]),
-        weight_decay: float = float(DEFAULTS["weight_decay"]),
-        num_threads: int | None = 1,
-        progress: Progress = None,
-    ) -> TrainReport:
-        name = f"ilr-biexp-{variant}"
-        settings = {
-            "seed": seed,
-            "variant": variant,
-            "n_train": n_train,
-            "n_test": n_test,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimizer": "AdamW" if weight_decay else "Adam",
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "schedule": "cosine annealing to 0, stepped per batch",
-            "loss": "MSE on (T21, T22) / 500 ms",
-            "snr": SNR,
-            "noise_std": NOISE_STD,
-            "reg_lambda": REG_LAMBDA,
-            "target_scale_ms": TARGET_SCALE_MS,
-            "num_threads": num_threads,
-        }
+def _train(
+    variant: str, options: Mapping[str, Any], *, out: Path, progress: Progress
+) -> TrainReport:
+    """The recipe of both variants, :func:`train_ndnd` and :func:`train_ndreg`, with
+    ``options`` replacing some of :data:`DEFAULTS`."""
+    name = f"ilr-biexp-{variant}"
+    opts = DEFAULTS.updated(name, options)
+    recipe = {
+        "variant": variant,
+        "optimizer": "AdamW" if opts.weight_decay else "Adam",
+        "schedule": "cosine annealing to 0, stepped per batch",
+        "loss": "MSE on (T21, T22) / 500 ms",
+        "snr": SNR,
+        "noise_std": NOISE_STD,
+        "reg_lambda": REG_LAMBDA,
+        "target_scale_ms": TARGET_SCALE_MS,
+    }
 
-        def body() -> tuple[nn.Module, dict[str, float], str]:
-            started = perf_counter()
-            if progress:
-                progress(f"{name}: simulating {n_train} training and {n_test} test samples")
-            x, y = make_data(n=n_train, seed=seed, split="train", variant=variant)
-            xt, yt = make_data(n=n_test, seed=seed, split="test", variant=variant)
-            if progress:
-                progress(f"{name}: data ready after {perf_counter() - started:.1f} s")
-            base = torch.sqrt((((yt - y.mean(dim=0)).double() * TARGET_SCALE_MS) ** 2).mean(dim=0))
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        started = perf_counter()
+        if progress:
+            progress(f"{name}: simulating {opts.n_train} training and {opts.n_test} test samples")
+        x, y = make_data(n=opts.n_train, seed=opts.seed, split="train", variant=variant)
+        xt, yt = make_data(n=opts.n_test, seed=opts.seed, split="test", variant=variant)
+        if progress:
+            progress(f"{name}: data ready after {perf_counter() - started:.1f} s")
+        base = torch.sqrt((((yt - y.mean(dim=0)).double() * TARGET_SCALE_MS) ** 2).mean(dim=0))
 
-            def evaluate(module: nn.Module) -> dict[str, float]:
-                e1, e2 = _errors_ms(module, xt, yt)
-                return {"test_rmse_T21_ms": e1, "test_rmse_T22_ms": e2}
+        def evaluate(module: nn.Module) -> dict[str, float]:
+            e1, e2 = _errors_ms(module, xt, yt)
+            return {"test_rmse_T21_ms": e1, "test_rmse_T22_ms": e2}
 
-            module = seeded_fit(
-                build,
-                x,
-                y,
-                seed=seed,
-                loss_fn=nn.functional.mse_loss,
-                optimizer=lambda m: torch.optim.AdamW(
-                    m.parameters(), lr=lr, weight_decay=weight_decay
-                ),
-                epochs=epochs,
-                batch_size=batch_size,
-                scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
-                    opt, T_max=steps
-                ),
-                evaluate=evaluate,
-                progress=progress,
-            )
-            scores = evaluate(module)
-            metrics = {
-                **scores,
-                "baseline_rmse_T21_ms": float(base[0]),
-                "baseline_rmse_T22_ms": float(base[1]),
-            }
-            r2 = fc1_biexponential_r2(module, k=FIT_TOP_K)
-            for i, (first, second) in enumerate(r2):
-                metrics[f"fc1_v{i + 1}_r2_first_half"] = first
-                metrics[f"fc1_v{i + 1}_r2_second_half"] = second
-            passing = [min(pair) > 0.9 for pair in r2]
-            metrics["fc1_leading_biexponential_vectors"] = float(
-                passing.index(False) if False in passing else len(passing)
-            )
-            summary = (
-                f"test RMSE T21 {scores['test_rmse_T21_ms']:.1f} ms, "
-                f"T22 {scores['test_rmse_T22_ms']:.1f} ms (baseline "
-                f"{float(base[0]):.1f}, {float(base[1]):.1f})"
-            )
-            return module, metrics, summary
-
-        return run_training(
-            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+        module = seeded_fit(
+            build,
+            x,
+            y,
+            options=opts,
+            loss_fn=nn.functional.mse_loss,
+            optimizer=lambda m: torch.optim.AdamW(
+                m.parameters(), lr=opts.lr, weight_decay=opts.weight_decay
+            ),
+            scheduler=lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=steps
+            ),
+            evaluate=evaluate,
+            progress=progress,
         )
+        scores = evaluate(module)
+        metrics = {
+            **scores,
+            "baseline_rmse_T21_ms": float(base[0]),
+            "baseline_rmse_T22_ms": float(base[1]),
+        }
+        r2 = fc1_biexponential_r2(module, k=FIT_TOP_K)
+        for i, (first, second) in enumerate(r2):
+            metrics[f"fc1_v{i + 1}_r2_first_half"] = first
+            metrics[f"fc1_v{i + 1}_r2_second_half"] = second
+        passing = [min(pair) > 0.9 for pair in r2]
+        metrics["fc1_leading_biexponential_vectors"] = float(
+            passing.index(False) if False in passing else len(passing)
+        )
+        summary = (
+            f"test RMSE T21 {scores['test_rmse_T21_ms']:.1f} ms, "
+            f"T22 {scores['test_rmse_T22_ms']:.1f} ms (baseline "
+            f"{float(base[0]):.1f}, {float(base[1]):.1f})"
+        )
+        return module, metrics, summary
 
-    return train
+    return run_training(name, out=out, options=opts, recipe=recipe, progress=progress, body=body)
 
 
-train_ndnd = _trainer("ndnd")
-train_ndreg = _trainer("ndreg")
+def train_ndnd(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+    """Train ``ilr-biexp-ndnd``; write its weights to ``out`` (+ JSON sidecar).
+
+    ``options`` replace fields of :data:`DEFAULTS` (:class:`ILROptions`: ``seed`` 0,
+    ``n_train``, ``n_test``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``num_threads`` 1). MSE on (T21, T22) / 500 ms; AdamW with cosine annealing.
+    """
+    return _train("ndnd", options, out=out, progress=progress)
+
+
+def train_ndreg(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+    """Train ``ilr-biexp-ndreg``; the same recipe as :func:`train_ndnd`."""
+    return _train("ndreg", options, out=out, progress=progress)
 
 
 _COMMON = (
@@ -270,24 +266,25 @@ _NDREG_DESCRIPTION = _COMMON + (
 
 _AXIS = Axis("time", "ms", input_axis_ms())
 
+
+_NDND_ENTRY = ZooEntry(
+    name="ilr-biexp-ndnd",
+    title="ILR biexponential, (ND, ND) (Sule et al.)",
+    description=_NDND_DESCRIPTION,
+    input_shape=(2 * N_POINTS,),
+    input_axis=_AXIS,
+    build=build,
+    make_data=make_data_ndnd,
+    train=train_ndnd,
+)
+
 ENTRIES = (
-    make_entry(
-        "ilr-biexp-ndnd",
-        "ILR biexponential, (ND, ND) (Sule et al.)",
-        _NDND_DESCRIPTION,
-        input_shape=(2 * N_POINTS,),
-        input_axis=_AXIS,
-        build=build,
-        make_data=make_data_ndnd,
-        train=train_ndnd,
-    ),
-    make_entry(
-        "ilr-biexp-ndreg",
-        "ILR biexponential, (ND, Reg) (Sule et al.)",
-        _NDREG_DESCRIPTION,
-        input_shape=(2 * N_POINTS,),
-        input_axis=_AXIS,
-        build=build,
+    _NDND_ENTRY,
+    replace(
+        _NDND_ENTRY,
+        name="ilr-biexp-ndreg",
+        title="ILR biexponential, (ND, Reg) (Sule et al.)",
+        description=_NDREG_DESCRIPTION,
         make_data=make_data_ndreg,
         train=train_ndreg,
     ),

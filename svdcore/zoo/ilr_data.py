@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from svdcore.exceptions import DataError
+from svdcore.zoo._types import SPLITS, split_index
 
 __all__ = [
     "C1",
@@ -98,7 +99,6 @@ REG_LAMBDA = 1.6e-4
 TARGET_SCALE_MS = 500.0
 """Targets are (T21, T22) / TARGET_SCALE_MS."""
 VARIANTS = ("ndnd", "ndreg")
-SPLITS = {"train": 0, "test": 1}
 CHUNK = 4096
 """Samples are simulated in chunks of this size, each from its own seed sequence
 ``(seed, split, chunk)``: ``make_data(n=a)`` is a prefix of ``make_data(n=b)`` for a <= b."""
@@ -282,15 +282,6 @@ def simulate(n: int, rng: np.random.Generator, *, reg: bool = True) -> Batch:
     return Batch(t2, clean, noisy, params, biexponential(params[:, 0], params[:, 1]))
 
 
-def _split_index(split: str) -> int:
-    try:
-        return SPLITS[split]
-    except KeyError:
-        raise DataError(
-            f"unknown ILR data split {split!r}; use one of {', '.join(SPLITS)}"
-        ) from None
-
-
 def make_data(
     *, n: int = 1000, seed: int = 0, split: str = "test", variant: str = "ndreg"
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -305,7 +296,7 @@ def make_data(
         raise DataError(f"unknown ILR variant {variant!r}; use one of {', '.join(VARIANTS)}")
     if n < 1:
         raise DataError(f"n must be a positive number of samples, got {n}")
-    s = _split_index(split)
+    s = split_index(split, data="ILR")
     xs, ys = [], []
     for chunk in range((n + CHUNK - 1) // CHUNK):
         size = min(CHUNK, n - chunk * CHUNK)

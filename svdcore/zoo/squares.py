@@ -31,9 +31,10 @@ its top right singular vectors as 64x64 images, to set beside the network's.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,8 +42,8 @@ from torch import nn
 
 from svdcore.exceptions import DataError
 from svdcore.spectrum import canonical_signs
-from svdcore.zoo._training import Progress, run_training, seeded_fit
-from svdcore.zoo._types import TrainReport, make_entry
+from svdcore.zoo._training import Progress, SampledOptions, run_training, seeded_fit
+from svdcore.zoo._types import TrainReport, ZooEntry, split_index
 
 __all__ = [
     "DEFAULTS",
@@ -72,18 +73,13 @@ ROOKS_STEP = 13
 """Supersampling pattern: sample i of a pixel sits at ((i + 0.5) / 32, ((13 i) mod 32 + 0.5)
 / 32), one sample in every row and column of a 32x32 sub-grid (13 is coprime with 32)."""
 CHUNK = 64
-SPLITS = {"train": 0, "test": 1}
 DATA_SEED = 0
 """Seed of the training and test images (never the training seed), so every trained model
 is scored on the same test squares."""
 
-DEFAULTS: dict[str, float | int] = {
-    "n_train": 4096,
-    "n_test": 512,
-    "epochs": 200,
-    "batch_size": 64,
-    "lr": 2e-3,
-}
+DEFAULTS = SampledOptions(n_train=4096, n_test=512, epochs=200, batch_size=64, lr=2e-3)
+"""The training options of both variants (the data seed is :data:`DATA_SEED` whatever
+``seed``)."""
 
 
 # --------------------------------------------------------------------------- data
@@ -126,15 +122,6 @@ def render(angles: np.ndarray, *, centres: np.ndarray | None = None) -> np.ndarr
     return out
 
 
-def _split_index(split: str) -> int:
-    try:
-        return SPLITS[split]
-    except (KeyError, TypeError):
-        raise DataError(
-            f"unknown squares data split {split!r}; use one of {', '.join(SPLITS)}"
-        ) from None
-
-
 def make_data(
     *, n: int = 512, seed: int = 0, split: str = "test", max_shift: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +133,7 @@ def make_data(
     image). Deterministic in ``(n, seed, split, max_shift)``; ``make_data(n=a)`` is a prefix
     of ``make_data(n=b)`` for a <= b; "train" and "test" draw from different streams.
     """
-    s = _split_index(split)
+    s = split_index(split, data="squares")
     if not isinstance(n, int | np.integer) or n < 1:
         raise DataError(f"n must be a positive number of images, got {n}")
     limit = (SIZE - SIDE * np.sqrt(2.0)) / 2.0
@@ -248,94 +235,71 @@ def _bias_share(module: nn.Module, x: torch.Tensor) -> float:
     return float((b.norm(dim=1) / y.reshape(len(x), -1).norm(dim=1)).mean())
 
 
-def _trainer(name: str, builder: Callable[[], nn.Module], doc: str) -> Callable[..., TrainReport]:
-    def train(
-        *,
-        out: Path,
-        seed: int = 0,
-        n_train: int = int(DEFAULTS["n_train"]),
-        n_test: int = int(DEFAULTS["n_test"]),
-        epochs: int = int(DEFAULTS["epochs"]),
-        batch_size: int = int(DEFAULTS["batch_size"]),
-        lr: float = float(DEFAULTS["lr"]),
-        num_threads: int | None = 1,
-        progress: Progress = None,
-    ) -> TrainReport:
-        settings = {
-            "seed": seed,
-            "n_train": n_train,
-            "n_test": n_test,
-            "data_seed": DATA_SEED,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimizer": "Adam",
-            "lr": lr,
-            "schedule": "one-cycle (max lr = lr), stepped per batch",
-            "loss": "MSE",
-            "num_threads": num_threads,
-        }
+def _train(*, bias: bool, options: Mapping[str, Any], out: Path, progress: Progress) -> TrainReport:
+    """The recipe of both variants, :func:`train_plain` and :func:`train_bias`, with
+    ``options`` replacing some of :data:`DEFAULTS`."""
+    name, builder = ("squares-ae-bias", build_bias) if bias else ("squares-ae", build_plain)
+    opts = DEFAULTS.updated(name, options)
+    recipe = {
+        "data_seed": DATA_SEED,
+        "optimizer": "Adam",
+        "schedule": "one-cycle (max lr = lr), stepped per batch",
+        "loss": "MSE",
+    }
 
-        def body() -> tuple[nn.Module, dict[str, float], str]:
-            if progress:
-                progress(f"{name}: drawing {n_train} training and {n_test} test squares")
-            x, _ = make_data(n=n_train, seed=DATA_SEED, split="train")
-            xt, _ = make_data(n=n_test, seed=DATA_SEED, split="test")
-            baseline = float(((xt - x.mean(dim=0)) ** 2).mean())
-            module = seeded_fit(
-                builder,
-                x,
-                x,
-                seed=seed,
-                loss_fn=nn.functional.mse_loss,
-                optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=lr),
-                epochs=epochs,
-                batch_size=batch_size,
-                scheduler=lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(
-                    opt, max_lr=lr, total_steps=steps
-                ),
-                evaluate=lambda m: {"test_mse": float(((m(xt) - xt) ** 2).mean())},
-                progress=progress,
-            )
-            with torch.no_grad():
-                test_mse = float(((module(xt) - xt) ** 2).mean())
-                train_mse = float(((module(x) - x) ** 2).mean())
-            metrics = {
-                "test_mse": test_mse,
-                "train_mse": train_mse,
-                "baseline_mse": baseline,
-                "mse_ratio": test_mse / baseline,
-                "test_bias_share": _bias_share(module, xt),
-            }
-            return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
-
-        return run_training(
-            name, out=out, settings=settings, num_threads=num_threads, progress=progress, body=body
+    def body() -> tuple[nn.Module, dict[str, float], str]:
+        if progress:
+            progress(f"{name}: drawing {opts.n_train} training and {opts.n_test} test squares")
+        x, _ = make_data(n=opts.n_train, seed=DATA_SEED, split="train")
+        xt, _ = make_data(n=opts.n_test, seed=DATA_SEED, split="test")
+        baseline = float(((xt - x.mean(dim=0)) ** 2).mean())
+        module = seeded_fit(
+            builder,
+            x,
+            x,
+            options=opts,
+            loss_fn=nn.functional.mse_loss,
+            optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=opts.lr),
+            scheduler=lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=opts.lr, total_steps=steps
+            ),
+            evaluate=lambda m: {"test_mse": float(((m(xt) - xt) ** 2).mean())},
+            progress=progress,
         )
+        with torch.no_grad():
+            test_mse = float(((module(xt) - xt) ** 2).mean())
+            train_mse = float(((module(x) - x) ** 2).mean())
+        metrics = {
+            "test_mse": test_mse,
+            "train_mse": train_mse,
+            "baseline_mse": baseline,
+            "mse_ratio": test_mse / baseline,
+            "test_bias_share": _bias_share(module, xt),
+        }
+        return module, metrics, f"test MSE {test_mse:.5f} (baseline {baseline:.5f})"
 
-    train.__doc__ = doc
-    return train
+    return run_training(name, out=out, options=opts, recipe=recipe, progress=progress, body=body)
 
 
-train_plain = _trainer(
-    "squares-ae",
-    build_plain,
+def train_plain(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
     """Train the bias-free squares autoencoder; write its weights to ``out`` (+ JSON sidecar).
 
-    MSE between output and input; Adam with a one-cycle schedule peaking at ``lr``, stepped
-    per batch; minibatches of ``batch_size`` from ``n_train`` squares (split "train",
-    data seed 0 whatever ``seed``), scored on ``n_test`` squares of split "test".
+    ``options`` replace fields of :data:`DEFAULTS` (``seed`` 0, ``n_train``, ``n_test``,
+    ``epochs``, ``batch_size``, ``lr``, ``num_threads`` 1). MSE between output and input;
+    Adam with a one-cycle schedule peaking at ``lr``, stepped per batch; minibatches of
+    ``batch_size`` from ``n_train`` squares (split "train", data seed 0 whatever ``seed``),
+    scored on ``n_test`` squares of split "test".
     ``metrics``: ``test_mse``, ``train_mse``, ``baseline_mse`` (the mean training image
     predicted for every test image), ``mse_ratio`` and ``test_bias_share`` (mean of
     ||f(x) - J x|| / ||f(x)||; zero without biases). Deterministic in ``seed``; the defaults
     take one to two minutes on one CPU thread.
-    """,
-)
+    """
+    return _train(bias=False, options=options, out=out, progress=progress)
 
-train_bias = _trainer(
-    "squares-ae-bias",
-    build_bias,
-    """Train the squares autoencoder with biases; the same recipe as :func:`train_plain`.""",
-)
+
+def train_bias(*, out: Path, progress: Progress = None, **options: Any) -> TrainReport:
+    """Train the squares autoencoder with biases; the same recipe as :func:`train_plain`."""
+    return _train(bias=True, options=options, out=out, progress=progress)
 
 
 _PLAIN_DESCRIPTION = (
@@ -370,25 +334,25 @@ _BIAS_DESCRIPTION = (
     "squares against 0.02480 for the mean image (squares-ae: 0.00037)."
 )
 
+_PLAIN_ENTRY = ZooEntry(
+    name="squares-ae",
+    title="Rotated squares autoencoder, no biases (SpecXAI 2.3)",
+    description=_PLAIN_DESCRIPTION,
+    input_shape=INPUT_SHAPE,
+    image_shape=IMAGE_SHAPE,
+    build=build_plain,
+    make_data=make_data,
+    train=train_plain,
+)
+
 ENTRIES = (
-    make_entry(
-        "squares-ae",
-        "Rotated squares autoencoder, no biases (SpecXAI 2.3)",
-        _PLAIN_DESCRIPTION,
-        input_shape=INPUT_SHAPE,
-        image_shape=IMAGE_SHAPE,
-        build=build_plain,
-        make_data=make_data,
-        train=train_plain,
-    ),
-    make_entry(
-        "squares-ae-bias",
-        "Rotated squares autoencoder, with biases (SpecXAI 3.1)",
-        _BIAS_DESCRIPTION,
-        input_shape=INPUT_SHAPE,
-        image_shape=IMAGE_SHAPE,
+    _PLAIN_ENTRY,
+    replace(
+        _PLAIN_ENTRY,
+        name="squares-ae-bias",
+        title="Rotated squares autoencoder, with biases (SpecXAI 3.1)",
+        description=_BIAS_DESCRIPTION,
         build=build_bias,
-        make_data=make_data,
         train=train_bias,
     ),
 )
