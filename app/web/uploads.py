@@ -90,10 +90,10 @@ def register_upload_routes(
 
     def _accept(
         store: UploadStore,
-        *,
-        labels: bool,
         open_file: Callable[[str, str], Any],
         reply: Callable[[Any], dict[str, Any]],
+        *,
+        labels: bool,
     ) -> tuple[flask.Response, int]:
         """Store the request's file in `store`, open it with `open_file(session, file_id)`
         and answer `reply(opened)` with ok and the size; a file it refuses is deleted."""
@@ -108,19 +108,11 @@ def register_upload_routes(
         return _answer(flask.jsonify(ok=True, **reply(opened), size=stored.size), 200)
 
     def upload() -> tuple[flask.Response, int]:
-        return _accept(
-            services.uploads,
-            labels=False,
-            open_file=services.registry.open_upload,
-            reply=lambda entry: {"model_id": entry.id, "name": entry.label},
-        )
+        return _accept(services.uploads, services.registry.open_upload, _model, labels=False)
 
     def upload_dataset() -> tuple[flask.Response, int]:
         return _accept(
-            services.dataset_uploads,
-            labels=True,
-            open_file=services.datasets.check_upload,
-            reply=lambda entry: {"dataset_id": entry.id, "name": entry.name},
+            services.dataset_uploads, services.datasets.check_upload, _dataset, labels=True
         )
 
     server.add_url_rule(route, "svdscope_upload", upload, methods=["POST"])
@@ -129,6 +121,16 @@ def register_upload_routes(
             dataset_route, "svdscope_upload_dataset", upload_dataset, methods=["POST"]
         )
     return upload
+
+
+def _model(entry: Any) -> dict[str, Any]:
+    """What the model upload answers about the opened model (besides ok and size)."""
+    return {"model_id": entry.id, "name": entry.label}
+
+
+def _dataset(entry: Any) -> dict[str, Any]:
+    """What the dataset upload answers about the checked dataset (besides ok and size)."""
+    return {"dataset_id": entry.id, "name": entry.name}
 
 
 def _error(status: int, message: str) -> tuple[flask.Response, int]:
