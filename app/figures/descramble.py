@@ -4,6 +4,7 @@ smooth basis, and the objective of an iterative run. Pure: arrays in, figures ou
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,7 +14,14 @@ from app.figures.common import level_line
 from app.figures.theme import ACCENT, LINE, SEQUENTIAL, register_template
 from app.figures.weights import weights_heatmap
 
-__all__ = ["FREQ_UNIT", "basis_overlay", "fft_heatmap", "matrix_panel", "objective_history"]
+__all__ = [
+    "FREQ_UNIT",
+    "basis_overlay",
+    "fft_heatmap",
+    "fft_view_heatmap",
+    "matrix_panel",
+    "objective_history",
+]
 
 FREQ_UNIT = "cycles/sample"
 PANEL_HEIGHT = 440
@@ -121,6 +129,19 @@ def fft_heatmap(
         margin={"l": 60, "r": 10, "t": 70, "b": 50},
     )
     return fig
+
+
+def fft_view_heatmap(view: Any, *, title: str) -> go.Figure:
+    """`fft_heatmap` of an FFT view (``svdcore.fourier.FFTView``: magnitude, row_freq,
+    col_freq, log, symmetrized)."""
+    return fft_heatmap(
+        view.magnitude,
+        view.row_freq,
+        view.col_freq,
+        title=title,
+        log=view.log,
+        symmetrized=view.symmetrized,
+    )
 
 
 def basis_overlay(

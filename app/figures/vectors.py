@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import plotly.graph_objects as go
@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from app.figures.common import curve_axis, curve_trace, diverging_image
 from app.figures.theme import FIT, image_panel_axes, register_template
 
-__all__ = ["FitPart", "r2_text", "vector_gallery"]
+__all__ = ["FitPart", "r2_text", "side_gallery", "vector_gallery"]
 
 
 class FitPart(Protocol):
@@ -109,6 +109,34 @@ def vector_gallery(
         margin={"t": 96 if two_lines else 80},
     )
     return fig
+
+
+def side_gallery(
+    vectors: Any,
+    side: str,
+    *,
+    title: str,
+    axis_title: str = "index",
+    fits: Sequence[Sequence[FitPart] | None] | None = None,
+) -> go.Figure:
+    """`vector_gallery` of one side of a layer's singular vectors (`vectors`: right and
+    left (k, n), sigma, and the layer's view info): "right" draws v over the view's columns
+    (its column image shape or axis), "left" draws u over its rows."""
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left', not {side!r}")
+    info = vectors.info
+    right = side == "right"
+    axis = info.col_axis if right else info.row_axis
+    return vector_gallery(
+        vectors.right if right else vectors.left,
+        vectors.sigma,
+        symbol="v" if right else "u",
+        title=title,
+        image_shape=info.col_image_shape if right else info.row_image_shape,
+        axis_values=None if axis is None else axis.values,
+        axis_title=axis_title,
+        fits=fits,
+    )
 
 
 def _break_at_restarts(x: np.ndarray | None, y: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
