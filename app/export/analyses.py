@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 import torch
 
 import svdcore as sc
-from app.figures import fft_heatmap, spectrum_figure, vector_gallery
+from app.figures import fft_view_heatmap, side_gallery, spectrum_figure
 from app.figures.descramble_panels import descramble_figures
 from app.figures.spectrum import first_view_figure
 from app.figures.subspaces_panels import weight_figures
@@ -173,7 +173,6 @@ def _svd(services: Any, model: str, layer: str, view: str, session: Any, o: Expo
         "k": len(vec.sigma),
         "truncated_vectors": bool(vec.truncated),
     }
-    info = vec.info
     s = summary.singular_values
     figures = {
         "Spectrum": spectrum_figure(
@@ -183,21 +182,11 @@ def _svd(services: Any, model: str, layer: str, view: str, session: Any, o: Expo
             numerical_rank=int(summary.numerical_rank),
             title=f"Spectrum of {layer}",
         ),
-        "Right singular vectors": vector_gallery(
-            vec.right,
-            vec.sigma,
-            symbol="v",
-            title=f"Right singular vectors of {layer} (input side)",
-            image_shape=info.col_image_shape,
-            axis_values=None if info.col_axis is None else info.col_axis.values,
+        "Right singular vectors": side_gallery(
+            vec, "right", title=f"Right singular vectors of {layer} (input side)"
         ),
-        "Left singular vectors": vector_gallery(
-            vec.left,
-            vec.sigma,
-            symbol="u",
-            title=f"Left singular vectors of {layer} (output side)",
-            image_shape=info.row_image_shape,
-            axis_values=None if info.row_axis is None else info.row_axis.values,
+        "Left singular vectors": side_gallery(
+            vec, "left", title=f"Left singular vectors of {layer} (output side)"
         ),
     }
     return arrays, numbers, figures
@@ -264,16 +253,7 @@ def _fft(services: Any, model: str, layer: str, view: str, session: Any, o: Expo
     arrays: dict[str, np.ndarray] = {}
     numbers: dict[str, Any] = {"symmetrized": True, "log10": True}
     _collect(F, "", arrays, numbers)
-    figures = {
-        "2-D FFT": fft_heatmap(
-            F.magnitude,
-            F.row_freq,
-            F.col_freq,
-            title=f"|FFT| of {layer} (symmetrised, log10)",
-            log=True,
-            symmetrized=True,
-        )
-    }
+    figures = {"2-D FFT": fft_view_heatmap(F, title=f"|FFT| of {layer} (symmetrised, log10)")}
     return arrays, numbers, figures
 
 

@@ -1,6 +1,12 @@
 """Pure figure builders: numpy arrays in, plotly figures out (no svdcore, no Dash)."""
 
-from app.figures.descramble import basis_overlay, fft_heatmap, matrix_panel, objective_history
+from app.figures.descramble import (
+    basis_overlay,
+    fft_heatmap,
+    fft_view_heatmap,
+    matrix_panel,
+    objective_history,
+)
 from app.figures.inversion import distance_history, generated_input, output_bars
 from app.figures.overview import sparklines_figure
 from app.figures.pooling import Pooled, pool_max_abs
@@ -18,7 +24,7 @@ from app.figures.theme import (
     placeholder_figure,
     register_template,
 )
-from app.figures.vectors import vector_gallery
+from app.figures.vectors import side_gallery, vector_gallery
 from app.figures.weights import symmetric_limit, weights_heatmap
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "decomposition_figure",
     "distance_history",
     "fft_heatmap",
+    "fft_view_heatmap",
     "generated_input",
     "matrix_panel",
     "objective_history",
@@ -38,6 +45,7 @@ __all__ = [
     "placeholder_figure",
     "pool_max_abs",
     "register_template",
+    "side_gallery",
     "signal_gallery",
     "singular_values_figure",
     "sparklines_figure",

@@ -4,18 +4,35 @@ smooth basis, and the objective of an iterative run. Pure: arrays in, figures ou
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.figures.common import level_line
 from app.figures.theme import ACCENT, LINE, SEQUENTIAL, register_template
 from app.figures.weights import weights_heatmap
 
-__all__ = ["FREQ_UNIT", "basis_overlay", "fft_heatmap", "matrix_panel", "objective_history"]
+__all__ = [
+    "FREQ_UNIT",
+    "basis_overlay",
+    "fft_heatmap",
+    "fft_view_heatmap",
+    "matrix_panel",
+    "objective_history",
+]
 
 FREQ_UNIT = "cycles/sample"
 PANEL_HEIGHT = 440
+# basis_overlay's two curves per panel: (legend name, legend group, line, hover symbol)
+_VECTOR = ("left singular vector uᵢ of P W", "u", {"color": LINE, "width": 1.8}, "u")
+_BASIS = (
+    "smooth basis tᵢ (stencil eigenvector)",
+    "basis",
+    {"color": ACCENT, "width": 1.5, "dash": "dash"},
+    "t",
+)
 
 
 def matrix_panel(
@@ -114,6 +131,19 @@ def fft_heatmap(
     return fig
 
 
+def fft_view_heatmap(view: Any, *, title: str) -> go.Figure:
+    """`fft_heatmap` of an FFT view (``svdcore.fourier.FFTView``: magnitude, row_freq,
+    col_freq, log, symmetrized)."""
+    return fft_heatmap(
+        view.magnitude,
+        view.row_freq,
+        view.col_freq,
+        title=title,
+        log=view.log,
+        symmetrized=view.symmetrized,
+    )
+
+
 def basis_overlay(
     vectors: np.ndarray,
     basis: np.ndarray,
@@ -146,34 +176,21 @@ def basis_overlay(
     index = np.arange(n, dtype=np.int32)
     for i in range(k):
         row, col = divmod(i, cols)
-        fig.add_trace(
-            go.Scatter(
-                x=index,
-                y=U[:, i],
-                mode="lines",
-                name="left singular vector uᵢ of P W",
-                legendgroup="u",
-                showlegend=i == 0,
-                line={"color": LINE, "width": 1.8},
-                hovertemplate="u: %{y:.3g}<extra></extra>",
-            ),
-            row=row + 1,
-            col=col + 1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=index,
-                y=B[:, i],
-                mode="lines",
-                name="smooth basis tᵢ (stencil eigenvector)",
-                legendgroup="basis",
-                showlegend=i == 0,
-                line={"color": ACCENT, "width": 1.5, "dash": "dash"},
-                hovertemplate="t: %{y:.3g}<extra></extra>",
-            ),
-            row=row + 1,
-            col=col + 1,
-        )
+        for values, (name, group, line, symbol) in ((U, _VECTOR), (B, _BASIS)):
+            fig.add_trace(
+                go.Scatter(
+                    x=index,
+                    y=values[:, i],
+                    mode="lines",
+                    name=name,
+                    legendgroup=group,
+                    showlegend=i == 0,
+                    line=line,
+                    hovertemplate=symbol + ": %{y:.3g}<extra></extra>",
+                ),
+                row=row + 1,
+                col=col + 1,
+            )
     fig.update_yaxes(zeroline=True, zerolinecolor="#cfd8dc", showticklabels=False)
     fig.update_xaxes(title_text=axis_title, title_standoff=4, row=rows, col=1)
     fig.update_annotations(font_size=12)
@@ -218,13 +235,8 @@ def objective_history(
         )
     )
     if bound is not None and math.isfinite(bound):
-        fig.add_hline(
-            y=bound,
-            line={"dash": "dash", "color": ACCENT, "width": 1},
-            annotation_text=f"{bound_label} {bound:.6g}",
-            annotation_position="top right",
-            annotation_font={"color": ACCENT, "size": 11},
-        )
+        text = f"{bound_label} {bound:.6g}"
+        level_line(fig, bound, text, color=ACCENT, dash="dash", position="top right")
     fig.update_layout(
         template=register_template(),
         title={"text": title},

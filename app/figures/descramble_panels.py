@@ -6,7 +6,12 @@ from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
 
-from app.figures.descramble import basis_overlay, fft_heatmap, matrix_panel, objective_history
+from app.figures.descramble import (
+    basis_overlay,
+    fft_view_heatmap,
+    matrix_panel,
+    objective_history,
+)
 from app.figures.theme import axis_title
 
 __all__ = ["OBJECTIVE", "DescrambleFigures", "descramble_figures"]
@@ -54,23 +59,8 @@ def descramble_figures(data: Any, ffts: tuple[Any, Any], layer_name: str) -> Des
         col_label=col_label,
         col_values=col_values,
     )
-    f_raw, f_pw = ffts
-    fft_raw = fft_heatmap(
-        f_raw.magnitude,
-        f_raw.row_freq,
-        f_raw.col_freq,
-        title="2-D FFT of W",
-        log=f_raw.log,
-        symmetrized=f_raw.symmetrized,
-    )
-    fft_pw = fft_heatmap(
-        f_pw.magnitude,
-        f_pw.row_freq,
-        f_pw.col_freq,
-        title="2-D FFT of P W",
-        log=f_pw.log,
-        symmetrized=f_pw.symmetrized,
-    )
+    fft_raw = fft_view_heatmap(ffts[0], title="2-D FFT of W")
+    fft_pw = fft_view_heatmap(ffts[1], title="2-D FFT of P W")
     P = matrix_panel(
         data.P,
         title="P (orthogonal descrambler)",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from app.figures.common import curve_axis
 from app.figures.theme import ACCENT, LINE, register_template
 
 __all__ = ["distance_history", "generated_input", "output_bars"]
@@ -45,11 +46,8 @@ def generated_input(
             yaxis={"visible": False, "autorange": "reversed", "constrain": "domain"},
         )
     else:
-        xs = (
-            np.asarray(axis_values, dtype=np.float64)
-            if axis_values is not None and len(axis_values) == v.size
-            else np.arange(v.size)
-        )
+        xs = curve_axis(axis_values, v.size, dtype=np.float64)
+        xs = np.arange(v.size) if xs is None else xs
         fig = go.Figure(go.Scatter(x=xs, y=v, mode="lines", line={"color": LINE, "width": 1.6}))
         fig.update_layout(xaxis={"title": {"text": axis_title}}, yaxis={"title": {"text": "value"}})
     fig.update_layout(

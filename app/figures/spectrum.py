@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.figures.common import level_line
 from app.figures.theme import ACCENT, LINE, MUTED, register_template
 
 __all__ = ["first_view_figure", "spectrum_figure", "top_spectrum_figure"]
@@ -71,12 +72,13 @@ def spectrum_figure(
         )
     _add_energy(fig, index, energy, mode=mode, hover="first %{x}: %{y:.2%} of the energy")
     for level in (0.9, 0.99):
-        fig.add_hline(
-            y=level,
-            line={"dash": "dot", "color": MUTED, "width": 1},
-            annotation_text=f"{level:.0%}",
-            annotation_position="bottom right",
-            annotation_font={"color": MUTED, "size": 11},
+        level_line(
+            fig,
+            level,
+            f"{level:.0%}",
+            color=MUTED,
+            dash="dot",
+            position="bottom right",
             row=1,
             col=2,
         )

@@ -11,7 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.figures.theme import ACCENT, DIVERGING, LINE, MUTED, image_panel_axes, register_template
+from app.figures.common import curve_axis, curve_trace, diverging_image
+from app.figures.theme import ACCENT, LINE, MUTED, image_panel_axes, register_template
 from app.figures.weights import symmetric_limit
 
 __all__ = ["decomposition_figure", "panel_grid", "signal_gallery", "singular_values_figure"]
@@ -60,31 +61,18 @@ def panel_grid(
         vertical_spacing=min(0.3 / rows, 0.12) if rows > 1 else 0.0,
     )
     shared = symmetric_limit(P) if shared_scale else None
-    x = None
-    if image_shape is None and axis_values is not None and len(axis_values) == n:
-        x = np.asarray(axis_values, dtype=np.float64)
+    x = curve_axis(axis_values, n, dtype=np.float64)
     for i in range(k):
         r, c = divmod(i, cols)
         if image_shape is not None:
-            limit = shared if shared is not None else symmetric_limit(P[i])
-            trace: go.Heatmap | go.Scatter = go.Heatmap(
-                z=P[i].reshape(image_shape),
-                zmid=0.0,
-                zmin=-limit,
-                zmax=limit,
-                colorscale=DIVERGING,
+            trace: go.Heatmap | go.Scatter = diverging_image(
+                P[i].reshape(image_shape),
+                limit=shared,
                 showscale=shared is not None and i == 0,
                 colorbar={"title": {"text": value_label, "side": "right"}, "thickness": 12},
-                hovertemplate="(%{y}, %{x}): %{z:.3g}<extra></extra>",
             )
         else:
-            trace = go.Scatter(
-                x=x,
-                y=P[i],
-                mode="lines",
-                line={"color": LINE, "width": 1.4},
-                hovertemplate="%{x}: %{y:.3g}<extra></extra>",
-            )
+            trace = curve_trace(x, P[i], width=1.4)
         fig.add_trace(trace, row=r + 1, col=c + 1)
     if image_shape is not None:
         for i in range(k):
@@ -166,11 +154,8 @@ def decomposition_figure(
         )
         fig.update_layout(height=330)
         return fig
-    xs = (
-        np.asarray(axis_values, dtype=np.float64)
-        if axis_values is not None and len(axis_values) == n
-        else np.arange(n)
-    )
+    xs = curve_axis(axis_values, n, dtype=np.float64)
+    xs = np.arange(n) if xs is None else xs
     fig = go.Figure()
     for values, label, color, dash in zip(
         stack, labels, (MUTED, LINE, ACCENT), ("solid", "solid", "dot"), strict=True

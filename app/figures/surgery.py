@@ -10,8 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.figures.theme import ACCENT, DIVERGING, LINE, MUTED, image_panel_axes, register_template
-from app.figures.weights import symmetric_limit, weights_heatmap
+from app.figures.common import curve_axis, curve_trace, diverging_image, relative_spectrum
+from app.figures.theme import ACCENT, LINE, MUTED, image_panel_axes, register_template
+from app.figures.weights import weights_heatmap
 
 __all__ = [
     "bias_waterfall",
@@ -135,19 +136,15 @@ def spectrum_comparison(S: np.ndarray, alpha_row: np.ndarray, *, title: str = ""
 
 
 def image_trace(z: np.ndarray, *, diverging: bool) -> go.Heatmap:
+    """`z` as a float32 image: zero-centred on the diverging scale, or dark ink on white."""
     z = np.asarray(z, dtype=np.float32)
     if diverging:
-        limit = symmetric_limit(z)
-        colours: dict[str, object] = {"zmid": 0.0, "zmin": -limit, "zmax": limit}
-        scale: object = DIVERGING
-    else:
-        colours, scale = {}, GREYS
+        return diverging_image(z)
     return go.Heatmap(
         z=z,
-        colorscale=scale,
+        colorscale=GREYS,
         showscale=False,
         hovertemplate="(%{y}, %{x}): %{z:.3g}<extra></extra>",
-        **colours,
     )
 
 
@@ -184,14 +181,7 @@ def panel_grid(
             trace: go.Heatmap | go.Scatter = image_trace(panel, diverging=diverging)
         else:
             y = np.asarray(panel, dtype=np.float32).reshape(-1)
-            x = axis_values if axis_values is not None and len(axis_values) == y.size else None
-            trace = go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                line={"color": LINE, "width": 1.4},
-                hovertemplate="%{x}: %{y:.3g}<extra></extra>",
-            )
+            trace = curve_trace(curve_axis(axis_values, y.size), y, width=1.4)
         fig.add_trace(trace, row=r + 1, col=c + 1)
         suffix = "" if i == 0 else str(i + 1)
         if images[i]:
@@ -224,7 +214,7 @@ def input_figure(
         fig.update_xaxes(scaleanchor="y", constrain="domain", visible=False)
         fig.update_yaxes(autorange="reversed", constrain="domain", visible=False)
     else:
-        x = axis_values if axis_values is not None and len(axis_values) == a.size else None
+        x = curve_axis(axis_values, a.size)
         fig = go.Figure(go.Scatter(x=x, y=a.reshape(-1), mode="lines", line={"color": LINE}))
         fig.update_xaxes(title_text=axis_label)
     fig.update_layout(template=register_template(), title={"text": title}, height=300)
@@ -292,7 +282,7 @@ def pruned_output(
         ]
         xaxis = {"title": {"text": axis_label}, "type": "category"}
     else:
-        x = axis_values if axis_values is not None and len(axis_values) == y.size else None
+        x = curve_axis(axis_values, y.size)
         traces = [
             go.Scatter(x=x, y=y, name="full output y", line={"color": "#90a4ae", "width": 3}),
             go.Scatter(x=x, y=yp, name="top-k output", line={"color": LINE, "width": 1.5}),
@@ -342,12 +332,11 @@ def data_svd_figure(
         horizontal_spacing=0.02 if k > 1 else 0.0,
     )
     for S, name, colour in ((data_S, data_label, MUTED), (net_S, net_label, ACCENT)):
-        s = np.asarray(S, dtype=np.float64).reshape(-1)
-        norm = s / s[0] if s.size and s[0] > 0 else s
+        index, relative = relative_spectrum(S)
         fig.add_trace(
             go.Scatter(
-                x=np.arange(1, s.size + 1),
-                y=norm.astype(np.float32),
+                x=index,
+                y=relative,
                 name=name,
                 mode="lines+markers",
                 marker={"color": colour, "size": 4},
@@ -370,7 +359,7 @@ def data_svd_figure(
                 fig.update_yaxes(constrain="domain", row=row, col=c)
             else:
                 y = np.asarray(panel, dtype=np.float32).reshape(-1)
-                x = axis_values if axis_values is not None and len(axis_values) == y.size else None
+                x = curve_axis(axis_values, y.size)
                 fig.add_trace(
                     go.Scatter(x=x, y=y, mode="lines", line={"color": LINE, "width": 1.2},
                                showlegend=False),

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.figures.common import curve_axis, relative_spectrum
 from app.figures.surgery import image_trace
 from app.figures.theme import DIVERGING, LINE, register_template
 
@@ -97,7 +98,7 @@ def depth_figure(
                 )
             else:
                 y = np.asarray(panel, dtype=np.float32).reshape(-1)
-                x = axis_values if axis_values is not None and len(axis_values) == y.size else None
+                x = curve_axis(axis_values, y.size)
                 fig.add_trace(
                     go.Scatter(x=x, y=y, mode="lines", line={"color": LINE, "width": 1.3}),
                     row=r,
@@ -105,12 +106,11 @@ def depth_figure(
                 )
                 if r == 2:
                     fig.update_xaxes(title_text=axis_label, row=r, col=c + 1)
-        s = np.asarray(S, dtype=np.float64)
-        rel = s / s[0] if s.size and s[0] > 0 else s
+        index, relative = relative_spectrum(S)
         fig.add_trace(
             go.Bar(
-                x=np.arange(1, s.size + 1),
-                y=rel.astype(np.float32),
+                x=index,
+                y=relative,
                 marker_color=LINE,
                 hovertemplate="k = %{x}<br>σₖ/σ₁ = %{y:.3g}<extra></extra>",
             ),

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.figures.theme import DIVERGING, FIT, LINE, image_panel_axes, register_template
-from app.figures.weights import symmetric_limit
+from app.figures.common import curve_axis, curve_trace, diverging_image
+from app.figures.theme import FIT, image_panel_axes, register_template
 
-__all__ = ["FitPart", "r2_text", "vector_gallery"]
+__all__ = ["FitPart", "r2_text", "side_gallery", "vector_gallery"]
 
 
 class FitPart(Protocol):
@@ -80,31 +80,13 @@ def vector_gallery(
         if rows > 1
         else 0.0,
     )
-    x = None
-    if image_shape is None and axis_values is not None and len(axis_values) == n:
-        x = np.asarray(axis_values, dtype=np.float32)
+    x = None if image_shape is not None else curve_axis(axis_values, n, dtype=np.float32)
     for i in range(k):
         r, c = divmod(i, cols)
         if image_shape is not None:
-            limit = symmetric_limit(V[i])
-            trace: go.Heatmap | go.Scatter = go.Heatmap(
-                z=V[i].reshape(image_shape),
-                zmid=0.0,
-                zmin=-limit,
-                zmax=limit,
-                colorscale=DIVERGING,
-                showscale=False,
-                hovertemplate="(%{y}, %{x}): %{z:.3g}<extra></extra>",
-            )
+            trace: go.Heatmap | go.Scatter = diverging_image(V[i].reshape(image_shape))
         else:
-            xs, ys = _break_at_restarts(x, V[i])
-            trace = go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"color": LINE, "width": 1.5},
-                hovertemplate="%{x}: %{y:.3g}<extra></extra>",
-            )
+            trace = curve_trace(*_break_at_restarts(x, V[i]), width=1.5)
         fig.add_trace(trace, row=r + 1, col=c + 1)
         for j, part in enumerate(fits[i] or ()):
             fig.add_trace(_fit_trace(part, x, n, j, len(fits[i] or ())), row=r + 1, col=c + 1)
@@ -127,6 +109,34 @@ def vector_gallery(
         margin={"t": 96 if two_lines else 80},
     )
     return fig
+
+
+def side_gallery(
+    vectors: Any,
+    side: str,
+    *,
+    title: str,
+    axis_title: str = "index",
+    fits: Sequence[Sequence[FitPart] | None] | None = None,
+) -> go.Figure:
+    """`vector_gallery` of one side of a layer's singular vectors (`vectors`: right and
+    left (k, n), sigma, and the layer's view info): "right" draws v over the view's columns
+    (its column image shape or axis), "left" draws u over its rows."""
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left', not {side!r}")
+    info = vectors.info
+    right = side == "right"
+    axis = info.col_axis if right else info.row_axis
+    return vector_gallery(
+        vectors.right if right else vectors.left,
+        vectors.sigma,
+        symbol="v" if right else "u",
+        title=title,
+        image_shape=info.col_image_shape if right else info.row_image_shape,
+        axis_values=None if axis is None else axis.values,
+        axis_title=axis_title,
+        fits=fits,
+    )
 
 
 def _break_at_restarts(x: np.ndarray | None, y: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.pooling import pool_max_abs
+from app.figures.pooling import Pooled, pool_max_abs
 from app.figures.theme import DIVERGING, register_template
 
 __all__ = ["symmetric_limit", "weights_heatmap"]
@@ -88,16 +88,11 @@ def weights_heatmap(
         limit = symmetric_limit(z)
         clip_note = ""
     fr, fc = pooled.row_factor, pooled.col_factor
-    symbol = "w" if value_label == "weight" else value_label
+    hover = _cell_hover(pooled, row_label=row_label, col_label=col_label, value_label=value_label)
     if pooled.pooled:
         note = f"max-abs pooled {fr}×{fc} (shown {z.shape[0]}×{z.shape[1]} of {m}×{n})"
-        hover = (
-            f"{row_label} %{{y}}…+{fr - 1}<br>{col_label} %{{x}}…+{fc - 1}"
-            f"<br>largest |{symbol}| in block: %{{z:.4g}}<extra></extra>"
-        )
     else:
         note = f"{m}×{n}"
-        hover = f"{row_label} %{{y}}<br>{col_label} %{{x}}<br>{symbol} = %{{z:.4g}}<extra></extra>"
     coords: dict[str, object] = {"x0": 0, "dx": fc, "y0": 0, "dy": fr}
     if col_values is not None and len(col_values) == n:
         coords.update(x=np.asarray(col_values, dtype=np.float32)[::fc])
@@ -127,6 +122,24 @@ def weights_heatmap(
     return fig
 
 
+def _symbol(value_label: str) -> str:
+    """The values' symbol in hover texts: w for weights, else the label itself."""
+    return "w" if value_label == "weight" else value_label
+
+
+def _cell_hover(pooled: Pooled, *, row_label: str, col_label: str, value_label: str) -> str:
+    """The hover text of a heatmap cell of `pooled`: its block and largest |value| when
+    pooled, else its row, column and value."""
+    symbol = _symbol(value_label)
+    if not pooled.pooled:
+        return f"{row_label} %{{y}}<br>{col_label} %{{x}}<br>{symbol} = %{{z:.4g}}<extra></extra>"
+    fr, fc = pooled.row_factor, pooled.col_factor
+    return (
+        f"{row_label} %{{y}}…+{fr - 1}<br>{col_label} %{{x}}…+{fc - 1}"
+        f"<br>largest |{symbol}| in block: %{{z:.4g}}<extra></extra>"
+    )
+
+
 def _monotone(values: np.ndarray) -> bool:
     """Strictly increasing or strictly decreasing (a usable heatmap coordinate)."""
     step = np.diff(np.asarray(values, dtype=np.float64))
@@ -152,19 +165,12 @@ def _windowed_heatmap(
     limit = symmetric_limit(W, percentile=clip_percentile)
     context = pool_max_abs(W, max_side=context_side)
     detail = pool_max_abs(W[r0:r1, c0:c1], max_side=max_side)
-    symbol = "w" if value_label == "weight" else value_label
+    symbol = _symbol(value_label)
     common = {"zmid": 0.0, "zmin": -limit, "zmax": limit, "colorscale": DIVERGING}
     cfr, cfc = context.row_factor, context.col_factor
     fr, fc = detail.row_factor, detail.col_factor
-    if detail.pooled:
-        hover = (
-            f"{row_label} %{{y}}…+{fr - 1}<br>{col_label} %{{x}}…+{fc - 1}"
-            f"<br>largest |{symbol}| in block: %{{z:.4g}}<extra></extra>"
-        )
-        resolution = f"max-abs pooled {fr}×{fc}"
-    else:
-        hover = f"{row_label} %{{y}}<br>{col_label} %{{x}}<br>{symbol} = %{{z:.4g}}<extra></extra>"
-        resolution = "one cell per weight"
+    hover = _cell_hover(detail, row_label=row_label, col_label=col_label, value_label=value_label)
+    resolution = f"max-abs pooled {fr}×{fc}" if detail.pooled else "one cell per weight"
     fig = go.Figure(
         [
             go.Heatmap(

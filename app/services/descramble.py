@@ -21,7 +21,7 @@ import torch
 import svdcore as sc
 from app.services.base import DataAnalysis
 from app.services.datasets import DATASET_ZOO
-from app.services.jobs import Cancelled
+from app.services.jobs import cached_unless_cancelled
 from svdcore import wiretap as sc_wiretap
 from svdcore.fourier import FFTView, fft2_view
 
@@ -211,14 +211,11 @@ class DescrambleService(DataAnalysis):
             data = _to_data(res, opts, net.view_info(layer))
             if data_note:
                 data = replace(data, note=" ".join(filter(None, (data_note, data.note))))
-            if data.cancelled:
-                raise Cancelled(data)
             return data
 
-        try:
-            return self.caches.shared_cache.get_or_compute(key, run)
-        except Cancelled as stopped:
-            return stopped.data
+        return cached_unless_cancelled(
+            self.caches.shared_cache, key, run, cancelled=lambda data: data.cancelled
+        )
 
     @staticmethod
     def ffts(data: DescrambleData, *, symmetrize: bool, log: bool) -> tuple[FFTView, FFTView]:

@@ -22,7 +22,7 @@ import torch
 
 import svdcore as sc
 from app.services.base import DataAnalysis
-from app.services.jobs import Cancelled
+from app.services.jobs import cached_unless_cancelled
 
 __all__ = [
     "INVERSION_METHODS",
@@ -180,15 +180,11 @@ class InversionService(DataAnalysis):
                     progress=progress,
                     should_stop=should_stop,
                 )
-            data = _to_data(res, opts, net, names, bounds, len(ds), ds.name)
-            if data.stopped:
-                raise Cancelled(data)
-            return data
+            return _to_data(res, opts, net, names, bounds, len(ds), ds.name)
 
-        try:
-            return self.caches.shared_cache.get_or_compute(key, run)
-        except Cancelled as stopped:
-            return stopped.data
+        return cached_unless_cancelled(
+            self.caches.shared_cache, key, run, cancelled=lambda data: data.stopped
+        )
 
 
 def _to_data(

@@ -13,7 +13,8 @@ job was started with from `lost_job_args`.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import svdcore as sc
 
@@ -22,12 +23,14 @@ __all__ = [
     "LOST_MESSAGE",
     "Cancelled",
     "JobFlags",
+    "cached_unless_cancelled",
     "found_lost_job",
     "is_lost_job",
     "lost_job_args",
 ]
 
 CANCEL_FLAG_TTL_S = 3600
+T = TypeVar("T")
 
 
 class Cancelled(Exception):
@@ -36,6 +39,28 @@ class Cancelled(Exception):
     def __init__(self, data: Any):
         super().__init__("cancelled")
         self.data = data
+
+
+def cached_unless_cancelled(
+    cache: sc.cache.ResultCache,
+    key: str,
+    run: Callable[[], T],
+    *,
+    cancelled: Callable[[T], bool],
+) -> T:
+    """`cache.get_or_compute(key, run)`, except that a result `cancelled` says was cut
+    short (a cancelled run's partial result) is returned without being cached."""
+
+    def checked() -> T:
+        data = run()
+        if cancelled(data):
+            raise Cancelled(data)
+        return data
+
+    try:
+        return cache.get_or_compute(key, checked)
+    except Cancelled as stopped:
+        return stopped.data
 
 
 class JobFlags:

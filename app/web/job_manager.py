@@ -105,6 +105,43 @@ class _Watched:
         self._drop(f"svdscope-job-args-{key}")
         return found_lost_job(json.loads(stored) if stored else None)
 
+    def _terminating(self, job: Any) -> None:
+        """Hook: `job` (not None) is being terminated on its session's behalf."""
+
+    def _died(self, job: Any) -> bool:
+        """Whether `job`, gone without a result, died on its own (not terminated)."""
+        raise NotImplementedError
+
+    def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
+        self._remember_start(key, args)
+        job = super().call_job_fn(key, job_fn, args, context)  # type: ignore[misc]
+        self._remember_job(key, job)
+        return job
+
+    def terminate_job(self, job: Any) -> None:
+        if job is not None and self._foreign(f"svdscope-job-owner-of-{job}"):
+            return  # another session's Cancel (a replayed handle): not its job
+        if job is not None:
+            self._terminating(job)
+        super().terminate_job(job)  # type: ignore[misc]
+
+    def get_progress(self, key: Any) -> Any:
+        if self._foreign(f"svdscope-job-owner-{key}"):
+            return None
+        return super().get_progress(key)  # type: ignore[misc]
+
+    def get_result(self, key: Any, job: Any) -> Any:
+        if self._foreign(f"svdscope-job-owner-{key}"):
+            return self.UNDEFINED  # the result stays for the session that asked for it
+        result = super().get_result(key, job)  # type: ignore[misc]
+        if result is not self.UNDEFINED or not job or self._running_now(job):
+            return result
+        # it may have finished between the two looks
+        result = super().get_result(key, job)  # type: ignore[misc]
+        if result is not self.UNDEFINED or not self._died(job):
+            return result
+        return self._lost_result(key)
+
 
 class WatchedDiskcacheManager(_Watched, dash.DiskcacheManager):
     """DiskcacheManager (a forked process per job) that reports a job whose process is
@@ -119,34 +156,12 @@ class WatchedDiskcacheManager(_Watched, dash.DiskcacheManager):
     def _drop(self, name: str) -> None:
         self.handle.delete(name)
 
-    def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
-        self._remember_start(key, args)
-        job = super().call_job_fn(key, job_fn, args, context)
-        self._remember_job(key, job)
-        return job
+    def _terminating(self, job: Any) -> None:
+        # Cancel, a new Run, or a delivered result: not a lost job
+        self._put(f"svdscope-terminated-{job}", "1")
 
-    def terminate_job(self, job: Any) -> None:
-        if job is not None and self._foreign(f"svdscope-job-owner-of-{job}"):
-            return  # another session's Cancel (a replayed handle): not its job
-        if job is not None:  # Cancel, a new Run, or a delivered result: not a lost job
-            self._put(f"svdscope-terminated-{job}", "1")
-        super().terminate_job(job)
-
-    def get_progress(self, key: Any) -> Any:
-        if self._foreign(f"svdscope-job-owner-{key}"):
-            return None
-        return super().get_progress(key)
-
-    def get_result(self, key: Any, job: Any) -> Any:
-        if self._foreign(f"svdscope-job-owner-{key}"):
-            return self.UNDEFINED  # the result stays for the session that asked for it
-        result = super().get_result(key, job)
-        if result is not self.UNDEFINED or job is None or self._running_now(job):
-            return result
-        result = super().get_result(key, job)  # it may have finished between the two looks
-        if result is not self.UNDEFINED or self._get(f"svdscope-terminated-{job}") is not None:
-            return result
-        return self._lost_result(key)
+    def _died(self, job: Any) -> bool:
+        return self._get(f"svdscope-terminated-{job}") is None
 
 
 class WatchedCeleryManager(_Watched, dash.CeleryManager):
@@ -165,32 +180,6 @@ class WatchedCeleryManager(_Watched, dash.CeleryManager):
     def _drop(self, name: str) -> None:
         self.handle.backend.delete(name)
 
-    def call_job_fn(self, key: Any, job_fn: Any, args: Any, context: Any) -> Any:
-        self._remember_start(key, args)
-        job = super().call_job_fn(key, job_fn, args, context)
-        self._remember_job(key, job)
-        return job
-
-    def terminate_job(self, job: Any) -> None:
-        if job is not None and self._foreign(f"svdscope-job-owner-of-{job}"):
-            return
-        super().terminate_job(job)
-
-    def get_progress(self, key: Any) -> Any:
-        if self._foreign(f"svdscope-job-owner-{key}"):
-            return None
-        return super().get_progress(key)
-
-    def get_result(self, key: Any, job: Any) -> Any:
-        if self._foreign(f"svdscope-job-owner-{key}"):
-            return self.UNDEFINED
-        result = super().get_result(key, job)
-        if result is not self.UNDEFINED or not job or self._running_now(job):
-            return result
-        result = super().get_result(key, job)  # it may have finished between the two looks
-        if result is not self.UNDEFINED:
-            return result
+    def _died(self, job: Any) -> bool:
         task = self.get_task(job)
-        if task is None or task.status != "FAILURE":
-            return result  # revoked (Cancel): silent
-        return self._lost_result(key)
+        return task is not None and task.status == "FAILURE"  # else revoked (Cancel): silent

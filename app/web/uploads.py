@@ -88,29 +88,32 @@ def register_upload_routes(
             return session, None, _error(err.status, err.message)
         return session, stored, None
 
-    def upload() -> tuple[flask.Response, int]:
-        session, stored, error = _receive(services.uploads, labels=False)
+    def _accept(
+        store: UploadStore,
+        open_file: Callable[[str, str], Any],
+        reply: Callable[[Any], dict[str, Any]],
+        *,
+        labels: bool,
+    ) -> tuple[flask.Response, int]:
+        """Store the request's file in `store`, open it with `open_file(session, file_id)`
+        and answer `reply(opened)` with ok and the size; a file it refuses is deleted."""
+        session, stored, error = _receive(store, labels=labels)
         if stored is None:
             return _answer(*error)
         try:
-            entry = services.registry.open_upload(session, stored.file_id)
+            opened = open_file(session, stored.file_id)
         except Exception as err:  # every failure to open becomes a message, not a 500
-            services.uploads.delete(session, stored.file_id)
+            store.delete(session, stored.file_id)
             return _answer(*_error(422, services.error_message(err)))
-        body = flask.jsonify(ok=True, model_id=entry.id, name=entry.label, size=stored.size)
-        return _answer(body, 200)
+        return _answer(flask.jsonify(ok=True, **reply(opened), size=stored.size), 200)
+
+    def upload() -> tuple[flask.Response, int]:
+        return _accept(services.uploads, services.registry.open_upload, _model, labels=False)
 
     def upload_dataset() -> tuple[flask.Response, int]:
-        session, stored, error = _receive(services.dataset_uploads, labels=True)
-        if stored is None:
-            return _answer(*error)
-        try:
-            entry = services.datasets.check_upload(session, stored.file_id)
-        except Exception as err:  # every failure to open becomes a message, not a 500
-            services.dataset_uploads.delete(session, stored.file_id)
-            return _answer(*_error(422, services.error_message(err)))
-        body = flask.jsonify(ok=True, dataset_id=entry.id, name=entry.name, size=stored.size)
-        return _answer(body, 200)
+        return _accept(
+            services.dataset_uploads, services.datasets.check_upload, _dataset, labels=True
+        )
 
     server.add_url_rule(route, "svdscope_upload", upload, methods=["POST"])
     if dataset_route:
@@ -118,6 +121,16 @@ def register_upload_routes(
             dataset_route, "svdscope_upload_dataset", upload_dataset, methods=["POST"]
         )
     return upload
+
+
+def _model(entry: Any) -> dict[str, Any]:
+    """What the model upload answers about the opened model (besides ok and size)."""
+    return {"model_id": entry.id, "name": entry.label}
+
+
+def _dataset(entry: Any) -> dict[str, Any]:
+    """What the dataset upload answers about the checked dataset (besides ok and size)."""
+    return {"dataset_id": entry.id, "name": entry.name}
 
 
 def _error(status: int, message: str) -> tuple[flask.Response, int]:

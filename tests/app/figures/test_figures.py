@@ -15,6 +15,7 @@ from app.figures import (
     placeholder_figure,
     pool_max_abs,
     register_template,
+    side_gallery,
     spectrum_figure,
     vector_gallery,
     weights_heatmap,
@@ -149,6 +150,34 @@ def test_vector_gallery_draws_curves_over_a_physical_axis():
     assert [tr.type for tr in fig.data] == ["scatter"] * 3  # 7x7 != 50: falls back to curves
     np.testing.assert_allclose(fig.data[0].x, t, rtol=1e-6)
     assert fig.layout.xaxis.title.text == "t (µs)"
+
+
+def test_side_gallery_draws_each_side_over_its_own_view_axis():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(4)
+    t = np.linspace(0, 1.0, 30)
+    info = SimpleNamespace(
+        col_image_shape=(4, 5),
+        col_axis=None,
+        row_image_shape=None,
+        row_axis=SimpleNamespace(values=t),
+    )
+    vectors = SimpleNamespace(
+        right=rng.standard_normal((2, 20)),
+        left=rng.standard_normal((2, 30)),
+        sigma=[2.0, 1.0],
+        info=info,
+    )
+    right = side_gallery(vectors, "right", title="R")
+    assert [tr.type for tr in right.data] == ["heatmap"] * 2
+    assert right.layout.annotations[0].text.startswith("v<sub>1</sub>")
+    left = side_gallery(vectors, "left", title="L", axis_title="t (s)")
+    assert [tr.type for tr in left.data] == ["scatter"] * 2
+    np.testing.assert_allclose(left.data[0].x, t, rtol=1e-6)
+    assert left.layout.annotations[0].text.startswith("u<sub>1</sub>")
+    with pytest.raises(ValueError, match="side"):
+        side_gallery(vectors, "top", title="")
 
 
 def test_one_template_registered_once():
