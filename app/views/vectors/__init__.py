@@ -9,7 +9,8 @@ import dash
 from dash import Input, Output, dcc, html
 
 from app import ids
-from app.figures import placeholder_figure, vector_gallery
+from app.figures import placeholder_figure
+from app.figures.vectors import side_gallery
 from app.services.vector_fits import DEFAULT_ORDERS, VectorFitOptions, VectorFitsData
 from app.storage.session import current_session_id
 from app.views.common import (
@@ -212,17 +213,13 @@ def _galleries(
     def gallery(side: str) -> dict[str, Any]:
         right = side == "right"
         label = info.col_label if right else info.row_label
-        axis = info.col_axis if right else info.row_axis
         space = "input side" if right else "output side"
         side_fits = None if fits is None else (fits.right if right else fits.left)
-        return vector_gallery(
-            data.right if right else data.left,
-            data.sigma,
-            symbol="v" if right else "u",
+        return side_gallery(
+            data,
+            side,
             title=f"{side.title()} singular vectors of {name} ({space}{_side(label)}){note}",
-            image_shape=info.col_image_shape if right else info.row_image_shape,
-            axis_values=None if axis is None else axis.values,
-            axis_title=axis_title(axis, label),
+            axis_title=axis_title(info.col_axis if right else info.row_axis, label),
             fits=None if side_fits is None else side_fits.fits,
         ).to_dict()
 
