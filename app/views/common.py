@@ -14,12 +14,15 @@ from app.figures.theme import axis_title
 
 __all__ = [
     "CLICKABLE_CELLS",
+    "DEFAULT_K",
+    "MAX_K",
     "Selection",
     "alert",
     "attempt",
     "axis_title",
     "data_table",
     "graph_panel",
+    "k_slider",
     "layer_title",
     "number",
     "number_field",
@@ -29,6 +32,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+DEFAULT_K = 8  # singular vectors a view shows (or the subspace it compares) at first
+MAX_K = 32
 
 
 class Selection(TypedDict, total=False):
@@ -151,3 +157,22 @@ def data_table(
             style_header=_TABLE_HEADER,
             **options,
         )
+
+
+def k_slider(cid: str, label: str, *, marks: tuple[int, ...], class_name: str) -> html.Div:
+    """A labelled slider for a number k of singular vectors, 1 to MAX_K (DEFAULT_K first)."""
+    return html.Div(
+        [
+            html.Label(label, htmlFor=cid),
+            dcc.Slider(
+                id=cid,
+                min=1,
+                max=MAX_K,
+                step=1,
+                value=DEFAULT_K,
+                marks={i: str(i) for i in marks},
+                tooltip={"placement": "bottom"},
+            ),
+        ],
+        className=class_name,
+    )

@@ -22,20 +22,19 @@ from app.formatting import fmt_g
 from app.services.compare import COMPARE_TRUNCATED_RANK
 from app.storage.session import current_session_id
 from app.views.common import (
+    DEFAULT_K,
     Selection,
     alert,
     attempt,
     axis_title,
     graph_panel,
+    k_slider,
     layer_title,
     selection_ready,
     stat_maker,
 )
 
-__all__ = ["DEFAULT_K", "MAX_K", "layout", "picker_outputs", "register", "resolve_compare"]
-
-DEFAULT_K = 8
-MAX_K = 32
+__all__ = ["layout", "picker_outputs", "register", "resolve_compare"]
 
 
 def _choice(label: str, cid: str) -> html.Div:
@@ -59,20 +58,11 @@ def layout() -> html.Div:
                 [
                     _choice("Compare with (model B)", ids.DROPDOWN_COMPARE_MODEL),
                     _choice("Layer of B", ids.DROPDOWN_COMPARE_LAYER),
-                    html.Div(
-                        [
-                            html.Label("Subspace dimension k", htmlFor=ids.SLIDER_COMPARE_K),
-                            dcc.Slider(
-                                id=ids.SLIDER_COMPARE_K,
-                                min=1,
-                                max=MAX_K,
-                                step=1,
-                                value=DEFAULT_K,
-                                marks={i: str(i) for i in (1, 4, 8, 16, 24, 32)},
-                                tooltip={"placement": "bottom"},
-                            ),
-                        ],
-                        className="compare-field compare-k",
+                    k_slider(
+                        ids.SLIDER_COMPARE_K,
+                        "Subspace dimension k",
+                        marks=(1, 4, 8, 16, 24, 32),
+                        class_name="compare-field compare-k",
                     ),
                 ],
                 className="compare-controls",

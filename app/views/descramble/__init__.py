@@ -125,8 +125,8 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.GRAPH_DESCRAMBLE_PHI, "figure"),
         Output(ids.GRAPH_DESCRAMBLE_OVERLAY, "figure"),
         Output(ids.GRAPH_DESCRAMBLE_NEXT, "figure"),
-        Output(ids.DIV_DESCRAMBLE_NEXT, "style"),
         Output(ids.GRAPH_DESCRAMBLE_HISTORY, "figure"),
+        Output(ids.DIV_DESCRAMBLE_NEXT, "style"),
         Output(ids.DIV_DESCRAMBLE_HISTORY, "style"),
         Output(ids.DIV_DESCRAMBLE_STATS, "children"),
         Output(ids.JOB_DESCRAMBLE.status, "children"),
@@ -140,7 +140,7 @@ def register(app: dash.Dash, services: Any) -> None:
         if not selection_ready(selection, ids.TAB_DESCRAMBLE):
             raise dash.exceptions.PreventUpdate
         if not selection.get("layer"):
-            return (*empty("Choose a layer with a weight matrix."), None, None)
+            return (*empty("Choose a layer with a weight matrix.").outputs(), None, None)
         *option_values, fft, done = values
         session = current_session_id()
         options = options_from(*option_values)
@@ -152,17 +152,17 @@ def register(app: dash.Dash, services: Any) -> None:
             )
             key = services.descramble.key(model, layer, options, session, dataset)
         except Exception as err:
-            return (*empty(), None, alert(services.error_message(err)))
+            return (*empty().outputs(), None, alert(services.error_message(err)))
         status, last = None, jobs.last_status(done, key)
         if last == "error":
-            return (*empty(), None, jobs.failed_alert(done))
+            return (*empty().outputs(), None, jobs.failed_alert(done))
         if data is None:
             status = alert(
                 "No iterative result for these options yet: press Run to start it.", kind="info"
             )
             if last == "cancelled":
                 status = _cancelled_alert(None, None)
-            return (*empty("Press Run to start the iterative descrambler."), status, None)
+            return (*empty("Press Run to start the iterative descrambler.").outputs(), status, None)
         symmetrize, log = fft_flags(fft)
         ffts = services.descramble.ffts(data, symmetrize=symmetrize, log=log)
         rendered = render(data, ffts, layer_title(selection))
@@ -171,7 +171,7 @@ def register(app: dash.Dash, services: Any) -> None:
             notes.append("Descrambling uses the layer's default matrix, not this matrix view.")
         if notes:
             status = alert(" ".join(notes), kind="info", title="Note")
-        return (*rendered, status, None)
+        return (*rendered.outputs(), status, None)
 
     def prepare(session: str | None, selection: Selection, *values: Any) -> Any:
         options = options_from(*values)

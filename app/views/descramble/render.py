@@ -7,13 +7,13 @@ figures from app.figures.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
-import plotly.graph_objects as go
 from dash import html
 
 from app.figures import placeholder_figure
-from app.figures.descramble_panels import OBJECTIVE, descramble_figures
+from app.figures.descramble_panels import OBJECTIVE, DescrambleFigures, descramble_figures
 from app.formatting import fmt_g
 from app.services import DescrambleData
 from app.views.common import stat_maker
@@ -30,28 +30,28 @@ _BOUND = {
 }
 
 
-class Rendered(NamedTuple):
-    raw: go.Figure
-    descrambled: go.Figure
-    fft_raw: go.Figure
-    fft_descrambled: go.Figure
-    P: go.Figure
-    phi: go.Figure
-    overlay: go.Figure
-    next: go.Figure
+@dataclass(frozen=True)
+class Rendered:
+    """The view's figures (placeholders for a next layer or history that does not apply),
+    the styles that show or hide those two panels, and the numbers."""
+
+    figures: DescrambleFigures
     next_style: dict[str, str]
-    history: go.Figure
     history_style: dict[str, str]
     stats: list[Any]
+
+    def outputs(self) -> tuple[Any, ...]:
+        """In the order of the update callback's outputs: the figures, the styles, stats."""
+        return (*self.figures, self.next_style, self.history_style, self.stats)
 
 
 def empty(message: str = "") -> Rendered:
     """Placeholders everywhere (nothing to show yet, or an error shown elsewhere)."""
     blank = placeholder_figure(message)
-    other = placeholder_figure()
-    return Rendered(
-        blank, other, other, other, other, other, other, other, HIDDEN, other, HIDDEN, []
+    figures = DescrambleFigures(
+        blank, *[placeholder_figure() for _ in DescrambleFigures._fields[1:]]
     )
+    return Rendered(figures, HIDDEN, HIDDEN, [])
 
 
 _stat = stat_maker("descramble")
@@ -114,17 +114,12 @@ def stats_panel(data: DescrambleData) -> list[html.Div]:
 def render(data: DescrambleData, ffts: tuple[Any, Any], layer_name: str) -> Rendered:
     """Every figure and number of the view for one descrambled layer."""
     f = descramble_figures(data, ffts, layer_name)
+    figures = f._replace(
+        next=f.next or placeholder_figure(), history=f.history or placeholder_figure()
+    )
     return Rendered(
-        f.raw,
-        f.descrambled,
-        f.fft_raw,
-        f.fft_descrambled,
-        f.P,
-        f.phi,
-        f.overlay,
-        f.next or placeholder_figure(),
+        figures,
         HIDDEN if f.next is None else SHOWN,
-        f.history or placeholder_figure(),
         HIDDEN if f.history is None else SHOWN,
         stats_panel(data),
     )

@@ -14,20 +14,20 @@ from app.figures.vectors import side_gallery
 from app.services.vector_fits import DEFAULT_ORDERS, VectorFitOptions, VectorFitsData
 from app.storage.session import current_session_id
 from app.views.common import (
+    DEFAULT_K,
     Selection,
     alert,
     attempt,
     axis_title,
     graph_panel,
+    k_slider,
     layer_title,
     selection_ready,
 )
 from svdcore.cache import make_key
 
-__all__ = ["DEFAULT_K", "FIT_NONE", "MAX_K", "fit_hint", "layout", "register"]
+__all__ = ["FIT_NONE", "fit_hint", "layout", "register"]
 
-DEFAULT_K = 8
-MAX_K = 32
 FIT_NONE = "none"
 FIT_FAMILY_OPTIONS = [
     {"label": "no fit", "value": FIT_NONE},
@@ -53,20 +53,11 @@ def layout() -> html.Div:
     return html.Div(
         [
             html.Div(id=ids.DIV_VECTORS_ALERT),
-            html.Div(
-                [
-                    html.Label("Number of singular vectors k", htmlFor=ids.SLIDER_VECTORS_COUNT),
-                    dcc.Slider(
-                        id=ids.SLIDER_VECTORS_COUNT,
-                        min=1,
-                        max=MAX_K,
-                        step=1,
-                        value=DEFAULT_K,
-                        marks={i: str(i) for i in (1, 4, 8, 12, 16, 20, 24, 28, 32)},
-                        tooltip={"placement": "bottom"},
-                    ),
-                ],
-                className="control-row",
+            k_slider(
+                ids.SLIDER_VECTORS_COUNT,
+                "Number of singular vectors k",
+                marks=(1, 4, 8, 12, 16, 20, 24, 28, 32),
+                class_name="control-row",
             ),
             _fit_controls(),
             graph(ids.GRAPH_VECTORS_RIGHT),

@@ -222,7 +222,7 @@ def test_second_layer_position_gives_the_next_layer_descrambled(services):
     assert ffts[1].magnitude.shape == data.PW.shape and ffts[1].symmetrized
     out = render(data, ffts, "fc1")
     assert out.next_style["display"] == "block" and out.history_style["display"] == "none"
-    assert out.next.data[0].z.shape == (256, 80)
+    assert out.figures.next.data[0].z.shape == (256, 80)
     keys = [s.children[1].id for s in out.stats]
     assert "text-descramble-c" in keys and "text-descramble-objective" in keys
 
