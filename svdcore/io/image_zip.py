@@ -72,7 +72,11 @@ def _read_member(
 
 
 def _natural(name: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name))
+    """A sort key that orders "img2" before "img10": the runs of decimal digits (the odd
+    parts of the split) compare as numbers, the text between them case-insensitively. (Not
+    ``str.isdigit``: "²" is a digit to it but not a number to ``int``.)"""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(t) if i % 2 else t.lower() for i, t in enumerate(parts))
 
 
 def _decode_image(data: bytes, member: str, archive: str):

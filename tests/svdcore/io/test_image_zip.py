@@ -139,3 +139,15 @@ def test_zip_images_must_share_one_size_and_layout(tmp_path):
         load_dataset(mixed)
     with pytest.raises(DataError, match="folder names"):
         load_dataset(mixed, labels="y")
+
+
+def test_members_sort_naturally_whatever_digits_their_names_hold(tmp_path):
+    gray = np.zeros((4, 4), np.uint8)
+    names = ["img10.png", "IMG9.png", "img2.png", "²0.png", "٣.png"]  # superscript, Arabic-Indic
+    ds = load_dataset(
+        _zip(tmp_path / "n.zip", {name: _png(gray + i) for i, name in enumerate(names)})
+    )
+    order = [int(v) for v in ds.x.reshape(len(names), -1)[:, 0] * 255 + 0.5]
+    # digit runs compare as numbers ("٣" is 3; "²" is text), the rest case-insensitively
+    expected = ["٣.png", "img2.png", "IMG9.png", "img10.png", "²0.png"]
+    assert [names[i] for i in order] == expected
