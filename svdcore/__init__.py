@@ -64,6 +64,7 @@ from .projections import (
     neuron_projections,
     signal_vectors,
 )
+from .randomized import OperatorSVD, operator_svd
 from .refs import ModelRef, model_ref, open_model_ref
 from .signal_models import (
     FAMILIES as FIT_FAMILIES,
@@ -134,6 +135,7 @@ __all__ = [
     "NetworkComparison",
     "NeuronProjection",
     "NotInvertibleError",
+    "OperatorSVD",
     "PowerLawFit",
     "Projection",
     "Pruned",
@@ -182,6 +184,7 @@ __all__ = [
     "neuron_projections",
     "numerical_rank",
     "open_model_ref",
+    "operator_svd",
     "optimise_input",
     "phi",
     "principal_angles",

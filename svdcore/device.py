@@ -9,13 +9,22 @@ float64 is available on request (``precision="float64"``).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal
 
 import torch
 
-from .exceptions import DataError, SvdscopeError
+from .exceptions import DataError, ExecutionError, SvdscopeError
 
-__all__ = ["Precision", "default_device", "resolve_dtype", "to_device"]
+__all__ = [
+    "Precision",
+    "available_memory",
+    "check_memory",
+    "default_device",
+    "format_bytes",
+    "resolve_dtype",
+    "to_device",
+]
 
 Precision = Literal["float32", "float64"]
 
@@ -67,3 +76,53 @@ def to_device(
     """Move ``x`` to ``device`` (default: :func:`default_device`) as a float32/float64 tensor."""
     target = torch.device(device) if device is not None else default_device()
     return x.to(device=target, dtype=resolve_dtype(precision))
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in the largest binary unit that keeps it at least 1: "3.2 GiB"."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _cgroup_headroom() -> int | None:
+    """memory.max - memory.current of this process's cgroup (v2), None without a limit."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        limit = (root / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int((root / "memory.current").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory() -> int:
+    """Bytes of host memory this process can still take: the kernel's MemAvailable, capped
+    by the cgroup's headroom (a container's limit) when there is one."""
+    avail: int | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError):
+        avail = None
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    headroom = _cgroup_headroom()
+    return avail if headroom is None else max(0, min(avail, headroom))
+
+
+def check_memory(nbytes: float, *, what: str, hint: str = "") -> None:
+    """Raise ``ExecutionError`` naming both sizes when ``nbytes`` exceed the memory this
+    process can take (:func:`available_memory`), before anything is allocated."""
+    free = available_memory()
+    if nbytes > free:
+        tail = f" {hint}" if hint else ""
+        raise ExecutionError(
+            f"{what} needs about {format_bytes(nbytes)} of memory and this machine has "
+            f"{format_bytes(free)} available.{tail}"
+        )

@@ -21,16 +21,28 @@ on a private copy of the module; the small dense matrices here are materialised 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
+from .device import check_memory
 from .exceptions import DataError, ExecutionError
-from .jacobian import network_inputs, network_operator, parameter_jvp, parameters64, split_operators
+from .jacobian import (
+    SplitOperators,
+    module64,
+    network_inputs,
+    network_operator,
+    parameter_jvp,
+    parameters64,
+    split_operators,
+)
 from .network import Network
+from .randomized import DEFAULT_OVERSAMPLE, DEFAULT_POWER_ITERATIONS, operator_svd
 from .spectrum import canonical_signs
+from .surgery_reduce import Pruned, Reduced, contract, normalise, prune, sign_reduce, threshold
 
 __all__ = [
     "LocalAffine",
@@ -78,11 +90,8 @@ def local_affine(net: Network, x: torch.Tensor | np.ndarray) -> LocalAffine:
     J = torch.stack([op.dense() for op in ops])
     flat = xb.reshape(xb.shape[0], -1)
     bias = y - torch.einsum("bnm,bm->bn", J, flat)
-    biases = {k: v for k, v in parameters64(net).items() if k.endswith("bias")}
-    tangents = {(k[: -len(".bias")] or k): {k: v} for k, v in biases.items()}
-    layer_bias = parameter_jvp(net, xb, tangents)
-    total = sum(layer_bias.values()) if layer_bias else torch.zeros_like(bias)
-    return LocalAffine(flat, y, J, bias, layer_bias, bias - total)
+    layer_bias, remainder = _bias_terms(net, xb, bias)
+    return LocalAffine(flat, y, J, bias, layer_bias, remainder)
 
 
 # --------------------------------------------------------------------------- surgery
@@ -90,11 +99,18 @@ def local_affine(net: Network, x: torch.Tensor | np.ndarray) -> LocalAffine:
 class Surgery:
     """Spectral surgery of one input at one split (see the module docstring).
 
-    Shapes (M inputs, N outputs, d = size of z_l, r = min(d, M)): ``x`` (M,), ``y`` (N,),
+    Shapes (M inputs, N outputs, d = size of z_l, r components): ``x`` (M,), ``y`` (N,),
     ``S`` (r,) descending, ``U`` (d, r), ``V`` (M, r) right singular vectors phi_k as
-    columns, ``L`` (N, d), ``coeffs`` (r,), ``alpha`` (N, r), ``bias`` (N,), ``bypass``
-    (N,) = (J - L R) x, ``layer_bias`` name -> (N,), ``remainder`` (N,).
-    Invariant: alpha.sum(1) + bypass + bias == y.
+    columns, ``L`` (N, d) (empty for a top-k surgery, which never forms it), ``coeffs``
+    (r,), ``alpha`` (N, r), ``bias`` (N,), ``bypass`` (N,) = (J - L R) x, ``layer_bias``
+    name -> (N,), ``remainder`` (N,).
+
+    An exact surgery has all r = min(d, M) components and ``rest`` None. A top-k surgery
+    (``spectral_surgery(..., rank=k)``) has the k leading components of a randomized SVD
+    of R, ``rest`` (N,) = L (R - R_k) x, the output of the rest of the spectrum (computed
+    from L R x, so nothing is lost), ``residuals`` (k,) each triplet's residual norm
+    (:mod:`svdcore.randomized`) and ``components`` = min(d, M), the number of components
+    of the full decomposition. Invariant: alpha.sum(1) + rest + bypass + bias == y.
     """
 
     x: torch.Tensor
@@ -112,11 +128,20 @@ class Surgery:
     layer_bias: dict[str, torch.Tensor] = field(default_factory=dict)
     remainder: torch.Tensor | None = None
     output: int | None = None
+    rest: torch.Tensor | None = None
+    residuals: torch.Tensor | None = None
+    components: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        """True when every component is here (no rest-of-spectrum term)."""
+        return self.rest is None
 
     @property
     def reconstruction(self) -> torch.Tensor:
-        """alpha.sum(1) + bypass + bias: equals ``y``."""
-        return self.alpha.sum(1) + self.bypass + self.bias
+        """alpha.sum(1) + rest + bypass + bias: equals ``y``."""
+        total = self.alpha.sum(1) + self.bypass + self.bias
+        return total if self.rest is None else total + self.rest
 
     _ARRAYS: ClassVar[tuple[str, ...]] = (
         "x",
@@ -130,6 +155,8 @@ class Surgery:
         "bias",
         "bypass",
         "remainder",
+        "rest",
+        "residuals",
     )
 
     def to_numpy(self) -> dict[str, Any]:
@@ -140,6 +167,7 @@ class Surgery:
         }
         out["layer_bias"] = {k: _np64(v) for k, v in self.layer_bias.items()}
         out.update(split=self.split, input_shape=tuple(self.input_shape), output=self.output)
+        out["components"] = self.components
         return out
 
     @classmethod
@@ -150,6 +178,7 @@ class Surgery:
         input_shape: Sequence[int],
         output: int | None = None,
         layer_bias: dict[str, Any] | None = None,
+        components: int | None = None,
         **arrays: Any,
     ) -> Surgery:
         """A Surgery from numpy arrays (or tensors) named as the fields; ``U`` and ``L``
@@ -170,6 +199,7 @@ class Surgery:
             L=t.pop("L", empty),
             layer_bias={k: torch.as_tensor(np.asarray(v)) for k, v in (layer_bias or {}).items()},
             output=output,
+            components=None if components is None else int(components),
             **t,
         )
 
@@ -181,14 +211,51 @@ def _np64(t: torch.Tensor) -> np.ndarray:
 def _split_jacobians(
     net: Network, xb: torch.Tensor, split: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """y (B, N), J (B, N, M), R (B, d, M), L (B, N, d), dense from the engine's operators."""
+    """y (B, N), J (B, N, M), R (B, d, M), L (B, N, d), dense from the engine's operators;
+    an ``ExecutionError`` naming the memory they need when the machine lacks it."""
     parts = [split_operators(net, xs, split) for xs in xb]
+    (d, m), n = parts[0].R.shape, parts[0].J.shape[0]
+    r = min(d, m)
+    # R, L, J and the SVD's U and V^T (the solver's workspace is about another R), float64
+    check_memory(
+        8 * len(parts) * (2 * d * m + n * d + n * m + d * r + r * m),
+        what=f"the exact surgery at {split} (dense Jacobians: R is {d:,} x {m:,})",
+        hint="Pass rank=k to compute the top k components without forming them.",
+    )
     return (
         torch.stack([p.y for p in parts]),
         torch.stack([p.J.dense() for p in parts]),
         torch.stack([p.R.dense() for p in parts]),
         torch.stack([p.L.dense() for p in parts]),
     )
+
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _bias_terms(
+    net: Network, xb: torch.Tensor, bias: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """beta_l = (dy/db_l) b_l per layer with a bias (B, N) each, and bias - sum_l beta_l.
+
+    An eval-mode BatchNorm shifts by b - mu w / sqrt(var + eps), not b alone: that whole
+    shift is its b_l (its parameter b enters additively, so the derivative along b carries
+    it), and a piecewise-linear network with BatchNorm has a zero remainder too."""
+    module, _ = module64(net)
+    norms = {name: m for name, m in module.named_modules() if isinstance(m, _BATCH_NORMS)}
+    tangents: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in parameters64(net).items():
+        if not key.endswith("bias"):
+            continue
+        layer = key[: -len(".bias")] or key
+        norm = norms.get(layer)
+        if norm is not None and norm.running_mean is not None and norm.weight is not None:
+            scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+            value = value - norm.running_mean * scale
+        tangents[layer] = {key: value}
+    layer_bias = parameter_jvp(net, xb, tangents)
+    total = sum(layer_bias.values()) if layer_bias else torch.zeros_like(bias)
+    return layer_bias, bias - total
 
 
 def spectral_surgery(
@@ -198,20 +265,62 @@ def spectral_surgery(
     split: str,
     output: int | None = None,
     bias_terms: bool = True,
+    rank: int | None = None,
+    power_iterations: int = DEFAULT_POWER_ITERATIONS,
+    seed: int = 0,
+    budget_bytes: int | None = None,
 ) -> Surgery | list[Surgery]:
     """Spectral surgery of ``net`` at input ``x`` (one sample, or a batch -> a list).
 
     ``split``: the module whose output z_l splits the network (e.g. ``"fc2"``, ``"conv2"``).
     ``output``: the output index of interest (kept for the reductions; all outputs are
-    decomposed). Raises ``LayerError`` for an unknown split, ``ExecutionError`` for a
-    weights-only network, ``DataError`` for inputs that do not fit.
+    decomposed). ``rank`` None: the exact surgery, all min(d, M) components, from dense
+    Jacobians (small splits). ``rank`` k: the k leading components from a seeded randomized
+    SVD of R over the Jacobian operators (``power_iterations``, ``seed``;
+    :func:`svdcore.randomized.operator_svd`), never forming R, L or J, plus the exact
+    rest-of-spectrum term (see :class:`Surgery`); ``budget_bytes`` bounds the memory of
+    each batch of Jacobian products (:mod:`svdcore.jacobian`). Raises ``LayerError`` for an
+    unknown split, ``ExecutionError`` for a weights-only network, ``DataError`` for inputs
+    that do not fit or a bad ``rank``.
     """
+    if rank is not None and (
+        isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1
+    ):
+        raise DataError(
+            f"rank must be a positive integer (or None for every component), got {rank!r}."
+        )
     single = _is_single(net, x)
     xb = network_inputs(net, x, "spectral surgery")
-    y, J, R, L = _split_jacobians(net, xb, split)
-    n_out = y.shape[1]
+    if rank is None:
+        results = _exact(net, xb, split)
+        _check_output(output, results[0].y.shape[0])
+    else:
+        parts = [split_operators(net, xs, split, budget_bytes=budget_bytes) for xs in xb]
+        _check_output(output, parts[0].y.shape[0])  # before the long part
+        shape = tuple(xb.shape[1:])
+        results = [
+            _top_k(p, rank, power_iterations=power_iterations, seed=seed, input_shape=shape)
+            for p in parts
+        ]
+    if bias_terms:
+        layer_bias, remainder = _bias_terms(net, xb, torch.stack([r.bias for r in results]))
+        results = [
+            replace(r, layer_bias={k: v[i] for k, v in layer_bias.items()}, remainder=remainder[i])
+            for i, r in enumerate(results)
+        ]
+    if output is not None:
+        results = [replace(r, output=int(output)) for r in results]
+    return results[0] if single else results
+
+
+def _check_output(output: int | None, n_out: int) -> None:
     if output is not None and not (0 <= int(output) < n_out):
         raise DataError(f"output index {output} is out of range: the network has {n_out}.")
+
+
+def _exact(net: Network, xb: torch.Tensor, split: str) -> list[Surgery]:
+    """Every component, from the dense Jacobians of each sample of the batch."""
+    y, J, R, L = _split_jacobians(net, xb, split)
     flat = xb.reshape(xb.shape[0], -1)
     U, S, Vh = torch.linalg.svd(R, full_matrices=False)
     # svdcore's sign convention, applied to the right singular vectors phi_k (the input
@@ -223,14 +332,7 @@ def spectral_surgery(
     alpha = torch.einsum("bnd,bdr->bnr", L, U) * coeffs[:, None, :]
     bias = y - torch.einsum("bnm,bm->bn", J, flat)
     bypass = torch.einsum("bnm,bm->bn", J - L @ R, flat)
-    layer_bias: list[dict[str, torch.Tensor]] = [{} for _ in range(xb.shape[0])]
-    remainder: list[torch.Tensor | None] = [None] * xb.shape[0]
-    if bias_terms:
-        aff = local_affine(net, xb)
-        for i in range(xb.shape[0]):
-            layer_bias[i] = {k: v[i] for k, v in aff.layer_bias.items()}
-            remainder[i] = aff.remainder[i]
-    results = [
+    return [
         Surgery(
             x=flat[i],
             input_shape=tuple(xb.shape[1:]),
@@ -244,168 +346,57 @@ def spectral_surgery(
             alpha=alpha[i],
             bias=bias[i],
             bypass=bypass[i],
-            layer_bias=layer_bias[i],
-            remainder=remainder[i],
-            output=None if output is None else int(output),
+            components=int(S.shape[1]),
         )
         for i in range(xb.shape[0])
     ]
-    return results[0] if single else results
+
+
+def _top_k(
+    parts: SplitOperators,
+    rank: int,
+    *,
+    power_iterations: int,
+    seed: int,
+    input_shape: tuple[int, ...],
+) -> Surgery:
+    """The ``rank`` leading components of one sample, matrix-free, and the rest term."""
+    (d, m), n = parts.R.shape, parts.J.shape[0]
+    width = (min(int(rank), d, m) + DEFAULT_OVERSAMPLE) * (int(power_iterations) + 1)
+    # the Krylov basis and A^T of it, the triplets, L U; plus the products' budget (chunks)
+    check_memory(
+        8 * (2 * width * (d + m) + rank * (d + m + n)) + parts.R.chunk * parts.R.per_vector_bytes,
+        what=f"the top-{rank} surgery at {parts.split} (R is {d:,} x {m:,})",
+        hint="Choose a smaller rank or fewer power iterations.",
+    )
+    top = operator_svd(parts.R, rank, power_iterations=power_iterations, seed=seed)
+    x, y = parts.x, parts.y
+    coeffs = top.S * (top.V.mT @ x)
+    alpha = parts.L.matmat(top.U) * coeffs  # (L u_k) c_k: k products through the split
+    jx = parts.J.matvec(x)
+    lrx = parts.L.matvec(parts.R.matvec(x))
+    return Surgery(
+        x=x,
+        input_shape=input_shape,
+        y=y,
+        split=parts.split,
+        S=top.S,
+        U=top.U,
+        V=top.V,
+        L=torch.empty(0, dtype=torch.float64),
+        coeffs=coeffs,
+        alpha=alpha,
+        bias=y - jx,
+        bypass=jx - lrx,
+        rest=lrx - alpha.sum(1),
+        residuals=top.residuals,
+        components=min(parts.R.shape),
+    )
 
 
 def _is_single(net: Network, x: torch.Tensor | np.ndarray) -> bool:
     shape = tuple(np.shape(x))
     return net.input_shape is not None and shape == tuple(net.input_shape)
-
-
-# --------------------------------------------------------------------------- reductions
-@dataclass(frozen=True)
-class Reduced:
-    """Sign-reduced contributions (eq. 21) and their proportions (eq. 22).
-
-    ``values`` all of one sign, sum equal to the input's sum; ``lead[i]`` the original
-    component whose sign survived in values[i] (the larger in magnitude at each merge);
-    ``groups[i]`` every original component merged into it; ``proportions`` = values / sum.
-    """
-
-    values: np.ndarray
-    lead: np.ndarray
-    groups: list[list[int]]
-    proportions: np.ndarray
-    rounds: int
-
-
-def sign_reduce(alpha: torch.Tensor | np.ndarray, *, max_rounds: int = 64) -> Reduced:
-    """Repeat SpecXAI eq. (21) until all terms share one sign, then normalise (eq. 22).
-
-    Each round splits the terms into positives and negatives, each ordered by decreasing
-    magnitude, adds them pairwise (the i-th positive with the i-th negative) and keeps the
-    unpaired tail of the longer list. The sum is preserved exactly at every round.
-    """
-    a = np.asarray(alpha.detach().cpu().numpy() if isinstance(alpha, torch.Tensor) else alpha)
-    a = a.astype(np.float64).reshape(-1)
-    if a.size == 0 or not np.isfinite(a).all():
-        raise DataError("sign_reduce needs a non-empty vector of finite contributions.")
-    values = list(a)
-    groups = [[i] for i in range(a.size)]
-    leads = list(range(a.size))
-    rounds = 0
-    while any(v > 0 for v in values) and any(v < 0 for v in values):
-        if rounds >= max_rounds:
-            break
-        pos = sorted((i for i, v in enumerate(values) if v > 0), key=lambda i: -values[i])
-        neg = sorted((i for i, v in enumerate(values) if v < 0), key=lambda i: values[i])
-        zero = [i for i, v in enumerate(values) if v == 0]
-        new_v, new_g, new_l = [], [], []
-        for p, q in zip(pos, neg, strict=False):
-            new_v.append(values[p] + values[q])
-            new_g.append(groups[p] + groups[q])
-            new_l.append(leads[p] if values[p] >= -values[q] else leads[q])
-        longer = pos if len(pos) > len(neg) else neg
-        for i in longer[min(len(pos), len(neg)) :] + zero:
-            new_v.append(values[i])
-            new_g.append(groups[i])
-            new_l.append(leads[i])
-        values, groups, leads = new_v, new_g, new_l
-        rounds += 1
-    vals = np.asarray(values)
-    order = np.argsort(-np.abs(vals), kind="stable")
-    vals = vals[order]
-    total = vals.sum()
-    props = vals / total if total != 0 else np.zeros_like(vals)
-    return Reduced(
-        values=vals,
-        lead=np.asarray(leads)[order],
-        groups=[groups[i] for i in order],
-        proportions=props,
-        rounds=rounds,
-    )
-
-
-def normalise(values: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Eq. (22): values / sum(values); for same-sign values these are proportions summing to 1."""
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    total = v.sum()
-    if total == 0:
-        raise DataError("the contributions sum to zero: there are no proportions to take.")
-    return v / total
-
-
-def threshold(
-    alpha: torch.Tensor | np.ndarray,
-    *,
-    magnitude: float | None = None,
-    quantile: float | None = None,
-) -> np.ndarray:
-    """Mask of the components kept: |alpha| >= magnitude, or >= that quantile of |alpha|."""
-    a = np.abs(np.asarray(alpha, dtype=np.float64).reshape(-1))
-    if (magnitude is None) == (quantile is None):
-        raise DataError("give exactly one of magnitude= or quantile=.")
-    if quantile is not None:
-        if not 0 <= quantile <= 1:
-            raise DataError(f"quantile must lie in [0, 1], got {quantile}.")
-        return a >= np.quantile(a, quantile)
-    return a >= float(magnitude)
-
-
-@dataclass(frozen=True)
-class Pruned:
-    """The output with only the top-k components (by |alpha[output, k]|) kept."""
-
-    kept: np.ndarray
-    y: np.ndarray
-    y_pruned: np.ndarray
-    change: np.ndarray
-    relative_change: float
-
-
-def prune(surgery: Surgery, k: int, *, output: int | None = None) -> Pruned:
-    """Keep the k components contributing most to ``output`` (|alpha[output, :]|), drop the rest.
-
-    y_pruned = sum_{kept} alpha[:, k] + bypass + bias; reports y - y_pruned and
-    ||y - y_pruned|| / ||y||. Invariant: k = r reproduces y.
-    """
-    j = surgery.output if output is None else output
-    r = surgery.alpha.shape[1]
-    if j is None:
-        raise DataError("prune needs the output index (output=j) to rank the components.")
-    if not 0 <= int(k) <= r:
-        raise DataError(f"k must lie in [0, {r}], got {k}.")
-    alpha = surgery.alpha.detach().cpu().numpy()
-    order = np.argsort(-np.abs(alpha[int(j)]), kind="stable")
-    kept = np.sort(order[: int(k)])
-    y = surgery.y.detach().cpu().numpy()
-    rest = (surgery.bypass + surgery.bias).detach().cpu().numpy()
-    y_pruned = alpha[:, kept].sum(1) + rest
-    change = y - y_pruned
-    norm = float(np.linalg.norm(y))
-    return Pruned(kept, y, y_pruned, change, float(np.linalg.norm(change)) / norm if norm else 0.0)
-
-
-def contract(
-    vectors: torch.Tensor | np.ndarray, x: torch.Tensor | np.ndarray, *, input_shape: Sequence[int]
-) -> np.ndarray:
-    """Feature-wise contraction (eq. 23): c^k_hw = sum_c phi^k_chw x_chw.
-
-    ``vectors`` (M, K) columns phi^k (or one vector (M,)); ``x`` (M,) or of ``input_shape``
-    (C, *spatial), channels first as in torch. Returns (K, *spatial); for inputs without a
-    channel axis (1-D signals or (H, W) images) the elementwise product phi ⊙ x.
-    """
-    shape = tuple(int(s) for s in input_shape)
-    V = np.asarray(vectors, dtype=np.float64)
-    if V.ndim == 1:
-        V = V[:, None]
-    xv = np.asarray(x, dtype=np.float64).reshape(-1)
-    m = int(np.prod(shape))
-    if V.shape[0] != m or xv.size != m:
-        raise DataError(
-            f"contract needs vectors with {m} rows (input shape {shape}) and an input of {m} "
-            f"values; got {V.shape[0]} and {xv.size}."
-        )
-    prod = V.T * xv[None, :]  # (K, M)
-    if len(shape) >= 3:
-        return prod.reshape(-1, *shape).sum(axis=1)
-    return prod.reshape(-1, *shape)
 
 
 # --------------------------------------------------------------------------- across a dataset

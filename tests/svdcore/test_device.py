@@ -73,3 +73,18 @@ def test_factors_stay_on_the_inputs_device(monkeypatch):
     monkeypatch.setenv("SVDSCOPE_DEVICE", "cpu")
     res = sc.svd(torch.randn(6, 4))
     assert res.U.device.type == res.S.device.type == "cpu"
+
+
+def test_memory_check_names_both_sizes(monkeypatch):
+    from svdcore import device
+
+    assert device.available_memory() > 0
+    device.check_memory(1, what="one byte")  # fits
+    monkeypatch.setattr(device, "available_memory", lambda: 2**20)
+    message = (
+        r"^the thing needs about 1\.0 GiB of memory and this machine has 1\.0 MiB "
+        r"available\. Try less\.$"
+    )
+    with pytest.raises(sc.ExecutionError, match=message):
+        device.check_memory(2**30, what="the thing", hint="Try less.")
+    assert device.format_bytes(512) == "512 bytes" and device.format_bytes(3 * 2**20) == "3.0 MiB"

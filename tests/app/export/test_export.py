@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 import svdcore as sc
@@ -184,3 +185,30 @@ def test_static_report_has_svg_drawings_and_no_javascript(services):
     res = [export_analysis(services, "digits", "fc1", "fft")]
     page = html_report(res, static=True)
     assert "<script" not in page and page.count("<svg") >= len(res[0].figures)
+
+
+def test_static_image_retries_kaleidos_start_up_race_only(monkeypatch):
+    import plotly.io as pio
+
+    from app.export.files import static_image
+
+    calls = []
+
+    def flaky(fig, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise RuntimeError("ReferenceError: kaleido_scopes is not defined")
+        return b"<svg/>"
+
+    monkeypatch.setattr(pio, "to_image", flaky)
+    assert static_image(go.Figure()) == b"<svg/>" and len(calls) == 2
+
+    def broken(fig, **kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("no chromium")
+
+    calls.clear()
+    monkeypatch.setattr(pio, "to_image", broken)
+    with pytest.raises(sc.SvdscopeError, match="no chromium"):
+        static_image(go.Figure())
+    assert len(calls) == 1  # anything else is reported at once

@@ -1,0 +1,159 @@
+"""Top-k singular triplets of a matrix-free linear operator by a seeded randomized block
+Krylov method (Musco & Musco 2015, "Randomized block Krylov methods for stronger and
+faster approximate singular value decomposition"; Halko, Martinsson & Tropp 2011 for the
+range finder it extends).
+
+A Gaussian block of b = k + oversample columns is pushed through A, then p times through
+A A^T; the blocks A Omega, (A A^T) A Omega, ... are kept together as one orthonormal basis
+K (m, (p + 1) b) and the triplets are the Rayleigh-Ritz ones of K^T A. Keeping the whole
+Krylov space, not only its last block (subspace iteration), is what makes the flat spectra
+of network Jacobians converge: on a residual CNN's R the eighth singular value is right to
+5e-9 relative with b = 18, p = 6 (360 products), where subspace iteration with 468
+products is off by 1e-4.
+
+The operator is anything with ``shape`` (m, n), ``dtype``, ``matmat(V)`` = A V and
+``rmatmat(U)`` = A^T U: a :class:`~svdcore.jacobian.JacobianOperator` (Jacobians pushed
+through a network with ``jvp`` / ``vjp``, never formed) or :class:`DenseOperator` (a matrix,
+for tests and small cases). It costs (p + 1) b products with A and (2 p + 1) b with A^T,
+plus k with A for the residuals; the largest matrices it holds are (m, (p + 1) b) and
+(n, (p + 1) b).
+
+Each returned triplet (u_i, s_i, v_i) carries its residual norm
+``sqrt((||A v_i - s_i u_i||^2 + ||A^T u_i - s_i v_i||^2) / 2)`` (zero for an exact
+triplet), the same measure as :func:`svdcore.spectrum.top_spectrum` reports. When the
+basis would cover min(m, n) the operator is materialised and its exact SVD used instead.
+Signs follow svdcore's convention (:func:`~svdcore.spectrum.canonical_signs`, applied to the
+right singular vectors: the largest entry of each v_i is positive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .exceptions import DataError
+from .spectrum import canonical_signs
+
+__all__ = [
+    "DEFAULT_OVERSAMPLE",
+    "DEFAULT_POWER_ITERATIONS",
+    "DenseOperator",
+    "LinearOperator",
+    "OperatorSVD",
+    "operator_svd",
+]
+
+DEFAULT_OVERSAMPLE = 10
+DEFAULT_POWER_ITERATIONS = 4
+
+
+class LinearOperator(Protocol):
+    """What :func:`operator_svd` needs of a matrix A (m, n)."""
+
+    shape: tuple[int, int]
+    dtype: torch.dtype
+
+    def matmat(self, V: torch.Tensor) -> torch.Tensor: ...  # A V, V (n, k) -> (m, k)
+
+    def rmatmat(self, U: torch.Tensor) -> torch.Tensor: ...  # A^T U, U (m, k) -> (n, k)
+
+
+class DenseOperator:
+    """A dense matrix as a :class:`LinearOperator` (``dense()`` gives it back)."""
+
+    def __init__(self, A: torch.Tensor):
+        if A.ndim != 2:
+            raise DataError(f"expected a 2-D matrix, got shape {tuple(A.shape)}.")
+        self.A = A
+        self.shape = (int(A.shape[0]), int(A.shape[1]))
+        self.dtype = A.dtype
+
+    def matmat(self, V: torch.Tensor) -> torch.Tensor:
+        return self.A @ V.to(self.A)
+
+    def rmatmat(self, U: torch.Tensor) -> torch.Tensor:
+        return self.A.mT @ U.to(self.A)
+
+    def dense(self) -> torch.Tensor:
+        return self.A
+
+
+@dataclass(frozen=True)
+class OperatorSVD:
+    """The top-k triplets A ~ U diag(S) V^T of an operator A (m, n).
+
+    ``U`` (m, k) and ``V`` (n, k) orthonormal columns, ``S`` (k,) descending;
+    ``residuals`` (k,) each triplet's residual norm (see the module docstring); ``sketch``
+    the number of columns of the Krylov basis (``min(m, n)`` when ``exact``); ``exact``
+    True when the triplets come from a full SVD of the materialised operator.
+    """
+
+    U: torch.Tensor
+    S: torch.Tensor
+    V: torch.Tensor
+    residuals: torch.Tensor
+    sketch: int
+    exact: bool
+
+
+def _signed(V: torch.Tensor, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """svdcore's signs, set by the right singular vectors (columns of V), U flipped along."""
+    V, Ut = canonical_signs(V.contiguous(), U.mT.contiguous())
+    return V, Ut.mT
+
+
+def _orthonormal(Y: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.qr(Y, mode="reduced")[0]
+
+
+def operator_svd(
+    op: LinearOperator,
+    k: int,
+    *,
+    oversample: int = DEFAULT_OVERSAMPLE,
+    power_iterations: int = DEFAULT_POWER_ITERATIONS,
+    seed: int = 0,
+) -> OperatorSVD:
+    """The top ``k`` singular triplets of ``op`` (``k`` is capped at min(m, n)); a Krylov
+    space of ``power_iterations`` + 1 blocks of ``k + oversample`` columns.
+
+    Seeded (``seed`` draws the Gaussian test matrix from its own generator; the global RNG
+    is untouched), so repeated calls agree. Raises ``DataError`` for a bad ``k``,
+    ``oversample`` or ``power_iterations``.
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise DataError(f"k must be a positive integer, got {k!r}.")
+    for name, value in (("oversample", oversample), ("power_iterations", power_iterations)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise DataError(f"{name} must be a non-negative integer, got {value!r}.")
+    m, n = op.shape
+    r = min(m, n)
+    k = min(int(k), r)
+    b = min(k + int(oversample), r)
+    if b * (int(power_iterations) + 1) >= r and hasattr(op, "dense"):
+        U, S, Vh = torch.linalg.svd(op.dense(), full_matrices=False)
+        V, U = _signed(Vh[:k].mT, U[:, :k])
+        return OperatorSVD(U, S[:k], V, torch.zeros_like(S[:k]), r, True)
+    generator = torch.Generator().manual_seed(int(seed))
+    omega = torch.randn(n, b, generator=generator, dtype=torch.float64).to(op.dtype)
+    block = _orthonormal(op.matmat(omega))
+    blocks = [block]
+    for _ in range(int(power_iterations)):
+        block = op.matmat(_orthonormal(op.rmatmat(block)))
+        basis = torch.cat(blocks, dim=1)
+        for _twice in range(2):  # twice is enough (Giraud et al.): orthogonal to the earlier blocks
+            block = block - basis @ (basis.mT @ block)
+        block = _orthonormal(block)
+        blocks.append(block)
+    K = _orthonormal(torch.cat(blocks, dim=1))
+    Bt = op.rmatmat(K)  # A^T K (n, (p + 1) b): K^T A = Bt^T
+    Ub, S, Vh = torch.linalg.svd(Bt.mT, full_matrices=False)
+    U, S, V = K @ Ub[:, :k], S[:k], Vh[:k].mT
+    V, U = _signed(V, U)
+    left = torch.linalg.vector_norm(op.matmat(V) - U * S, dim=0)
+    right = torch.linalg.vector_norm(Bt @ (K.mT @ U) - V * S, dim=0)  # A^T U (U lies in K)
+    residuals = torch.sqrt((left**2 + right**2) / 2)
+    return OperatorSVD(U, S, V, residuals, int(K.shape[1]), False)
