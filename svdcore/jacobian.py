@@ -23,8 +23,9 @@ own lock), so user code and other threads keep the original. A split at module `
     L = dy/d delta      (N x d)   the split's output -> the network output (through z_l only)
     J = dy/dx           (N x M)   the whole network; J - L R is the part bypassing z_l.
 
-Fixed-batch ``torch.export`` programs get the sample in row 0 of a zero-padded batch
-(rows run independently in eval mode) and the perturbation in row 0 only.
+Fixed-batch ``torch.export`` programs (batch B) are evaluated with the sample in every
+row, and each product packs B tangents (or cotangents) into the B rows, one per row (rows
+run independently in eval mode): a product costs what it costs at batch 1, not B times it.
 
 The operators are the building blocks of randomized top-k decompositions: ``matmat`` of
 a Gaussian block and ``rmatmat`` of its range give a sketch without ever forming A.
@@ -79,7 +80,10 @@ class JacobianOperator:
     ``f`` maps a flat (n_in,) tensor to a flat (n_out,) tensor; ``value`` = f(x0).
     ``context`` (optional) is entered around every evaluation of ``f`` (locks, hooks).
     ``chunk`` vectors are pushed through at once (see the module docstring for the memory
-    rule). Invariant (tests): ``dense()`` equals ``torch.autograd.functional.jacobian``.
+    rule). ``rows`` (B > 1, with ``f_rows``): ``f_rows`` maps (B, n_in) -> (B, n_out) row by
+    row independently, and each pass through it carries B vectors, one per row, at the point
+    x0 repeated (a fixed-batch program). Invariant (tests): ``dense()`` equals
+    ``torch.autograd.functional.jacobian``.
     """
 
     def __init__(
@@ -91,8 +95,12 @@ class JacobianOperator:
         context: Callable[[], contextlib.AbstractContextManager] | None = None,
         width: int | None = None,
         budget_bytes: int | None = None,
+        f_rows: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        rows: int = 1,
     ):
         self._f = f
+        self._f_rows = f_rows if rows > 1 else None
+        self.rows = int(rows) if f_rows is not None else 1
         self._context = context or contextlib.nullcontext
         self.x0 = x0.detach().reshape(-1)
         if value is None:
@@ -105,6 +113,8 @@ class JacobianOperator:
         inner = sum(self.shape) if width is None else int(width)
         self.per_vector_bytes = 2 * item * (sum(self.shape) + inner)
         self.chunk = chunk_size(self.per_vector_bytes, budget_bytes)
+        if self.rows > 1:  # a pass holds B vectors' worth of values whatever it carries
+            self.chunk = self.rows * max(1, self.chunk // self.rows)
 
     def __repr__(self) -> str:
         return f"JacobianOperator(shape={self.shape}, dtype={self.dtype}, chunk={self.chunk})"
@@ -112,18 +122,34 @@ class JacobianOperator:
     def _blocks(self, V: torch.Tensor) -> Iterator[torch.Tensor]:
         yield from torch.split(V, self.chunk, dim=1)
 
+    def _packed(self, block: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The columns of ``block`` as (groups, B, n) row packs, zero-padded; and their count."""
+        n, c = block.shape
+        groups = -(-c // self.rows)
+        pad = block.new_zeros(n, groups * self.rows - c)
+        return torch.cat([block, pad], dim=1).T.reshape(groups, self.rows, n), c
+
     def matmat(self, V: torch.Tensor) -> torch.Tensor:
         """A V for V (n_in, k) -> (n_out, k), forward mode (k jvps, ``chunk`` at a time)."""
         V = self._check(V, 1)
         x0 = self.x0
+        rows = x0.expand(self.rows, -1).contiguous()
 
         def push(v: torch.Tensor) -> torch.Tensor:
             return jvp(self._f, (x0,), (v,))[1]
 
+        def push_rows(vs: torch.Tensor) -> torch.Tensor:  # (B, n_in) -> (B, n_out)
+            return jvp(self._f_rows, (rows,), (vs,))[1]
+
         out = []
         with self._context(), torch.no_grad():  # the transforms ignore an outer no_grad
             for block in self._blocks(V):
-                out.append(vmap(push)(block.T).T.detach())
+                if self._f_rows is None:
+                    out.append(vmap(push)(block.T).T.detach())
+                else:
+                    packs, c = self._packed(block)
+                    done = vmap(push_rows)(packs).reshape(-1, self.shape[0])[:c]
+                    out.append(done.T.detach())
         return torch.cat(out, dim=1) if out else V.new_zeros(self.shape[0], 0)
 
     def rmatmat(self, U: torch.Tensor) -> torch.Tensor:
@@ -132,8 +158,14 @@ class JacobianOperator:
         out = []
         with self._context(), torch.no_grad():
             for block in self._blocks(U):
-                _, pull = vjp(self._f, self.x0)
-                out.append(vmap(lambda u, pull=pull: pull(u)[0])(block.T).T.detach())
+                if self._f_rows is None:
+                    _, pull = vjp(self._f, self.x0)
+                    out.append(vmap(lambda u, pull=pull: pull(u)[0])(block.T).T.detach())
+                else:
+                    _, pull = vjp(self._f_rows, self.x0.expand(self.rows, -1).contiguous())
+                    packs, c = self._packed(block)
+                    done = vmap(lambda us, pull=pull: pull(us)[0])(packs)
+                    out.append(done.reshape(-1, self.shape[1])[:c].T.detach())
         return torch.cat(out, dim=1) if out else U.new_zeros(self.shape[1], 0)
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
@@ -280,12 +312,17 @@ def network_operator(
     def f(v: torch.Tensor) -> torch.Tensor:
         return _first(module(_one(v, net)), net)
 
+    def f_rows(vs: torch.Tensor) -> torch.Tensor:  # a fixed batch: one sample per row
+        return module(vs.reshape(vs.shape[0], *net.input_shape)).reshape(vs.shape[0], -1)
+
     return JacobianOperator(
         f,
         xs,
         context=lambda: lock,
         width=_width(module, lock, net, xs),
         budget_bytes=budget_bytes,
+        f_rows=f_rows,
+        rows=net.static_batch or 1,
     )
 
 
@@ -327,6 +364,8 @@ def split_operators(
         delta = state["delta"]
         if delta is None:
             return None
+        if delta.shape[0] == out.shape[0] and delta.ndim == out.ndim:  # one per row
+            return out + delta
         delta = delta.reshape(1, *out.shape[1:])
         if out.shape[0] > 1:  # a fixed-batch export: the sample is row 0
             pad = torch.zeros(out.shape[0] - 1, *out.shape[1:], dtype=out.dtype)
@@ -347,15 +386,35 @@ def split_operators(
         y = _first(module(_one(v, net)), net)
         return y, _first(state["z"], net)
 
+    batch = net.static_batch or 1
+    x_rows = xs.expand(batch, -1).contiguous()
+
+    def run_rows(
+        vs: torch.Tensor, deltas: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # a fixed batch: one sample (and delta) per row
+        state["delta"] = None if deltas is None else deltas.reshape(batch, *z_shape)
+        y = module(vs.reshape(batch, *net.input_shape)).reshape(batch, -1)
+        return y, state["z"].reshape(batch, -1)
+
     with hooked(), torch.no_grad():
         y, z = run(xs, None)
+        z_shape = tuple(state["z"].shape[1:])
     y, z = y.detach(), z.detach()
     width = _width(module, lock, net, xs)
     zero = torch.zeros_like(z)
 
-    def common(f: Callable, x0: torch.Tensor, value: torch.Tensor) -> JacobianOperator:
+    def common(
+        f: Callable, f_rows: Callable, x0: torch.Tensor, value: torch.Tensor
+    ) -> JacobianOperator:
         return JacobianOperator(
-            f, x0, value=value, context=hooked, width=width, budget_bytes=budget_bytes
+            f,
+            x0,
+            value=value,
+            context=hooked,
+            width=width,
+            budget_bytes=budget_bytes,
+            f_rows=f_rows,
+            rows=batch,
         )
 
     return SplitOperators(
@@ -363,9 +422,9 @@ def split_operators(
         x=xs,
         y=y,
         z=z,
-        J=common(lambda v: run(v, None)[0], xs, y),
-        R=common(lambda v: run(v, None)[1], xs, z),
-        L=common(lambda dl: run(xs, dl)[0], zero, y),
+        J=common(lambda v: run(v, None)[0], lambda vs: run_rows(vs, None)[0], xs, y),
+        R=common(lambda v: run(v, None)[1], lambda vs: run_rows(vs, None)[1], xs, z),
+        L=common(lambda dl: run(xs, dl)[0], lambda ds: run_rows(x_rows, ds)[0], zero, y),
     )
 
 

@@ -132,7 +132,7 @@ def test_plain_function_operator_and_chunk_rule():
         op.matmat(torch.ones(4, 1))
 
 
-def test_fixed_batch_export_is_padded_into_row_zero(tmp_path):
+def test_fixed_batch_export_packs_one_vector_per_row(tmp_path):
     module = _mlp().eval()
     ep = torch.export.export(module, (torch.randn(2, 7),))  # traced with a fixed batch of 2
     torch.export.save(ep, tmp_path / "m.pt2")
@@ -144,3 +144,12 @@ def test_fixed_batch_export_is_padded_into_row_zero(tmp_path):
     np.testing.assert_allclose((ops.L.dense() @ ops.R.dense()).numpy(), ref.numpy(), atol=ATOL)
     V = _x((7, 2), 9)  # forward mode through the exported program as well
     np.testing.assert_allclose(ops.J.matmat(V).numpy(), (ref @ V).numpy(), atol=ATOL)
+    # each pass carries 2 vectors, one per row of the fixed batch; an odd count is padded
+    assert ops.J.rows == ops.R.rows == ops.L.rows == 2
+    V3, U3 = _x((7, 3), 10), _x((ref.shape[0], 3), 11)
+    np.testing.assert_allclose(ops.J.matmat(V3).numpy(), (ref @ V3).numpy(), atol=ATOL)
+    np.testing.assert_allclose(ops.J.rmatmat(U3).numpy(), (ref.T @ U3).numpy(), atol=ATOL)
+    L, R = ops.L.dense(), ops.R.dense()
+    Ud = _x((L.shape[0], 3), 12)
+    np.testing.assert_allclose(ops.L.rmatmat(Ud).numpy(), (L.T @ Ud).numpy(), atol=ATOL)
+    np.testing.assert_allclose(ops.R.matmat(V3).numpy(), (R @ V3).numpy(), atol=ATOL)
