@@ -2,7 +2,7 @@
 process so that its peak memory is its own.
 
     python bench/bench_surgery_scale.py [--cases cifar,cifar-b8,alexnet-f12,...]
-        [--rank 64] [--power-iterations 4] [--threads T] [--exact]
+        [--rank 64] [--power-iterations 6] [--threads T] [--exact]
 
 Cases (random weights, seeded; BatchNorm in eval mode with non-trivial statistics):
 - ``cifar``: a residual CNN of the kind a user brings (stem conv-BN-ReLU, two residual
@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 import svdcore as sc
+from svdcore.randomized import DEFAULT_POWER_ITERATIONS
 from svdcore.surgery import spectral_surgery
 
 CASES = ("cifar", "cifar-b8", "alexnet-f12", "alexnet-c5", "vgg11-f28")
@@ -164,7 +165,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", default="cifar,cifar-b8,alexnet-c5,alexnet-f12,vgg11-f28")
     p.add_argument("--rank", type=int, default=64)
-    p.add_argument("--power-iterations", type=int, default=4)
+    p.add_argument("--power-iterations", type=int, default=DEFAULT_POWER_ITERATIONS)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--exact", action="store_true", help="also time the exact cifar surgery")
     p.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one case, JSON out

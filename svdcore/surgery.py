@@ -407,19 +407,22 @@ def singular_vector_similarity(
     split: str,
     k: int = 0,
     batch_size: int = 64,
+    rank: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Cosine similarity <phi_k(x_i), phi_k(x_j)> of the k-th right singular vector between
     every pair of samples (SpecXAI Fig. 5); (N, N), ones on the diagonal. Signs follow the
-    deterministic convention (largest entry positive)."""
+    deterministic convention (largest entry positive). ``rank``: as in
+    :func:`spectral_surgery` (None: exact; an int: the top ``rank`` vectors, matrix-free,
+    which must include the k-th)."""
     xb = network_inputs(net, x, "spectral surgery")
     vecs = []
     for start in range(0, xb.shape[0], batch_size):
         if should_stop is not None and should_stop():
             raise ExecutionError("cancelled")
         part = xb[start : start + batch_size]
-        results = spectral_surgery(net, part, split=split, bias_terms=False)
+        results = spectral_surgery(net, part, split=split, bias_terms=False, rank=rank)
         results = results if isinstance(results, list) else [results]
         if k >= results[0].V.shape[1]:
             raise DataError(f"k = {k} exceeds the {results[0].V.shape[1]} singular vectors.")
@@ -431,14 +434,14 @@ def singular_vector_similarity(
 
 
 def depth_evolution(
-    net: Network, x: torch.Tensor | np.ndarray, *, splits: Sequence[str]
+    net: Network, x: torch.Tensor | np.ndarray, *, splits: Sequence[str], rank: int | None = None
 ) -> list[Surgery]:
     """Surgery of one input at each split in ``splits`` (SpecXAI Fig. 6: the top singular
-    vector and the spectrum at each depth)."""
+    vector and the spectrum at each depth); ``rank`` as in :func:`spectral_surgery`."""
     if not splits:
         raise DataError("depth_evolution needs at least one split layer.")
     out = []
     for s in splits:
-        res = spectral_surgery(net, x, split=s, bias_terms=False)
+        res = spectral_surgery(net, x, split=s, bias_terms=False, rank=rank)
         out.append(res[0] if isinstance(res, list) else res)
     return out

@@ -151,3 +151,18 @@ def test_a_surgery_larger_than_the_memory_is_a_sentence(monkeypatch):
         spectral_surgery(net, _x(), split="stem")
     with pytest.raises(sc.ExecutionError, match=r"top-4 surgery at stem .* 9.8 KiB available"):
         spectral_surgery(net, _x(), split="stem", rank=4)
+
+
+def test_dataset_similarity_and_depth_take_the_top_k_too():
+    from svdcore.surgery import depth_evolution, singular_vector_similarity
+
+    net = sc.Network.from_module(_cnn(nn.ReLU), input_shape=SHAPE)
+    xs = torch.stack([_x(s) for s in range(4)])
+    exact = singular_vector_similarity(net, xs, split="stem", k=0)
+    top = singular_vector_similarity(net, xs, split="stem", k=0, rank=20)
+    np.testing.assert_allclose(np.diag(top), 1.0, atol=1e-12)
+    # phi_1 up to its sign; s_1 and s_2 are 1.8% apart here, so phi_1 needs a wide basis
+    np.testing.assert_allclose(np.abs(top), np.abs(exact), atol=2e-4)
+    depth = depth_evolution(net, _x(), splits=["stem", "block.conv1"], rank=3)
+    assert [d.split for d in depth] == ["stem", "block.conv1"]
+    assert all(not d.exact and d.S.shape == (3,) for d in depth)
