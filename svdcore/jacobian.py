@@ -174,10 +174,7 @@ class JacobianOperator:
 
     def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
         """A^T u for u (n_out,) -> (n_in,): one forward and one backward pass."""
-        u = self._check(u.reshape(-1, 1), 0)[:, 0]
-        with self._context(), torch.no_grad():
-            _, pull = vjp(self._f, self.x0)
-            return pull(u)[0].detach()
+        return self.rmatmat(u.reshape(-1, 1))[:, 0]
 
     def dense(self) -> torch.Tensor:
         """A itself (n_out, n_in): identity columns pushed forward when n_in < n_out, rows
@@ -364,13 +361,8 @@ def split_operators(
         delta = state["delta"]
         if delta is None:
             return None
-        if delta.shape[0] == out.shape[0] and delta.ndim == out.ndim:  # one per row
-            return out + delta
-        delta = delta.reshape(1, *out.shape[1:])
-        if out.shape[0] > 1:  # a fixed-batch export: the sample is row 0
-            pad = torch.zeros(out.shape[0] - 1, *out.shape[1:], dtype=out.dtype)
-            delta = torch.cat([delta, pad])
-        return out + delta
+        # one sample (batch 1), or one delta per row of a fixed batch (run_rows)
+        return out + delta.reshape(out.shape)
 
     @contextlib.contextmanager
     def hooked() -> Iterator[None]:

@@ -44,6 +44,7 @@ __all__ = [
     "DenseOperator",
     "LinearOperator",
     "OperatorSVD",
+    "basis_columns",
     "operator_svd",
 ]
 
@@ -110,6 +111,19 @@ def _orthonormal(Y: torch.Tensor) -> torch.Tensor:
     return torch.linalg.qr(Y, mode="reduced")[0]
 
 
+def basis_columns(
+    shape: tuple[int, int],
+    k: int,
+    *,
+    oversample: int = DEFAULT_OVERSAMPLE,
+    power_iterations: int = DEFAULT_POWER_ITERATIONS,
+) -> int:
+    """Columns of the Krylov basis :func:`operator_svd` builds for the top ``k`` of an
+    operator of ``shape`` (its memory is this many vectors of each side's length)."""
+    b = min(min(int(k), *shape) + int(oversample), min(shape))
+    return b * (int(power_iterations) + 1)
+
+
 def operator_svd(
     op: LinearOperator,
     k: int,
@@ -134,7 +148,9 @@ def operator_svd(
     r = min(m, n)
     k = min(int(k), r)
     b = min(k + int(oversample), r)
-    if b * (int(power_iterations) + 1) >= r and hasattr(op, "dense"):
+    if basis_columns(
+        op.shape, k, oversample=oversample, power_iterations=power_iterations
+    ) >= r and hasattr(op, "dense"):
         U, S, Vh = torch.linalg.svd(op.dense(), full_matrices=False)
         V, U = _signed(Vh[:k].mT, U[:, :k])
         return OperatorSVD(U, S[:k], V, torch.zeros_like(S[:k]), r, True)

@@ -40,7 +40,7 @@ from .jacobian import (
     split_operators,
 )
 from .network import Network
-from .randomized import DEFAULT_OVERSAMPLE, DEFAULT_POWER_ITERATIONS, operator_svd
+from .randomized import DEFAULT_POWER_ITERATIONS, basis_columns, operator_svd
 from .spectrum import canonical_signs
 from .surgery_reduce import Pruned, Reduced, contract, normalise, prune, sign_reduce, threshold
 
@@ -362,7 +362,7 @@ def _top_k(
 ) -> Surgery:
     """The ``rank`` leading components of one sample, matrix-free, and the rest term."""
     (d, m), n = parts.R.shape, parts.J.shape[0]
-    width = (min(int(rank), d, m) + DEFAULT_OVERSAMPLE) * (int(power_iterations) + 1)
+    width = basis_columns(parts.R.shape, rank, power_iterations=power_iterations)
     # the Krylov basis and A^T of it, the triplets, L U; plus the products' budget (chunks)
     check_memory(
         8 * (2 * width * (d + m) + rank * (d + m + n)) + parts.R.chunk * parts.R.per_vector_bytes,
