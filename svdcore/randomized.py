@@ -29,13 +29,14 @@ right singular vectors: the largest entry of each v_i is positive).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from .exceptions import DataError
+from .exceptions import DataError, ExecutionError
 from .spectrum import canonical_signs
 
 __all__ = [
@@ -131,12 +132,17 @@ def operator_svd(
     oversample: int = DEFAULT_OVERSAMPLE,
     power_iterations: int = DEFAULT_POWER_ITERATIONS,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> OperatorSVD:
     """The top ``k`` singular triplets of ``op`` (``k`` is capped at min(m, n)); a Krylov
     space of ``power_iterations`` + 1 blocks of ``k + oversample`` columns.
 
     Seeded (``seed`` draws the Gaussian test matrix from its own generator; the global RNG
-    is untouched), so repeated calls agree. Raises ``DataError`` for a bad ``k``,
+    is untouched), so repeated calls agree. ``progress(done, total)`` is called after each
+    of the ``power_iterations + 2`` block steps (the first block, each iteration, the
+    Rayleigh-Ritz step with the residuals); ``should_stop()`` is asked before each, and True
+    raises ``ExecutionError("cancelled")``. Raises ``DataError`` for a bad ``k``,
     ``oversample`` or ``power_iterations``.
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -148,18 +154,29 @@ def operator_svd(
     r = min(m, n)
     k = min(int(k), r)
     b = min(k + int(oversample), r)
+    total = int(power_iterations) + 2
+
+    def step(done: int) -> None:  # report the block steps done, then check for a cancel
+        if done and progress is not None:
+            progress(done, total)
+        if done < total and should_stop is not None and should_stop():
+            raise ExecutionError("cancelled")
+
+    step(0)
     if basis_columns(
         op.shape, k, oversample=oversample, power_iterations=power_iterations
     ) >= r and hasattr(op, "dense"):
         U, S, Vh = torch.linalg.svd(op.dense(), full_matrices=False)
         V, U = _signed(Vh[:k].mT, U[:, :k])
+        step(total)
         return OperatorSVD(U, S[:k], V, torch.zeros_like(S[:k]), r, True)
     generator = torch.Generator().manual_seed(int(seed))
     omega = torch.randn(n, b, generator=generator, dtype=torch.float64).to(op.dtype)
     block = _orthonormal(op.matmat(omega))
     blocks: list[torch.Tensor] = [block]
     pulled: list[torch.Tensor] = []  # A^T of each block: reused for A^T K at the end
-    for _ in range(int(power_iterations)):
+    step(1)
+    for i in range(int(power_iterations)):
         pulled.append(op.rmatmat(block))
         block = op.matmat(_orthonormal(pulled[-1]))
         basis = torch.cat(blocks, dim=1)
@@ -167,6 +184,7 @@ def operator_svd(
             block = block - basis @ (basis.mT @ block)  # saturated space's noise so too)
             block = _orthonormal(block)
         blocks.append(block)
+        step(i + 2)
     K = torch.cat(blocks, dim=1)
     pulled.append(op.rmatmat(block))
     Bt = torch.cat(pulled, dim=1)  # A^T K (n, (p + 1) b): K^T A = Bt^T
@@ -182,4 +200,5 @@ def operator_svd(
     left = torch.linalg.vector_norm(op.matmat(V) - U * S, dim=0)
     right = torch.linalg.vector_norm(Bt @ (K.mT @ U) - V * S, dim=0)  # A^T U (U lies in K)
     residuals = torch.sqrt((left**2 + right**2) / 2)
+    step(total)
     return OperatorSVD(U, S, V, residuals, int(K.shape[1]), False)

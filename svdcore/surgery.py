@@ -40,7 +40,7 @@ from .jacobian import (
     split_operators,
 )
 from .network import Network
-from .randomized import DEFAULT_POWER_ITERATIONS, basis_columns, operator_svd
+from .randomized import DEFAULT_POWER_ITERATIONS, OperatorSVD, basis_columns, operator_svd
 from .spectrum import canonical_signs
 from .surgery_reduce import Pruned, Reduced, contract, normalise, prune, sign_reduce, threshold
 
@@ -269,6 +269,8 @@ def spectral_surgery(
     power_iterations: int = DEFAULT_POWER_ITERATIONS,
     seed: int = 0,
     budget_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Surgery | list[Surgery]:
     """Spectral surgery of ``net`` at input ``x`` (one sample, or a batch -> a list).
 
@@ -279,9 +281,11 @@ def spectral_surgery(
     SVD of R over the Jacobian operators (``power_iterations``, ``seed``;
     :func:`svdcore.randomized.operator_svd`), never forming R, L or J, plus the exact
     rest-of-spectrum term (see :class:`Surgery`); ``budget_bytes`` bounds the memory of
-    each batch of Jacobian products (:mod:`svdcore.jacobian`). Raises ``LayerError`` for an
-    unknown split, ``ExecutionError`` for a weights-only network, ``DataError`` for inputs
-    that do not fit or a bad ``rank``.
+    each batch of Jacobian products (:mod:`svdcore.jacobian`). A top-k surgery reports
+    ``progress(done, total)`` after each block step of the randomized SVD (over all the
+    samples) and asks ``should_stop()`` before each: True raises ``ExecutionError``
+    ("cancelled"). Raises ``LayerError`` for an unknown split, ``ExecutionError`` for a
+    weights-only network, ``DataError`` for inputs that do not fit or a bad ``rank``.
     """
     if rank is not None and (
         isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1
@@ -298,10 +302,24 @@ def spectral_surgery(
         parts = [split_operators(net, xs, split, budget_bytes=budget_bytes) for xs in xb]
         _check_output(output, parts[0].y.shape[0])  # before the long part
         shape = tuple(xb.shape[1:])
-        results = [
-            _top_k(p, rank, power_iterations=power_iterations, seed=seed, input_shape=shape)
-            for p in parts
-        ]
+        steps = power_iterations + 2 if isinstance(power_iterations, int) else 0
+        results = []
+        for i, p in enumerate(parts):
+
+            def report(done: int, _total: int, i: int = i) -> None:
+                if progress is not None:
+                    progress(i * steps + done, len(parts) * steps)
+
+            _check_top_k_memory(p, rank, power_iterations)
+            top = operator_svd(
+                p.R,
+                rank,
+                power_iterations=power_iterations,
+                seed=seed,
+                progress=report,
+                should_stop=should_stop,
+            )
+            results.append(_top_k(p, rank, top, input_shape=shape))
     if bias_terms:
         layer_bias, remainder = _bias_terms(net, xb, torch.stack([r.bias for r in results]))
         results = [
@@ -352,24 +370,22 @@ def _exact(net: Network, xb: torch.Tensor, split: str) -> list[Surgery]:
     ]
 
 
-def _top_k(
-    parts: SplitOperators,
-    rank: int,
-    *,
-    power_iterations: int,
-    seed: int,
-    input_shape: tuple[int, ...],
-) -> Surgery:
-    """The ``rank`` leading components of one sample, matrix-free, and the rest term."""
+def _check_top_k_memory(parts: SplitOperators, rank: int, power_iterations: int) -> None:
+    """The Krylov basis and A^T of it, the triplets, L U, plus the products' budget."""
     (d, m), n = parts.R.shape, parts.J.shape[0]
     width = basis_columns(parts.R.shape, rank, power_iterations=power_iterations)
-    # the Krylov basis and A^T of it, the triplets, L U; plus the products' budget (chunks)
     check_memory(
         8 * (2 * width * (d + m) + rank * (d + m + n)) + parts.R.chunk * parts.R.per_vector_bytes,
         what=f"the top-{rank} surgery at {parts.split} (R is {d:,} x {m:,})",
         hint="Choose a smaller rank or fewer power iterations.",
     )
-    top = operator_svd(parts.R, rank, power_iterations=power_iterations, seed=seed)
+
+
+def _top_k(
+    parts: SplitOperators, rank: int, top: OperatorSVD, *, input_shape: tuple[int, ...]
+) -> Surgery:
+    """The ``rank`` leading components of one sample (``top``: the SVD of its R) and the
+    rest term, matrix-free."""
     x, y = parts.x, parts.y
     coeffs = top.S * (top.V.mT @ x)
     alpha = parts.L.matmat(top.U) * coeffs  # (L u_k) c_k: k products through the split

@@ -110,3 +110,19 @@ def test_a_network_jacobian_without_forming_it():
     s = np.linalg.svd(dense, compute_uv=False)
     assert not res.exact
     np.testing.assert_allclose(res.S.numpy(), s[:4], rtol=1e-6)
+
+
+def test_progress_counts_every_block_step_and_a_stop_cancels():
+    A = _decaying(60, 40)
+    seen: list[tuple[int, int]] = []
+    operator_svd(DenseOperator(A), 3, power_iterations=2, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]  # first block, 2 iterations, Rayleigh-Ritz
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) > 2  # let the first block and one iteration run
+
+    with pytest.raises(sc.ExecutionError, match="cancelled"):
+        operator_svd(DenseOperator(_decaying(200, 150)), 3, power_iterations=4, should_stop=stop)
+    assert len(asked) == 3

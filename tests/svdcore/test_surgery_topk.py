@@ -166,3 +166,16 @@ def test_dataset_similarity_and_depth_take_the_top_k_too():
     depth = depth_evolution(net, _x(), splits=["stem", "block.conv1"], rank=3)
     assert [d.split for d in depth] == ["stem", "block.conv1"]
     assert all(not d.exact and d.S.shape == (3,) for d in depth)
+
+
+def test_progress_runs_over_the_samples_and_a_stop_cancels():
+    net = sc.Network.from_module(_cnn(nn.ReLU), input_shape=SHAPE)
+    xs = torch.stack([_x(1), _x(2)])
+    seen: list[tuple[int, int]] = []
+    spectral_surgery(
+        net, xs, split="block.conv1", rank=4, power_iterations=1,
+        progress=lambda d, t: seen.append((d, t)),
+    )  # fmt: skip
+    assert seen == [(d, 6) for d in range(1, 7)]  # 3 block steps per sample
+    with pytest.raises(sc.ExecutionError, match="cancelled"):
+        spectral_surgery(net, xs[0], split="block.conv1", rank=4, should_stop=lambda: True)
