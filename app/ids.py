@@ -193,6 +193,8 @@ INPUT_SURGERY_OUTPUT = "input-surgery-output"  # empty: the predicted output (ar
 INPUT_SURGERY_VECTORS = "input-surgery-vectors"  # how many top vectors to show
 SLIDER_SURGERY_KEEP = "slider-surgery-keep"  # keep the top k components
 RADIO_SURGERY_RANK = "radio-surgery-rank"  # top vectors by "alpha" or "reduced" (eq. 21)
+RADIO_SURGERY_COMPONENTS = "radio-surgery-components"  # "auto", "exact" or "top" (top k)
+INPUT_SURGERY_TOP_K = "input-surgery-top-k"  # k of a top-k surgery (randomized SVD of R)
 # Spectral surgery view: a split too large to compute in the request (background job)
 DIV_SURGERY_COMPUTE = "div-surgery-compute"
 TEXT_SURGERY_COMPUTE = "text-surgery-compute"
@@ -200,14 +202,14 @@ JOB_SURGERY_COMPUTE = JobIds.of("surgery-compute")  # a surgery too large for th
 # Spectral surgery view: results
 DIV_SURGERY_ALERT = "div-surgery-alert"
 DIV_SURGERY_SUMMARY = "div-surgery-summary"
-TEXT_SURGERY_CHECK = "text-surgery-check"  # max |sum alpha + bypass + b - y|
+TEXT_SURGERY_CHECK = "text-surgery-check"  # max |sum alpha + rest + bypass + b - y|
 GRAPH_SURGERY_INPUT = "graph-surgery-input"
 GRAPH_SURGERY_ALPHA = "graph-surgery-alpha"  # contributions, outputs x components
 GRAPH_SURGERY_PROPORTIONS = "graph-surgery-proportions"  # sign-reduced (eq. 21-22)
 GRAPH_SURGERY_SPECTRUM = "graph-surgery-spectrum"  # sigma_k vs |alpha_jk|
 GRAPH_SURGERY_VECTORS = "graph-surgery-vectors"  # top phi_k, raw and contracted
 GRAPH_SURGERY_DATA_SVD = "graph-surgery-data-svd"  # data matrix SVD beside the network's
-GRAPH_SURGERY_BIAS = "graph-surgery-bias"  # waterfall: sum alpha, bypass, beta_l, remainder
+GRAPH_SURGERY_BIAS = "graph-surgery-bias"  # waterfall: sum alpha, rest, bypass, beta_l, rem.
 DIV_SURGERY_BIAS_NOTES = "div-surgery-bias-notes"
 DIV_SURGERY_BIAS_IMAGES = "div-surgery-bias-images"  # shown for image-shaped outputs
 GRAPH_SURGERY_BIAS_IMAGES = "graph-surgery-bias-images"

@@ -53,6 +53,13 @@ def add_export_parser(sub: Any, default_cache_dir: Path) -> None:
     p.add_argument("--rtol", type=float, default=None, help="rank tolerance (subspaces)")
     p.add_argument("--sample", type=int, default=0, help="dataset sample (surgery)")
     p.add_argument("--split", default=None, help="split module (surgery)")
+    p.add_argument(
+        "--components",
+        choices=("auto", "exact", "top"),
+        default="auto",
+        help="surgery components: all (exact), the top k, or auto (exact up to 1,024)",
+    )
+    p.add_argument("--top-k", type=int, default=64, help="k of a top-k surgery")
     p.add_argument("--compare", default=None, metavar="MODEL_B", help="second model (compare)")
     p.add_argument("--compare-layer", default=None, help="its layer (default: --layer)")
     p.add_argument("--cache-dir", default=str(default_cache_dir))
@@ -111,6 +118,8 @@ def run_export(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         sample=args.sample,
         split=args.split,
+        components=args.components,
+        top_k=args.top_k,
         compare_model=other_id,
         compare_layer=args.compare_layer,
     )

@@ -34,7 +34,12 @@ from app.figures.spectrum import first_view_figure
 from app.figures.subspaces_panels import weight_figures
 from app.figures.surgery_panels import surgery_figures
 from app.services.descramble import DescrambleOptions
-from app.services.surgery_types import SurgeryOptions
+from app.services.surgery_types import (
+    DEFAULT_TOP_K,
+    SurgeryOptions,
+    computed_in_request,
+    resolve_rank,
+)
 
 __all__ = [
     "ANALYSES",
@@ -73,11 +78,14 @@ class ExportOptions:
     k: singular vectors kept (svd). source, samples, stencil, position: the descrambler's
     data source and wiretap (see DescrambleOptions; the exact method is always used).
     rtol: numerical-rank tolerance (subspaces; None: svdcore's default). sample, split:
-    the surgery's dataset sample and split module (None: the model's default split).
+    the surgery's dataset sample and split module (None: the model's default split);
+    components ("auto", "exact", "top") and top_k: which of its components are computed,
+    as the page's controls say (``resolve_rank``).
     compare_model, compare_layer: the second model and its layer (compare; the layer
     defaults to the same name). descramble: the page's full DescrambleOptions (an
     iterative result must already be computed). full_spectrum: compute a large layer's
-    full SVD (the CLI) or export its randomized first view (the page, until its job ends).
+    full SVD (the CLI) or export its randomized first view (the page, until its job ends);
+    for the surgery, False exports only what the page computed (a large split: its job).
     """
 
     k: int = 16
@@ -88,6 +96,8 @@ class ExportOptions:
     rtol: float | None = None
     sample: int = 0
     split: str | None = None
+    components: str = "auto"
+    top_k: int = DEFAULT_TOP_K
     compare_model: str | None = None
     compare_layer: str | None = None
     descramble: DescrambleOptions | None = None  # all the view's options (the page)
@@ -316,11 +326,21 @@ def _surgery(
     services: Any, model: str, layer: str, session: Any, dataset: str | None, o: ExportOptions
 ):
     split = o.split or services.surgery.default_split(model, layer, session)
-    data = services.surgery.run(
-        model, SurgeryOptions(sample=o.sample, split=split), session, dataset
-    )
+    r = services.surgery.rank(model, SurgeryOptions(o.sample, split), session, dataset)
+    options = SurgeryOptions(o.sample, split, resolve_rank(o.components, o.top_k, r))
+    compute = o.full_spectrum or computed_in_request(r)  # the page: what its job computed
+    data = services.surgery.run(model, options, session, dataset, compute=compute)
+    if data is None:
+        raise sc.DataError(
+            f"The surgery at {split} (r = {r:,} components) is computed in the background: "
+            "press Compute on the Surgery tab first, then export."
+        )
     arrays: dict[str, np.ndarray] = {}
-    numbers: dict[str, Any] = {"predicted_output": int(data.predicted)}
+    numbers: dict[str, Any] = {
+        "predicted_output": int(data.predicted),
+        "exact": data.exact,
+        "total_components": data.total_components,
+    }
     _collect(data, "", arrays, numbers)
     j = data.predicted
     shown = surgery_figures(

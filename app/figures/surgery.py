@@ -95,18 +95,33 @@ def proportions_bar(
     return fig
 
 
-def spectrum_comparison(S: np.ndarray, alpha_row: np.ndarray, *, title: str = "") -> go.Figure:
-    """Full spectrum sigma_k (bars, left axis) against the reduced spectrum |alpha[j, k]|
-    of one output (markers, right axis), k = 1..r."""
+def spectrum_comparison(
+    S: np.ndarray,
+    alpha_row: np.ndarray,
+    *,
+    title: str = "",
+    residuals: np.ndarray | None = None,
+) -> go.Figure:
+    """Spectrum sigma_k (bars, left axis) against the reduced spectrum |alpha[j, k]| of one
+    output (markers, right axis), k = 1..r; ``residuals`` (r,): the residual norm of each
+    computed triplet of a top-k surgery, drawn as error bars on sigma_k."""
     k = np.arange(1, len(S) + 1)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    error = None
+    hover = "k = %{x}<br>σ = %{y:.4g}<extra></extra>"
+    if residuals is not None:
+        delta = np.asarray(residuals, dtype=np.float32)
+        error = {"type": "data", "array": delta, "visible": True, "color": "#546e7a"}
+        hover = "k = %{x}<br>σ = %{y:.4g} ± %{customdata:.2g} (residual)<extra></extra>"
     fig.add_trace(
         go.Bar(
             x=k,
             y=np.asarray(S, dtype=np.float32),
-            name="σₖ (full spectrum)",
+            name="σₖ (full spectrum)" if residuals is None else "σₖ ± triplet residual",
             marker_color="#b0bec5",
-            hovertemplate="k = %{x}<br>σ = %{y:.4g}<extra></extra>",
+            error_y=error,
+            customdata=None if residuals is None else np.asarray(residuals, dtype=np.float32),
+            hovertemplate=hover,
         ),
         secondary_y=False,
     )

@@ -110,10 +110,17 @@ def surgery_figures(
             f"{reduced.rounds} round(s)</sup>"
         ),
     )
+    which = "Full spectrum σₖ" if data.exact else f"Top {r} of {data.total_components:,} σₖ"
     spectrum = spectrum_comparison(
-        data.S, data.alpha[j], title=f"Full spectrum σₖ vs reduced spectrum |αⱼₖ|, j = {j}"
+        data.S,
+        data.alpha[j],
+        title=f"{which} vs reduced spectrum |αⱼₖ|, j = {j}",
+        residuals=data.residuals,
     )
-    parts = [("Σ α (split)", float(data.alpha[j].sum())), ("bypass", float(data.bypass[j]))]
+    parts = [("Σ α (split)", float(data.alpha[j].sum()))]
+    if not data.exact:
+        parts.append(("rest of spectrum", float(data.rest[j])))
+    parts.append(("bypass", float(data.bypass[j])))
     parts += [(f"β {name}", float(v[j])) for name, v in data.layer_bias.items()]
     parts.append(("remainder", float(data.remainder[j])))
     bias = bias_waterfall(

@@ -41,6 +41,7 @@ from app.services.surgery_types import (
     SurgeryData,
     SurgeryOptions,
     TopVectors,
+    resolve_rank,
 )
 from svdcore.surgery import Pruned, Reduced, contract, prune, sign_reduce
 
@@ -166,10 +167,15 @@ class SurgeryService(DataAnalysis):
         dataset: str | None = None,
         *,
         compute: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> SurgeryData | None:
-        """Spectral surgery of sample `options.sample` at `options.split`, cached in the
-        shared cache (a background job's result is seen by the server); compute=False:
-        None unless cached."""
+        """Spectral surgery of sample `options.sample` at `options.split` (exact, or the top
+        `options.rank` components and the rest term), cached in the shared cache (a
+        background job's result is seen by the server); compute=False: None unless cached.
+        A top-k surgery reports `progress(done, total)` per block step of its randomized
+        SVD; `should_stop()` True cancels it (ExecutionError, nothing kept)."""
+        options.validate()
         net = self._surgery_network(model_id, session)  # the model and data, resolved once
         samples = self.samples(model_id, session, dataset)
         self._check_sample(options.sample, samples)
@@ -179,7 +185,12 @@ class SurgeryService(DataAnalysis):
 
         def run() -> SurgeryData:
             res = sc.spectral_surgery(
-                net, torch.from_numpy(samples.x[options.sample]), split=options.split
+                net,
+                torch.from_numpy(samples.x[options.sample]),
+                split=options.split,
+                rank=options.rank,
+                progress=progress,
+                should_stop=should_stop,
             )
             label = None if samples.labels is None else int(samples.labels[options.sample])
             return SurgeryData(
@@ -199,21 +210,42 @@ class SurgeryService(DataAnalysis):
                 layer_bias={k: _np64(v) for k, v in res.layer_bias.items()},
                 output_layout=self.output_layout(model_id, session, res.y.shape[0]),
                 output_names=samples.classes if samples.classes else None,
+                rest=None if res.rest is None else _np64(res.rest),
+                residuals=None if res.residuals is None else _np64(res.residuals),
+                components=res.components,
             )
 
         return self.caches.shared_cache.get_or_compute(key, run)
+
+    @staticmethod
+    def auto_rank(r: int, *, need: int | None = None) -> int | None:
+        """The components an analysis computes by default at a split of r components:
+        all of them (None, the exact surgery) up to SYNC_MAX_RANK, else the top `need`
+        (None: DEFAULT_TOP_K; a randomized SVD of R, never formed)."""
+        return resolve_rank("auto", need, r)
 
     def rank(
         self, model_id: str, options: SurgeryOptions, session: str | None, dataset: str | None
     ) -> int:
         """r = min(size of the split's output, input size): the number of components, and
         the size of the Jacobian whose SVD the surgery takes (one hooked forward pass)."""
+        return self.ranks(model_id, options.sample, (options.split,), session, dataset)[0]
+
+    def ranks(
+        self,
+        model_id: str,
+        sample: int,
+        splits: tuple[str, ...],
+        session: str | None,
+        dataset: str | None,
+    ) -> list[int]:
+        """r at each of `splits` for one sample (one hooked forward pass)."""
         samples = self.samples(model_id, session, dataset)
-        self._check_sample(options.sample, samples)
+        self._check_sample(sample, samples)
         net = self._surgery_network(model_id, session)
-        x = torch.from_numpy(samples.x[options.sample : options.sample + 1])
-        z = net.activations(x, [options.split])[options.split]
-        return min(int(z[0].numel()), math.prod(net.input_shape))
+        x = torch.from_numpy(samples.x[sample : sample + 1])
+        z = net.activations(x, list(splits))
+        return [min(int(z[s][0].numel()), math.prod(net.input_shape)) for s in splits]
 
     @staticmethod
     def output(data: SurgeryData, output: Any) -> int:
@@ -322,11 +354,13 @@ class SurgeryService(DataAnalysis):
 
         def run() -> SimilarityData:
             net = self._surgery_network(model_id, session)
+            (r,) = self.ranks(model_id, 0, (options.split,), session, dataset)
             matrix = sc.singular_vector_similarity(
                 net,
                 torch.from_numpy(samples.x[order]),
                 split=options.split,
                 k=options.component - 1,
+                rank=self.auto_rank(r, need=options.component),
                 batch_size=SIMILARITY_BATCH,
                 progress=progress,
                 should_stop=stop,
@@ -362,12 +396,13 @@ class SurgeryService(DataAnalysis):
         self._check_sample(options.sample, samples)
         x = torch.from_numpy(samples.x[options.sample])
         net = self._surgery_network(model_id, session)
+        ranks = self.ranks(model_id, options.sample, options.splits, session, dataset)
         spectra, top, contracted = [], [], []
         total = len(options.splits)
         for i, split in enumerate(options.splits):
             if should_stop is not None and should_stop():
                 return None
-            (res,) = sc.depth_evolution(net, x, splits=[split])
+            (res,) = sc.depth_evolution(net, x, splits=[split], rank=self.auto_rank(ranks[i]))
             spectra.append(_np64(res.S))
             top.append(_np32(res.V[:, 0]))
             c = contract(res.V[:, :1], res.x, input_shape=res.input_shape)[0]

@@ -13,8 +13,10 @@ from svdcore.surgery import Surgery
 __all__ = [
     "DATA_SVD_SAMPLES",
     "DATA_SVD_VECTORS",
+    "DEFAULT_TOP_K",
     "MAX_DEPTH_SPLITS",
     "MAX_SIMILARITY_SAMPLES",
+    "MAX_TOP_K",
     "SIMILARITY_BATCH",
     "SYNC_MAX_RANK",
     "DataSvd",
@@ -28,6 +30,8 @@ __all__ = [
     "SurgeryData",
     "SurgeryOptions",
     "TopVectors",
+    "computed_in_request",
+    "resolve_rank",
 ]
 
 MAX_SIMILARITY_SAMPLES = 1000
@@ -35,6 +39,8 @@ MAX_DEPTH_SPLITS = 8
 # Splits with more components than this (the SVD of an r x r Jacobian block and three
 # Jacobians of that size; r = 4096 takes minutes on a CPU) run as a background job.
 SYNC_MAX_RANK = 1024
+DEFAULT_TOP_K = 64  # components of a top-k surgery (randomized SVD of R) by default
+MAX_TOP_K = 1024  # the most a top-k surgery computes (a larger one: the exact surgery)
 SIMILARITY_BATCH = 16  # samples per progress report / cancel check
 DATA_SVD_SAMPLES = 1024  # rows of the data matrix X (the first samples of the dataset)
 DATA_SVD_VECTORS = 12  # top right singular vectors of X kept
@@ -42,10 +48,39 @@ DATA_SVD_VECTORS = 12  # top right singular vectors of X kept
 
 @dataclass(frozen=True)
 class SurgeryOptions:
-    """One spectral surgery: dataset sample index and split module."""
+    """One spectral surgery: dataset sample index, split module and ``rank``: None for
+    the exact surgery (every component), k for the top k components of a seeded
+    randomized SVD of R plus the rest-of-spectrum term (``spectral_surgery(rank=k)``)."""
 
     sample: int = 0
     split: str = ""
+    rank: int | None = None
+
+    def validate(self) -> None:
+        if self.rank is not None and not 1 <= self.rank <= MAX_TOP_K:
+            raise sc.DataError(
+                f"The number of top components must be between 1 and {MAX_TOP_K:,}, got "
+                f"{self.rank}."
+            )
+
+
+def resolve_rank(mode: str | None, k: int | None, r: int) -> int | None:
+    """The components to compute at a split of r: None (all of them, the exact surgery)
+    or k (the top k of a randomized SVD; None or out of range: DEFAULT_TOP_K, capped at
+    MAX_TOP_K). ``mode`` "exact": None; "top": k (None when k >= r); "auto" (or None):
+    None up to SYNC_MAX_RANK components, else k."""
+    top = DEFAULT_TOP_K if k is None or k < 1 else min(int(k), MAX_TOP_K)
+    if mode == "exact" or top >= r:
+        return None
+    if mode == "top" or r > SYNC_MAX_RANK:
+        return top
+    return None
+
+
+def computed_in_request(r: int) -> bool:
+    """Whether a surgery at a split of r components is computed while the page waits
+    (else a background job, with progress, computes it)."""
+    return r <= SYNC_MAX_RANK
 
 
 @dataclass(frozen=True)
@@ -119,9 +154,12 @@ class SampleSet:
 @dataclass(frozen=True)
 class SurgeryData:
     """One sample at one split (see svdcore.surgery.Surgery): M inputs, N outputs, r
-    components. ``x`` (M,), ``y`` (N,), ``S``, ``coeffs`` (r,), ``V`` (M, r) float32 phi_k
-    as columns, ``alpha`` (N, r), ``bias``, ``bypass``, ``remainder`` (N,), ``layer_bias``
-    name -> (N,). Invariant: alpha.sum(1) + bypass + bias == y."""
+    components computed. ``x`` (M,), ``y`` (N,), ``S``, ``coeffs`` (r,), ``V`` (M, r)
+    float32 phi_k as columns, ``alpha`` (N, r), ``bias``, ``bypass``, ``remainder`` (N,),
+    ``layer_bias`` name -> (N,). A top-k surgery also has ``rest`` (N,), the output of the
+    components not computed, ``residuals`` (r,) each triplet's residual norm and
+    ``components`` the number in the full decomposition. Invariant: alpha.sum(1) + rest +
+    bypass + bias == y (rest = 0 for an exact surgery)."""
 
     options: SurgeryOptions
     input_shape: tuple[int, ...]
@@ -139,6 +177,9 @@ class SurgeryData:
     layer_bias: dict[str, np.ndarray]
     output_layout: InputLayout
     output_names: list[str] | None = None
+    rest: np.ndarray | None = None
+    residuals: np.ndarray | None = None
+    components: int | None = None
 
     @property
     def predicted(self) -> int:
@@ -146,7 +187,28 @@ class SurgeryData:
 
     @property
     def rank(self) -> int:
+        """The number of components computed (k of a top-k surgery, else all of them)."""
         return int(self.alpha.shape[1])
+
+    @property
+    def exact(self) -> bool:
+        """True when every component is here (no rest-of-spectrum term)."""
+        return self.rest is None
+
+    @property
+    def total_components(self) -> int:
+        """The number of components of the full decomposition, min(size of z_l, M)."""
+        return self.rank if self.components is None else int(self.components)
+
+    @property
+    def rest_or_zero(self) -> np.ndarray:
+        """``rest``, or zeros for an exact surgery."""
+        return np.zeros_like(self.y) if self.rest is None else self.rest
+
+    @property
+    def reconstruction(self) -> np.ndarray:
+        """alpha.sum(1) + rest + bypass + bias: equals ``y`` to round-off."""
+        return self.alpha.sum(1) + self.rest_or_zero + self.bypass + self.bias
 
     def output_name(self, j: int) -> str:
         if self.output_names and 0 <= j < len(self.output_names):
@@ -169,6 +231,9 @@ class SurgeryData:
             bias=self.bias,
             bypass=self.bypass,
             remainder=self.remainder,
+            rest=self.rest,
+            residuals=self.residuals,
+            components=self.components,
         )
 
 

@@ -26,6 +26,7 @@ from app.export import (
     html_report,
     npz_bytes,
 )
+from app.services.surgery_types import DEFAULT_TOP_K
 from app.storage.session import current_session_id
 from app.views.common import Selection, alert, number
 from app.views.descramble import _OPTION_STATES as DESCRAMBLE_STATES
@@ -88,6 +89,8 @@ def view_options(
     compare_k: Any = None,
     rtol: Any = None,
     split: Any = None,
+    components: Any = None,
+    top_k: Any = None,
     descramble: tuple[Any, ...] = (),
 ) -> ExportOptions:
     """ExportOptions from the tabs' own controls, so that the export is what they show."""
@@ -99,6 +102,8 @@ def view_options(
         rtol=number(rtol, float),
         sample=sample,
         split=split or None,
+        components=components if components in ("auto", "exact", "top") else "auto",
+        top_k=number(top_k, int) or DEFAULT_TOP_K,
         compare_model=selection.get("compare"),
         compare_layer=selection.get("compare_layer"),
         descramble=descramble_options(*descramble) if descramble else None,
@@ -130,6 +135,8 @@ def register(app: dash.Dash, services: Any) -> None:
         State(ids.SLIDER_COMPARE_K, "value"),
         State(ids.INPUT_SUBSPACES_RTOL, "value"),
         State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
+        State(ids.RADIO_SURGERY_COMPONENTS, "value"),
+        State(ids.INPUT_SURGERY_TOP_K, "value"),
         *[State(cid, prop) for cid, prop in DESCRAMBLE_STATES],
         prevent_initial_call=True,
     )
@@ -142,6 +149,8 @@ def register(app: dash.Dash, services: Any) -> None:
         compare_k: Any,
         rtol: Any,
         split: Any,
+        components: Any,
+        top_k: Any,
         *descramble: Any,
     ) -> tuple[Any, Any]:
         if not selection or not selection.get("model") or not selection.get("layer"):
@@ -161,6 +170,8 @@ def register(app: dash.Dash, services: Any) -> None:
             compare_k=compare_k,
             rtol=rtol,
             split=split,
+            components=components,
+            top_k=top_k,
             descramble=descramble if tab == ids.TAB_DESCRAMBLE else (),
         )
         session = current_session_id()

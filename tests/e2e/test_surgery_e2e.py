@@ -11,6 +11,7 @@ import pytest
 import torch
 from dash.testing.wait import until
 from e2e_helpers import (
+    choose_option,
     click_tab,
     graph,
     job_processes,
@@ -26,7 +27,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-import app.views.surgery as app_surgery
+import app.services.surgery_types as surgery_types
 import svdcore.surgery
 from app import ids
 from app.config import AppConfig
@@ -261,7 +262,7 @@ def test_weights_only_model_bad_output_and_a_split_computed_in_the_background(
     assert "(predicted)" in _text(dash_duo, ids.DIV_SURGERY_SUMMARY)
 
     # a split with more components than the request may compute: a Compute button, a job
-    monkeypatch.setattr(app_surgery, "SYNC_MAX_RANK", 32)
+    monkeypatch.setattr(surgery_types, "SYNC_MAX_RANK", 32)
     dash_duo.driver.get(f"{dash_duo.server_url}/?model=digits-cnn&layer=conv1&tab=surgery&sample=9")
     dash_duo.wait_for_contains_text(f"#{ids.TEXT_SURGERY_COMPUTE}", "r = 64", timeout=30)
     assert graph(dash_duo, ids.GRAPH_SURGERY_ALPHA)["traces"] == []
@@ -274,5 +275,108 @@ def test_weights_only_model_bad_output_and_a_split_computed_in_the_background(
     )
     until(lambda: not dash_duo.find_element(f"#{ids.DIV_SURGERY_COMPUTE}").is_displayed(), 20)
     dash_duo.wait_for_contains_text(f"#{ids.DIV_SURGERY_SUMMARY}", "sample #9", timeout=20)
+    settle(dash_duo)
+    assert dash_duo.get_logs() == []
+
+
+class _SmallCNN(torch.nn.Module):
+    """A user's own CNN: conv, BatchNorm (eval), ReLU, a residual conv, pool, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.pool = torch.nn.AdaptiveAvgPool2d(4)
+        self.fc = torch.nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        h = torch.relu(h + self.conv2(h))
+        return self.fc(self.pool(h).flatten(1))
+
+
+@pytest.fixture
+def slow_krylov(monkeypatch):
+    """Each block step of the randomized SVD takes a little longer, so that the test sees
+    the Compute job's progress bar move (the forked job inherits this)."""
+    engine = svdcore.surgery.operator_svd
+
+    def slow(*args, progress=None, **kwargs):
+        def report(done, total):
+            time.sleep(0.3)
+            progress(done, total)
+
+        return engine(*args, progress=report, **kwargs)
+
+    monkeypatch.setattr(svdcore.surgery, "operator_svd", slow)
+
+
+def test_an_uploaded_pt2_cnn_gets_a_top_k_surgery_with_progress_and_the_rest_term(
+    dash_duo, tmp_path, no_leftover_jobs, slow_krylov
+):
+    """A torch.export'ed CNN (3x24x24, BatchNorm) and its .npz dataset, uploaded: split at
+    conv1 (R is 4,608 x 1,728, r = 1,728 > SYNC_MAX_RANK), the page offers the top 64 in
+    the background, the job's bar moves, and the result adds up with the rest term."""
+    torch.manual_seed(0)
+    module = _SmallCNN().eval()
+    with torch.no_grad():
+        module.bn1.running_mean.uniform_(-0.2, 0.2)
+        module.bn1.running_var.uniform_(0.5, 1.5)
+    model = tmp_path / "my_cnn.pt2"
+    torch.export.save(torch.export.export(module, (torch.randn(1, 3, 24, 24),)), str(model))
+    rng = np.random.default_rng(0)
+    data = tmp_path / "my_images.npz"
+    np.savez(data, x=rng.random((30, 3, 24, 24), dtype=np.float32), y=np.arange(30) % 5)
+
+    app = create_app(AppConfig(models=["digits-cnn"], upload_dir=tmp_path / "up"))
+    dash_duo.driver.set_window_size(1400, 4200)  # tall: the screenshot shows the whole view
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.INPUT_UPLOAD_FILE}", timeout=20)
+    dash_duo.find_element(f"#{ids.INPUT_UPLOAD_FILE}").send_keys(str(model))
+    dash_duo.wait_for_contains_text(f"#{ids.DIV_UPLOAD_STATUS}", "Opened my_cnn.pt2", timeout=60)
+    dash_duo.find_element(f"#{ids.INPUT_DATASET_FILE}").send_keys(str(data))
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DIV_DATASET_UPLOAD_STATUS}", "Opened my_images.npz", timeout=30
+    )
+    until(lambda: "dataset=upload-" in dash_duo.driver.current_url, timeout=20)
+    click_tab(dash_duo, "Spectral surgery")
+    until(lambda: len(dash_duo.find_elements(".thumb")) == 24, timeout=30)
+    until(lambda: "conv1" in _text(dash_duo, ids.DROPDOWN_SURGERY_SPLIT), timeout=30)
+    if not _text(dash_duo, ids.DROPDOWN_SURGERY_SPLIT).startswith("conv1 "):
+        choose_option(dash_duo, ids.DROPDOWN_SURGERY_SPLIT, "conv1 ")
+
+    # r = 1,728: the top 64 by a randomized SVD, in the background
+    dash_duo.wait_for_contains_text(f"#{ids.TEXT_SURGERY_COMPUTE}", "r = 1,728", timeout=30)
+    assert "The top 64 come from a randomized SVD" in _text(dash_duo, ids.TEXT_SURGERY_COMPUTE)
+    dash_duo.find_element(f"#{ids.JOB_SURGERY_COMPUTE.run}").click()
+    job = ids.JOB_SURGERY_COMPUTE
+    until(lambda: progress_value(dash_duo, job.progress) > 0, timeout=60)
+    dash_duo.wait_for_contains_text(f"#{job.text}", "block step", timeout=20)
+    wait_graph(
+        dash_duo,
+        ids.GRAPH_SURGERY_ALPHA,
+        lambda g: (g["traces"][0]["rows"], g["traces"][0]["cols"]) == (5, 64),
+        timeout=90,
+    )
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DIV_SURGERY_SUMMARY}", "top 64 of r = 1,728 components", timeout=20
+    )
+    check = _text(dash_duo, ids.TEXT_SURGERY_CHECK)
+    assert "rest" in check and float(check.split("= ")[-1]) < 1e-9
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DIV_SURGERY_BIAS_NOTES}", "Rest of the spectrum", timeout=20
+    )
+    bias = wait_graph(dash_duo, ids.GRAPH_SURGERY_BIAS, lambda g: len(g["traces"]) > 0)
+    assert bias is not None
+    labels = dash_duo.driver.execute_script(_X, f"#{ids.GRAPH_SURGERY_BIAS}")
+    assert "rest of spectrum" in labels
+    screenshot(dash_duo, tmp_path, "surgery-topk-pt2.png")
+
+    # "all r": the exact surgery is offered in the background instead, with its own text
+    dash_duo.find_element(f"#{ids.RADIO_SURGERY_COMPONENTS} input[value='exact']").click()
+    dash_duo.wait_for_contains_text(
+        f"#{ids.TEXT_SURGERY_COMPUTE}", "the exact surgery takes three Jacobians", timeout=30
+    )
     settle(dash_duo)
     assert dash_duo.get_logs() == []

@@ -19,14 +19,14 @@ from dash import ALL, Input, Output, State, ctx, no_update
 
 from app import ids
 from app.figures import placeholder_figure
-from app.services.surgery_types import SYNC_MAX_RANK, SurgeryOptions
+from app.services.surgery_types import SurgeryOptions
 from app.storage.session import current_session_id
 from app.views.common import Selection, alert, selection_ready
 from app.views.surgery import jobs as surgery_jobs
 from app.views.surgery.controls import DEFAULT_VECTORS, MAX_VECTORS, PER_PAGE
 from app.views.surgery.controls import layout as _layout
 from app.views.surgery.render import empty, gallery_items, render, render_pruned
-from app.views.surgery.state import dataset_of, sample_of, split_of
+from app.views.surgery.state import dataset_of, sample_of, surgery_options, sync
 
 __all__ = ["dataset_of", "layout", "register", "sample_of"]
 
@@ -38,14 +38,30 @@ def _ready(selection: Selection | None) -> bool:
 
 
 def _surgery(
-    services: Any, selection: Selection, split: Any, session: str | None
+    services: Any, selection: Selection, split: Any, mode: Any, k: Any, session: str | None
 ) -> tuple[SurgeryOptions, Any, int]:
     """(options, the surgery or None when too large to compute in the request, r)."""
-    options = SurgeryOptions(sample_of(selection), split_of(services, selection, split, session))
+    options, r = surgery_options(services, selection, split, mode, k, session)
     model, dataset = selection["model"], dataset_of(selection)
-    r = services.surgery.rank(model, options, session, dataset)
-    data = services.surgery.run(model, options, session, dataset, compute=r <= SYNC_MAX_RANK)
+    data = services.surgery.run(model, options, session, dataset, compute=sync(r))
     return options, data, r
+
+
+def _background_text(options: SurgeryOptions, r: int) -> str:
+    """Why the surgery asked for runs in the background, and what it will compute."""
+    if options.rank is None:
+        return (
+            f"Splitting at {options.split} gives r = {r:,} components: the exact surgery "
+            f"takes three Jacobians and an SVD of that size, too long to compute while the "
+            f"page waits (minutes on a CPU for r = 4,096). Compute it in the background, "
+            f"choose the top k components, or a narrower layer."
+        )
+    return (
+        f"Splitting at {options.split} gives r = {r:,} components. The top "
+        f"{options.rank:,} come from a randomized SVD of R = ∂z/∂x over Jacobian-vector "
+        f"products (R is never formed), and the other {r - options.rank:,} from one more "
+        f"term, the rest of the spectrum. Compute it in the background (with progress)."
+    )
 
 
 def _is_index(value: Any, n: int) -> bool:
@@ -188,6 +204,8 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.INPUT_SURGERY_OUTPUT, "value"),
         Input(ids.INPUT_SURGERY_VECTORS, "value"),
         Input(ids.RADIO_SURGERY_RANK, "value"),
+        Input(ids.RADIO_SURGERY_COMPONENTS, "value"),
+        Input(ids.INPUT_SURGERY_TOP_K, "value"),
         Input(ids.JOB_SURGERY_COMPUTE.done_store, "data"),
         State(ids.SLIDER_SURGERY_KEEP, "max"),
     )
@@ -197,6 +215,8 @@ def register(app: dash.Dash, services: Any) -> None:
         output: Any,
         count: Any,
         rank_by: Any,
+        mode: Any,
+        top_k: Any,
         done: Any,
         shown_max: Any,
     ) -> tuple[Any, ...]:
@@ -205,18 +225,13 @@ def register(app: dash.Dash, services: Any) -> None:
         session = current_session_id()
         hidden = {"display": "none"}
         try:
-            options, data, r = _surgery(services, selection, split, session)
+            options, data, r = _surgery(services, selection, split, mode, top_k, session)
             if data is None:  # too large for the request: a background job computes it
                 key = services.surgery.key(
                     selection["model"], options, session, dataset_of(selection)
                 )
                 failed = bool(done) and done.get("key") == key and done.get("status") == "error"
-                text = (
-                    f"Splitting at {options.split} gives r = {r:,} components: three "
-                    f"Jacobians and an SVD of that size, too long to compute while the page "
-                    f"waits (minutes on a CPU for r = 4,096). Compute it in the background, or "
-                    f"choose a narrower layer."
-                )
+                text = _background_text(options, r)
                 message = (
                     alert(done.get("message"), title="The computation failed") if failed else None
                 )
@@ -228,9 +243,10 @@ def register(app: dash.Dash, services: Any) -> None:
         except Exception as err:
             message = alert(services.error_message(err))
             return (*empty(), no_update, no_update, no_update, hidden, "", message)
-        step = max(1, r // 8)
-        marks = {k: str(k) for k in range(0, r + 1, step)} | {r: str(r)}
-        keep = r if shown_max != r else no_update
+        kept = data.rank  # the slider keeps up to the components computed
+        step = max(1, kept // 8)
+        marks = {k: str(k) for k in range(0, kept + 1, step)} | {kept: str(kept)}
+        keep = kept if shown_max != kept else no_update
         note = None
         n = data.y.shape[0]
         if output not in (None, "") and not _is_index(output, n):
@@ -239,7 +255,7 @@ def register(app: dash.Dash, services: Any) -> None:
                 f"showing the predicted output {j}.",
                 kind="warning",
             )
-        return (*rendered, r, marks, keep, hidden, "", note)
+        return (*rendered, kept, marks, keep, hidden, "", note)
 
     @app.callback(
         Output(ids.GRAPH_SURGERY_PRUNED, "figure"),
@@ -249,19 +265,23 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.STORE_SELECTION_STATE, "data"),
         Input(ids.DROPDOWN_SURGERY_SPLIT, "value"),
         Input(ids.INPUT_SURGERY_OUTPUT, "value"),
+        Input(ids.RADIO_SURGERY_COMPONENTS, "value"),
+        Input(ids.INPUT_SURGERY_TOP_K, "value"),
         Input(ids.JOB_SURGERY_COMPUTE.done_store, "data"),
     )
-    def update_pruned(keep: Any, selection: Selection | None, split: Any, output: Any, _done):
+    def update_pruned(
+        keep: Any, selection: Selection | None, split: Any, output: Any, mode, top_k, _done
+    ):
         """The output kept by the top-k components and how far it moved."""
         if not _ready(selection):
             raise dash.exceptions.PreventUpdate
         session = current_session_id()
         try:
-            _options, data, r = _surgery(services, selection, split, session)
+            _options, data, _r = _surgery(services, selection, split, mode, top_k, session)
             if data is None:
                 return placeholder_figure(), "", ""
             j = services.surgery.output(data, output)
-            k = r if keep is None else int(keep)
+            k = data.rank if keep is None else int(keep)
             fig, change, note = render_pruned(services.surgery, data, j, k)
         except Exception:  # the main callback shows the sentence
             return placeholder_figure(), "", ""

@@ -8,7 +8,12 @@ from dash import dcc, html
 
 from app import ids
 from app.ids import JobIds
-from app.services.surgery_types import MAX_SIMILARITY_SAMPLES
+from app.services.surgery_types import (
+    DEFAULT_TOP_K,
+    MAX_SIMILARITY_SAMPLES,
+    MAX_TOP_K,
+    SYNC_MAX_RANK,
+)
 from app.views import jobs
 from app.views.common import graph_panel, number_field
 
@@ -60,6 +65,26 @@ def _choices() -> html.Fieldset:
                 min=1,
                 max=MAX_VECTORS,
                 step=1,
+            ),
+            html.Div("components", className="inline-label group-sub"),
+            dcc.RadioItems(
+                id=ids.RADIO_SURGERY_COMPONENTS,
+                options=[
+                    {
+                        "label": f"automatic (all up to r = {SYNC_MAX_RANK:,}, else top k)",
+                        "value": "auto",
+                    },
+                    {"label": "all r (exact SVD of R)", "value": "exact"},
+                    {"label": "top k (randomized SVD, R never formed)", "value": "top"},
+                ],
+                value="auto",
+                className="surgery-radio",
+            ),
+            number_field(ids.INPUT_SURGERY_TOP_K, "k", DEFAULT_TOP_K, min=1, max=MAX_TOP_K, step=1),
+            html.Div(
+                "A top-k surgery keeps the exact output: the components beyond the k-th "
+                "are one more term, the rest of the spectrum L (R − Rₖ) x.",
+                className="hint",
             ),
             html.Div("rank the vectors by", className="inline-label group-sub"),
             dcc.RadioItems(

@@ -17,17 +17,18 @@ from typing import Any
 import dash
 from dash import Input, Output, State
 
+import svdcore as sc
 from app import ids
 from app.figures import placeholder_figure
 from app.figures.surgery_dataset import depth_figure, similarity_heatmap
 from app.ids import JobIds
-from app.services.surgery_types import DepthOptions, SimilarityOptions, SurgeryOptions
+from app.services.surgery_types import DepthOptions, SimilarityOptions
 from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import Selection, alert, number, selection_ready
 from app.views.surgery.controls import DEFAULT_SIM_SAMPLES
 from app.views.surgery.render import panel
-from app.views.surgery.state import dataset_of, sample_of, split_of
+from app.views.surgery.state import dataset_of, sample_of, split_of, surgery_options
 
 PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
 
@@ -183,19 +184,33 @@ def _note(data: Any) -> Any:
     return alert(note, kind="info", title="Note") if note else None
 
 
+def _compute_text(done: Any, total: Any, *_: Any) -> str:
+    if done is None or total is None:
+        return "computing in the background…"
+    return f"randomized SVD: block step {done:,} of {total:,}"
+
+
 def _register_compute(app: dash.Dash, services: Any) -> None:
     """A surgery too large for the request (r > SYNC_MAX_RANK), computed in a job; the
-    view's callbacks read it from the shared cache when the done store changes."""
+    view's callbacks read it from the shared cache when the done store changes. A top-k
+    surgery reports each block step of its randomized SVD; the exact one reports nothing
+    (an indeterminate bar)."""
 
-    def prepare(session: str | None, selection: Selection, split: Any) -> Any:
-        options = SurgeryOptions(
-            sample_of(selection), split_of(services, selection, split, session)
-        )
+    def prepare(session: str | None, selection: Selection, split: Any, mode: Any, k: Any) -> Any:
+        options, _r = surgery_options(services, selection, split, mode, k, session)
         args = (selection["model"], options, session, dataset_of(selection))
 
         def run(progress: Any, should_stop: Any) -> bool:
-            progress(None, None)  # the Jacobians and the SVD report nothing: no fraction
-            services.surgery.run(*args)
+            if options.rank is None:
+                progress(None, None)  # the Jacobians and the SVD report nothing
+                services.surgery.run(*args)
+                return False
+            try:
+                services.surgery.run(*args, progress=progress, should_stop=should_stop)
+            except sc.ExecutionError:
+                if should_stop():
+                    return True  # cancelled between two steps: nothing was kept
+                raise
             return False
 
         return services.surgery.key(*args), run
@@ -204,10 +219,14 @@ def _register_compute(app: dash.Dash, services: Any) -> None:
         app,
         services,
         ids.JOB_SURGERY_COMPUTE,
-        states=[State(ids.DROPDOWN_SURGERY_SPLIT, "value")],
+        states=[
+            State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
+            State(ids.RADIO_SURGERY_COMPONENTS, "value"),
+            State(ids.INPUT_SURGERY_TOP_K, "value"),
+        ],
         requires="model",
         prepare=prepare,
-        progress_text=lambda *_: "computing in the background…",
+        progress_text=_compute_text,
         cancelled=lambda step, total: jobs.cancelled_alert(
             None, None, what="surgery", kept="nothing was kept"
         ),

@@ -97,12 +97,13 @@ def _bias_notes(data: SurgeryData, j: int) -> list[Any]:
         if abs(remainder) / scale < ZERO
         else f"Here it is {fmt_value(remainder)}: the network has smooth activations."
     )
-    return [
+    notes = [
         html.P(
             [
                 html.Strong("Σₖ αⱼₖ "),
                 f"= {fmt_value(float(data.alpha[j].sum()))}: the split components, "
-                "αⱼₖ = (L U)ⱼₖ cₖ with cₖ = σₖ (φₖ · x), SpecXAI eq. 17-20.",
+                "αⱼₖ = (L U)ⱼₖ cₖ with cₖ = σₖ (φₖ · x), SpecXAI eq. 17-20"
+                + ("." if data.exact else f", for the top {data.rank:,} components."),
             ]
         ),
         html.P(
@@ -127,6 +128,23 @@ def _bias_notes(data: SurgeryData, j: int) -> list[Any]:
                 f"the local bias is more than the layers' biases carried forward. {remainder_note}",
             ]
         ),
+    ]
+    if not data.exact:
+        rest = float(data.rest[j])
+        notes.insert(1, html.P(_rest_note(data, rest), className="surgery-rest-note"))
+    return notes
+
+
+def _rest_note(data: SurgeryData, rest: float) -> list[Any]:
+    """What the rest-of-spectrum term of a top-k surgery is, and how large it is here."""
+    k, r = data.rank, data.total_components
+    y = float(np.linalg.norm(data.y))
+    size = float(np.linalg.norm(data.rest)) / y if y else 0.0
+    return [
+        html.Strong("Rest of the spectrum "),
+        f"L (R − Rₖ) x = {fmt_value(rest)}: the output carried by the {r - k:,} components "
+        f"after the {k:,}-th (of r = {r:,}), computed as L R x − Σₖ αₖ, so nothing is "
+        f"lost; over all outputs ‖rest‖ / ‖y‖ = {size:.3g}.",
     ]
 
 
@@ -167,12 +185,11 @@ def render(
     f = surgery_figures(
         data, j, service.reduce(data, j), service.top(data, j, count, rank=rank), rank
     )
-    split, r = data.options.split, data.rank
     label = "" if data.label is None else f" (label {data.label})"
-    error = float(np.max(np.abs(data.alpha.sum(1) + data.bypass + data.bias - data.y)))
+    error = float(np.max(np.abs(data.reconstruction - data.y)))
     summary = [
         html.Span(f"sample #{data.options.sample}{label}"),
-        html.Span(f"split {split}: r = {r} components"),
+        html.Span(_components_text(data)),
         html.Span(
             f"output {data.output_name(j)}"
             + (" (predicted)" if j == data.predicted else f" (predicted: {data.predicted})")
@@ -191,7 +208,21 @@ def render(
         f.bias_images or placeholder_figure(),
         HIDDEN if f.bias_images is None else SHOWN,
         summary,
-        f"max |Σα + bypass + b − y| = {error:.1e}",
+        f"max |Σα + bypass + b − y| = {error:.1e}"
+        if data.exact
+        else f"max |Σα + rest + bypass + b − y| = {error:.1e}",
+    )
+
+
+def _components_text(data: SurgeryData) -> str:
+    """ "split fc1: r = 32 components", or the top k of r with the worst triplet residual."""
+    split, r = data.options.split, data.total_components
+    if data.exact:
+        return f"split {split}: r = {r:,} components"
+    worst = float(np.max(data.residuals)) / float(data.S[0]) if data.S[0] else 0.0
+    return (
+        f"split {split}: top {data.rank:,} of r = {r:,} components (randomized SVD; "
+        f"largest residual {worst:.1e} σ₁)"
     )
 
 
@@ -202,11 +233,13 @@ def render_pruned(
     k = max(0, min(int(k), data.rank))
     pruned = service.prune(data, j, k)
     out = data.output_layout
+    of = f"{data.rank}" if data.exact else f"the {data.rank} computed"
+    rest = "" if data.exact else f"<br><sup>of r = {data.total_components:,} in all</sup>"
     fig = pruned_output(
         pruned.y,
         pruned.y_pruned,
         kind=out.kind,
-        title=f"Output with the top {k} of {data.rank} components (by |αⱼₖ|, j = {j})",
+        title=f"Output with the top {k} of {of} components (by |αⱼₖ|, j = {j}){rest}",
         names=data.output_names,
         image_shape=out.image_shape,
         axis_values=out.axis_values,
@@ -214,4 +247,6 @@ def render_pruned(
     )
     full, kept = int(np.argmax(pruned.y)), int(np.argmax(pruned.y_pruned))
     note = f"kept {k} of {data.rank}; argmax: full {full}, top-k {kept}"
+    if not data.exact:
+        note += "; the rest of the spectrum is dropped with the components not kept"
     return fig, f"{pruned.relative_change:.2e}", note

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.views.common import Selection
+from app.services.surgery_types import SurgeryOptions, computed_in_request, resolve_rank
+from app.views.common import Selection, number
 
-__all__ = ["dataset_of", "sample_of", "split_of"]
+__all__ = [
+    "COMPONENT_MODES",
+    "dataset_of",
+    "rank_of",
+    "sample_of",
+    "split_of",
+    "surgery_options",
+    "sync",
+]
+
+COMPONENT_MODES = ("auto", "exact", "top")
 
 
 def sample_of(selection: Selection | None) -> int:
@@ -28,3 +39,22 @@ def split_of(services: Any, selection: Selection, split: Any, session: str | Non
     if split:
         return split
     return services.surgery.default_split(selection["model"], selection.get("layer"), session)
+
+
+def rank_of(mode: Any, k: Any, r: int) -> int | None:
+    """The components the controls ask for at a split of r (see ``resolve_rank``)."""
+    return resolve_rank(mode if mode in COMPONENT_MODES else "auto", number(k, int), r)
+
+
+def sync(r: int) -> bool:
+    """Whether the surgery is computed in the request (else by the Compute job)."""
+    return computed_in_request(r)
+
+
+def surgery_options(
+    services: Any, selection: Selection, split: Any, mode: Any, k: Any, session: str | None
+) -> tuple[SurgeryOptions, int]:
+    """The surgery the controls ask for (sample, split, components) and r at that split."""
+    options = SurgeryOptions(sample_of(selection), split_of(services, selection, split, session))
+    r = services.surgery.rank(selection["model"], options, session, dataset_of(selection))
+    return SurgeryOptions(options.sample, options.split, rank_of(mode, k, r)), r
