@@ -2,7 +2,7 @@
 process so that its peak memory is its own.
 
     python bench/bench_surgery_scale.py [--cases cifar,cifar-b8,alexnet-f12,...]
-        [--rank 64] [--power-iterations 6] [--threads T] [--exact]
+        [--rank 64] [--power-iterations 6] [--threads T] [--exact] [--device cuda]
 
 Cases (random weights, seeded; BatchNorm in eval mode with non-trivial statistics):
 - ``cifar``: a residual CNN of the kind a user brings (stem conv-BN-ReLU, two residual
@@ -17,7 +17,9 @@ one input, the process's peak RSS, the size of R, the largest residual norm of t
 computed triplets relative to s_1, and the reconstruction gap |sum alpha + rest + bypass +
 bias - y| / |y|. ``--exact`` also times the dense exact surgery of the ``cifar`` case in the
 same process (the baseline; the ratio exact / top-k is printed). Only ratios measured in one
-run mean anything on a shared machine (shared/recipes/performance-facts.md).
+run mean anything on a shared machine (shared/recipes/performance-facts.md). ``--device``
+(default cpu) is where the Jacobian products and the randomized SVD run; on cuda the peak
+GPU memory is printed beside the RSS.
 """
 
 from __future__ import annotations
@@ -136,12 +138,14 @@ def _case(name: str, workdir: Path) -> tuple[sc.Network, str, tuple[int, ...]]:
     return sc.Network.from_module(module, input_shape=shape), split, shape
 
 
-def run_case(name: str, rank: int, power_iterations: int, exact: bool) -> dict:
+def run_case(name: str, rank: int, power_iterations: int, exact: bool, device: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         net, split, shape = _case(name, Path(tmp))
         x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
         t0 = time.perf_counter()
-        res = spectral_surgery(net, x, split=split, rank=rank, power_iterations=power_iterations)
+        res = spectral_surgery(
+            net, x, split=split, rank=rank, power_iterations=power_iterations, device=device
+        )
         seconds = time.perf_counter() - t0
         y = float(torch.linalg.vector_norm(res.y))
         out = {
@@ -158,6 +162,8 @@ def run_case(name: str, rank: int, power_iterations: int, exact: bool) -> dict:
             spectral_surgery(net, x, split=split)
             out["exact_seconds"] = time.perf_counter() - t0
     out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if device.startswith("cuda"):
+        out["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return out
 
 
@@ -168,16 +174,18 @@ def main() -> None:
     p.add_argument("--power-iterations", type=int, default=DEFAULT_POWER_ITERATIONS)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--exact", action="store_true", help="also time the exact cifar surgery")
+    p.add_argument("--device", default="cpu", help="where the products run: cpu or cuda")
     p.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one case, JSON out
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.one:
         exact = args.exact and args.one == "cifar"
-        print(json.dumps(run_case(args.one, args.rank, args.power_iterations, exact)))
+        result = run_case(args.one, args.rank, args.power_iterations, exact, args.device)
+        print(json.dumps(result))
         return
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; "
         f"top-{args.rank} surgery, {args.power_iterations} Krylov iterations, float64"
     )
     print(f"{'case':12} {'split':14} {'R':>20} {'s':>8} {'peak RSS':>9} {'resid/s1':>9} "
@@ -187,6 +195,7 @@ def main() -> None:
         cmd += ["--power-iterations", str(args.power_iterations)]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--exact"] if args.exact else []
+        cmd += ["--device", args.device]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{name:12} failed: {done.stderr.strip().splitlines()[-1]}")
@@ -195,6 +204,7 @@ def main() -> None:
         print(
             f"{r['case']:12} {r['split']:14} {r['R']:>20} {r['seconds']:8.1f} "
             f"{r['peak_rss_gib']:7.2f} G {r['residual']:9.1e} {r['gap']:8.1e} {r['rest']:10.3f}"
+            + (f"  GPU peak {r['peak_gpu_gib']:.2f} G" if "peak_gpu_gib" in r else "")
         )
         if "exact_seconds" in r:
             ratio = r["exact_seconds"] / r["seconds"]

@@ -99,9 +99,12 @@ def _cgroup_headroom() -> int | None:
         return None
 
 
-def available_memory() -> int:
-    """Bytes of host memory this process can still take: the kernel's MemAvailable, capped
-    by the cgroup's headroom (a container's limit) when there is one."""
+def available_memory(device: torch.device | str | None = None) -> int:
+    """Bytes of memory this process can still take: on a CUDA ``device`` the GPU's free
+    memory (``torch.cuda.mem_get_info``); else host memory, the kernel's MemAvailable
+    capped by the cgroup's headroom (a container's limit) when there is one."""
+    if device is not None and torch.device(device).type == "cuda":
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
     avail: int | None = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -116,13 +119,21 @@ def available_memory() -> int:
     return avail if headroom is None else max(0, min(avail, headroom))
 
 
-def check_memory(nbytes: float, *, what: str, hint: str = "") -> None:
+def check_memory(
+    nbytes: float, *, what: str, hint: str = "", device: torch.device | str | None = None
+) -> None:
     """Raise ``ExecutionError`` naming both sizes when ``nbytes`` exceed the memory this
-    process can take (:func:`available_memory`), before anything is allocated."""
-    free = available_memory()
+    process can take on ``device`` (:func:`available_memory`), before anything is
+    allocated."""
+    free = available_memory(device)
     if nbytes > free:
         tail = f" {hint}" if hint else ""
+        where = (
+            "the GPU"
+            if device is not None and torch.device(device).type == "cuda"
+            else ("this machine")
+        )
         raise ExecutionError(
-            f"{what} needs about {format_bytes(nbytes)} of memory and this machine has "
+            f"{what} needs about {format_bytes(nbytes)} of memory and {where} has "
             f"{format_bytes(free)} available.{tail}"
         )

@@ -4,7 +4,8 @@ F = fftshift(fft2(M)) puts zero frequency at the centre of both axes. The symmet
 adds the magnitude mirrored over the *input* (column) frequency sign:
 |F| + |circshift(fliplr(F), 1, axis=1)| for an even number of columns, as in Amey et al.'s
 code; for an odd number the mirror needs no shift (fftshift already centres zero), and that
-exact mirror is used. Frequencies are in cycles per sample, from ``np.fft.fftfreq``.
+exact mirror is used. Frequencies are in cycles per sample, from ``np.fft.fftfreq``. The
+transform runs on :func:`svdcore.device.default_device` (float64 everywhere).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from ._validate import as_matrix
+from .device import default_device
 
 __all__ = ["FFTView", "fft2_view", "mirror_columns"]
 
@@ -55,9 +57,13 @@ def fft2_view(
     ``log=True`` returns log10(|F| + eps), eps = 1e-12 * max|F| (so zeros stay finite).
     Invariant (Parseval): sum |F|^2 == m n sum M^2 for the plain view.
     """
-    A = as_matrix(M, what="matrix", dtype=torch.float64).cpu().numpy()
+    device = default_device()
+    A = as_matrix(M, what="matrix", dtype=torch.float64, device=device)
     m, n = A.shape
-    F = np.fft.fftshift(np.fft.fft2(A))
+    if device.type == "cpu":  # pocketfft (numpy) on the CPU, cuFFT (torch) on a GPU
+        F = np.fft.fftshift(np.fft.fft2(A.numpy()))
+    else:
+        F = torch.fft.fftshift(torch.fft.fft2(A)).cpu().numpy()
     mag = np.abs(F)
     if symmetrize:
         mag = mag + np.abs(mirror_columns(F))

@@ -109,6 +109,7 @@ class JacobianOperator:
         self.value = value.detach().reshape(-1)
         self.shape = (int(self.value.numel()), int(self.x0.numel()))
         self.dtype = self.x0.dtype
+        self.device = self.x0.device
         item = self.x0.element_size()
         inner = sum(self.shape) if width is None else int(width)
         self.per_vector_bytes = 2 * item * (sum(self.shape) + inner)
@@ -217,18 +218,23 @@ def value_and_pullback(
 
 
 # --------------------------------------------------------------------------- networks
-def module64(net: Network, what: str = "this analysis") -> tuple[nn.Module, threading.Lock]:
-    """The float64 eval copy of ``net``'s module (made once) and the lock for hooking it."""
+def module64(
+    net: Network, what: str = "this analysis", *, device: torch.device | str | None = None
+) -> tuple[nn.Module, threading.Lock]:
+    """The float64 eval copy of ``net``'s module on ``device`` (None: the CPU), made once
+    per device, and the lock for hooking it."""
     if net.module is None:
         raise ExecutionError(
             f"{net.name} holds weights only; {what} needs a network that runs "
             "(a zoo network, a torch.export .pt2, or a Linear chain with an activation)."
         )
+    where = _where(device)
     with _GUARD:
-        entry = _MODULES64.get(net)
+        copies = _MODULES64.setdefault(net, {})
+        entry = copies.get(str(where))
         if entry is None:
-            entry = (net.module_copy().double().eval(), threading.Lock())
-            _MODULES64[net] = entry
+            entry = (net.module_copy().double().eval().to(where), threading.Lock())
+            copies[str(where)] = entry
         return entry
 
 
@@ -240,6 +246,10 @@ def network_inputs(
     if net.input_shape is None:
         raise ExecutionError(f"{net.name} has no known input shape; pass a network that has one.")
     return net._batch(x).double()
+
+
+def _where(device: torch.device | str | None) -> torch.device:
+    return torch.device("cpu" if device is None else device)
 
 
 def submodule(module: nn.Module, name: str, net: Network) -> nn.Module:
@@ -260,7 +270,8 @@ def _one(xs: torch.Tensor, net: Network) -> torch.Tensor:
     one = xs.reshape(1, *shape)
     batch = net.static_batch
     if batch and batch > 1:
-        one = torch.cat([one, torch.zeros(batch - 1, *shape, dtype=one.dtype)])
+        pad = torch.zeros(batch - 1, *shape, dtype=one.dtype, device=one.device)
+        one = torch.cat([one, pad])
     return one
 
 
@@ -300,11 +311,16 @@ def _width(module: nn.Module, lock: threading.Lock, net: Network, x: torch.Tenso
 
 
 def network_operator(
-    net: Network, x: torch.Tensor | np.ndarray, *, budget_bytes: int | None = None
+    net: Network,
+    x: torch.Tensor | np.ndarray,
+    *,
+    budget_bytes: int | None = None,
+    device: torch.device | str | None = None,
 ) -> JacobianOperator:
-    """J = dy/dx (N x M) of ``net`` at one input ``x`` (any shape with M values), float64."""
-    module, lock = module64(net)
-    xs = _sample(net, x)
+    """J = dy/dx (N x M) of ``net`` at one input ``x`` (any shape with M values), float64,
+    computed on ``device`` (None: the CPU)."""
+    module, lock = module64(net, device=device)
+    xs = _sample(net, x).to(_where(device))
 
     def f(v: torch.Tensor) -> torch.Tensor:
         return _first(module(_one(v, net)), net)
@@ -347,13 +363,15 @@ def split_operators(
     split: str,
     *,
     budget_bytes: int | None = None,
+    device: torch.device | str | None = None,
 ) -> SplitOperators:
     """R, L and J of ``net`` split at module ``split``, at one input ``x`` (see the module
-    docstring). Raises ``LayerError`` for an unknown split, ``ExecutionError`` for a
+    docstring), computed on ``device`` (None: the CPU; every tensor of the result lives
+    there). Raises ``LayerError`` for an unknown split, ``ExecutionError`` for a
     weights-only network, ``DataError`` for an input that does not fit."""
-    module, lock = module64(net)
+    module, lock = module64(net, device=device)
     target = submodule(module, split, net)
-    xs = _sample(net, x)
+    xs = _sample(net, x).to(_where(device))
     state: dict[str, torch.Tensor | None] = {"delta": None}
 
     def hook(_mod, _inp, out):

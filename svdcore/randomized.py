@@ -12,7 +12,9 @@ of network Jacobians converge: on a residual CNN's R the eighth singular value i
 products is off by 1e-4.
 
 The operator is anything with ``shape`` (m, n), ``dtype``, ``matmat(V)`` = A V and
-``rmatmat(U)`` = A^T U: a :class:`~svdcore.jacobian.JacobianOperator` (Jacobians pushed
+``rmatmat(U)`` = A^T U (and optionally ``device``, where the method then computes; the
+Gaussian test matrix is drawn on the CPU, so a seed gives the same sketch everywhere):
+a :class:`~svdcore.jacobian.JacobianOperator` (Jacobians pushed
 through a network with ``jvp`` / ``vjp``, never formed) or :class:`DenseOperator` (a matrix,
 for tests and small cases). It costs (p + 1) b products with A and (p + 1) b with A^T (the
 products of each block with A^T, made to extend the space, are kept for the Rayleigh-Ritz
@@ -73,6 +75,7 @@ class DenseOperator:
         self.A = A
         self.shape = (int(A.shape[0]), int(A.shape[1]))
         self.dtype = A.dtype
+        self.device = A.device
 
     def matmat(self, V: torch.Tensor) -> torch.Tensor:
         return self.A @ V.to(self.A)
@@ -171,7 +174,8 @@ def operator_svd(
         step(total)
         return OperatorSVD(U, S[:k], V, torch.zeros_like(S[:k]), r, True)
     generator = torch.Generator().manual_seed(int(seed))
-    omega = torch.randn(n, b, generator=generator, dtype=torch.float64).to(op.dtype)
+    omega = torch.randn(n, b, generator=generator, dtype=torch.float64)  # on the CPU: the
+    omega = omega.to(device=getattr(op, "device", "cpu"), dtype=op.dtype)  # same on any device
     block = _orthonormal(op.matmat(omega))
     blocks: list[torch.Tensor] = [block]
     pulled: list[torch.Tensor] = []  # A^T of each block: reused for A^T K at the end

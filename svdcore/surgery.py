@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .device import check_memory
+from .device import check_memory, default_device
 from .exceptions import DataError, ExecutionError
 from .jacobian import (
     SplitOperators,
@@ -271,6 +271,7 @@ def spectral_surgery(
     budget_bytes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    device: torch.device | str | None = None,
 ) -> Surgery | list[Surgery]:
     """Spectral surgery of ``net`` at input ``x`` (one sample, or a batch -> a list).
 
@@ -284,7 +285,9 @@ def spectral_surgery(
     each batch of Jacobian products (:mod:`svdcore.jacobian`). A top-k surgery reports
     ``progress(done, total)`` after each block step of the randomized SVD (over all the
     samples) and asks ``should_stop()`` before each: True raises ``ExecutionError``
-    ("cancelled"). Raises ``LayerError`` for an unknown split, ``ExecutionError`` for a
+    ("cancelled"); its Jacobian products and randomized SVD run on ``device`` (None:
+    :func:`svdcore.device.default_device`, a GPU when there is one), the result comes back
+    on the CPU. Raises ``LayerError`` for an unknown split, ``ExecutionError`` for a
     weights-only network, ``DataError`` for inputs that do not fit or a bad ``rank``.
     """
     if rank is not None and (
@@ -299,7 +302,10 @@ def spectral_surgery(
         results = _exact(net, xb, split)
         _check_output(output, results[0].y.shape[0])
     else:
-        parts = [split_operators(net, xs, split, budget_bytes=budget_bytes) for xs in xb]
+        where = default_device() if device is None else torch.device(device)
+        parts = [
+            split_operators(net, xs, split, budget_bytes=budget_bytes, device=where) for xs in xb
+        ]
         _check_output(output, parts[0].y.shape[0])  # before the long part
         shape = tuple(xb.shape[1:])
         steps = power_iterations + 2 if isinstance(power_iterations, int) else 0
@@ -378,6 +384,7 @@ def _check_top_k_memory(parts: SplitOperators, rank: int, power_iterations: int)
         8 * (2 * width * (d + m) + rank * (d + m + n)) + parts.R.chunk * parts.R.per_vector_bytes,
         what=f"the top-{rank} surgery at {parts.split} (R is {d:,} x {m:,})",
         hint="Choose a smaller rank or fewer power iterations.",
+        device=parts.R.device,
     )
 
 
@@ -391,22 +398,25 @@ def _top_k(
     alpha = parts.L.matmat(top.U) * coeffs  # (L u_k) c_k: k products through the split
     jx = parts.J.matvec(x)
     lrx = parts.L.matvec(parts.R.matvec(x))
+    cpu = {  # computed where the operators live, returned on the CPU
+        "x": x,
+        "y": y,
+        "S": top.S,
+        "U": top.U,
+        "V": top.V,
+        "coeffs": coeffs,
+        "alpha": alpha,
+        "bias": y - jx,
+        "bypass": jx - lrx,
+        "rest": lrx - alpha.sum(1),
+        "residuals": top.residuals,
+    }
     return Surgery(
-        x=x,
         input_shape=input_shape,
-        y=y,
         split=parts.split,
-        S=top.S,
-        U=top.U,
-        V=top.V,
         L=torch.empty(0, dtype=torch.float64),
-        coeffs=coeffs,
-        alpha=alpha,
-        bias=y - jx,
-        bypass=jx - lrx,
-        rest=lrx - alpha.sum(1),
-        residuals=top.residuals,
         components=min(parts.R.shape),
+        **{k: v.cpu() for k, v in cpu.items()},
     )
 
 

@@ -146,7 +146,7 @@ def test_bad_rank_and_output_are_sentences():
 
 def test_a_surgery_larger_than_the_memory_is_a_sentence(monkeypatch):
     net = sc.Network.from_module(_cnn(nn.ReLU), input_shape=SHAPE)
-    monkeypatch.setattr("svdcore.device.available_memory", lambda: 10_000)
+    monkeypatch.setattr("svdcore.device.available_memory", lambda device=None: 10_000)
     with pytest.raises(sc.ExecutionError, match=r"exact surgery at stem .* needs about .* rank=k"):
         spectral_surgery(net, _x(), split="stem")
     with pytest.raises(sc.ExecutionError, match=r"top-4 surgery at stem .* 9.8 KiB available"):
