@@ -23,6 +23,9 @@ own lock), so user code and other threads keep the original. A split at module `
     L = dy/d delta      (N x d)   the split's output -> the network output (through z_l only)
     J = dy/dx           (N x M)   the whole network; J - L R is the part bypassing z_l.
 
+R's products end each forward pass at the split (the hook raises once z_l is known), so
+they cost the part of the network before it, not the whole.
+
 Fixed-batch ``torch.export`` programs (batch B) are evaluated with the sample in every
 row, and each product packs B tangents (or cotangents) into the B rows, one per row (rows
 run independently in eval mode): a product costs what it costs at batch 1, not B times it.
@@ -248,6 +251,10 @@ def network_inputs(
     return net._batch(x).double()
 
 
+class _Reached(Exception):
+    """Raised by the split's hook to end a forward pass once z_l is known (R products)."""
+
+
 def _where(device: torch.device | str | None) -> torch.device:
     return torch.device("cpu" if device is None else device)
 
@@ -372,10 +379,12 @@ def split_operators(
     module, lock = module64(net, device=device)
     target = submodule(module, split, net)
     xs = _sample(net, x).to(_where(device))
-    state: dict[str, torch.Tensor | None] = {"delta": None}
+    state: dict[str, torch.Tensor | bool | None] = {"delta": None, "stop": False}
 
     def hook(_mod, _inp, out):
         state["z"] = out
+        if state["stop"]:  # R needs nothing after the split: end the forward pass here
+            raise _Reached
         delta = state["delta"]
         if delta is None:
             return None
@@ -395,6 +404,17 @@ def split_operators(
         state["delta"] = delta
         y = _first(module(_one(v, net)), net)
         return y, _first(state["z"], net)
+
+    def upto(call: Callable[[], object]) -> torch.Tensor:
+        """z_l of a forward pass stopped at the split (the rest of the network skipped)."""
+        state["delta"], state["stop"] = None, True
+        try:
+            call()
+        except _Reached:
+            pass
+        finally:
+            state["stop"] = False
+        return state["z"]
 
     batch = net.static_batch or 1
     x_rows = xs.expand(batch, -1).contiguous()
@@ -433,7 +453,12 @@ def split_operators(
         y=y,
         z=z,
         J=common(lambda v: run(v, None)[0], lambda vs: run_rows(vs, None)[0], xs, y),
-        R=common(lambda v: run(v, None)[1], lambda vs: run_rows(vs, None)[1], xs, z),
+        R=common(
+            lambda v: _first(upto(lambda: module(_one(v, net))), net),
+            lambda vs: upto(lambda: module(vs.reshape(batch, *net.input_shape))).reshape(batch, -1),
+            xs,
+            z,
+        ),
         L=common(lambda dl: run(xs, dl)[0], lambda ds: run_rows(x_rows, ds)[0], zero, y),
     )
 
