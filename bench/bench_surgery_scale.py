@@ -3,6 +3,7 @@ process so that its peak memory is its own.
 
     python bench/bench_surgery_scale.py [--cases cifar,cifar-b8,alexnet-f12,...]
         [--rank 64] [--power-iterations 6] [--threads T] [--exact] [--device cuda]
+        [--precision float32]
 
 Cases (random weights, seeded; BatchNorm in eval mode with non-trivial statistics):
 - ``cifar``: a residual CNN of the kind a user brings (stem conv-BN-ReLU, two residual
@@ -23,7 +24,8 @@ bias - y| / |y|. ``--exact`` also times the dense exact surgery of the ``cifar``
 same process (the baseline; the ratio exact / top-k is printed). Only ratios measured in one
 run mean anything on a shared machine (shared/recipes/performance-facts.md). ``--device``
 (default cpu) is where the Jacobian products and the randomized SVD run; on cuda the peak
-GPU memory is printed beside the RSS.
+GPU memory is printed beside the RSS. ``--precision float32`` pushes the products through
+a float32 copy of the network (the basis and the results stay float64).
 """
 
 from __future__ import annotations
@@ -163,7 +165,9 @@ def run_descramble() -> dict:
     }
 
 
-def run_case(name: str, rank: int, power_iterations: int, exact: bool, device: str) -> dict:
+def run_case(
+    name: str, rank: int, power_iterations: int, exact: bool, device: str, precision: str
+) -> dict:
     if name == "cifar-descramble":
         return run_descramble()
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +175,13 @@ def run_case(name: str, rank: int, power_iterations: int, exact: bool, device: s
         x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
         t0 = time.perf_counter()
         res = spectral_surgery(
-            net, x, split=split, rank=rank, power_iterations=power_iterations, device=device
+            net,
+            x,
+            split=split,
+            rank=rank,
+            power_iterations=power_iterations,
+            device=device,
+            precision=precision,
         )
         seconds = time.perf_counter() - t0
         y = float(torch.linalg.vector_norm(res.y))
@@ -202,18 +212,22 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--exact", action="store_true", help="also time the exact cifar surgery")
     p.add_argument("--device", default="cpu", help="where the products run: cpu or cuda")
+    p.add_argument("--precision", default="float64", choices=("float64", "float32"))
     p.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one case, JSON out
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.one:
         exact = args.exact and args.one == "cifar"
-        result = run_case(args.one, args.rank, args.power_iterations, exact, args.device)
+        result = run_case(
+            args.one, args.rank, args.power_iterations, exact, args.device, args.precision
+        )
         print(json.dumps(result))
         return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; "
-        f"top-{args.rank} surgery, {args.power_iterations} Krylov iterations, float64"
+        f"top-{args.rank} surgery, {args.power_iterations} Krylov iterations, {args.precision} "
+        "products"
     )
     print(f"{'case':12} {'split':14} {'R':>20} {'s':>8} {'peak RSS':>9} {'resid/s1':>9} "
           f"{'gap':>8} {'|rest|/|y|':>10}")  # fmt: skip
@@ -222,7 +236,7 @@ def main() -> None:
         cmd += ["--power-iterations", str(args.power_iterations)]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--exact"] if args.exact else []
-        cmd += ["--device", args.device]
+        cmd += ["--device", args.device, "--precision", args.precision]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{name:12} failed: {done.stderr.strip().splitlines()[-1]}")

@@ -47,7 +47,7 @@ step 75 "svdcore tests on SVDSCOPE_DEVICE=cuda" env SVDSCOPE_DEVICE=cuda "${PYTE
 # Timings: the top-64 surgery at the papers' sizes on the GPU, then the same cases on the
 # CPU cores of that machine as the baseline (ratios within one run are what compare).
 step 90 "top-64 surgery on cuda" "$PY" bench/bench_surgery_scale.py --device cuda \
-  --cases cifar,cifar-b8,alexnet-c5,alexnet-f12,vgg11-f28
+  --cases cifar,cifar-b8,alexnet-c5,alexnet-f12,vgg11-f28 --precision float32
 step 50 "top-64 surgery on cpu (baseline)" "$PY" bench/bench_surgery_scale.py --device cpu \
   --cases cifar,alexnet-c5
 step 25 "svd: svdcore vs bare torch on cuda" "$PY" bench/bench_svd.py --device cuda --repeat 3

@@ -87,6 +87,27 @@ class DenseOperator:
         return self.A
 
 
+class _Promoted:
+    """A lower-precision operator seen in float64: products in its own dtype, the Krylov
+    basis, its orthogonalisation and the Rayleigh-Ritz step in float64."""
+
+    def __init__(self, op: LinearOperator):
+        self.op, self.shape, self.dtype = op, op.shape, torch.float64
+        self.device = getattr(op, "device", torch.device("cpu"))
+
+    def matmat(self, V: torch.Tensor) -> torch.Tensor:
+        return self.op.matmat(V.to(self.op.dtype)).to(torch.float64)
+
+    def rmatmat(self, U: torch.Tensor) -> torch.Tensor:
+        return self.op.rmatmat(U.to(self.op.dtype)).to(torch.float64)
+
+    def __getattr__(self, name: str):  # dense() only when the operator has it
+        if name == "dense":
+            dense = self.op.dense
+            return lambda: dense().to(torch.float64)
+        raise AttributeError(name)
+
+
 @dataclass(frozen=True)
 class OperatorSVD:
     """The top-k triplets A ~ U diag(S) V^T of an operator A (m, n).
@@ -142,7 +163,10 @@ def operator_svd(
     space of ``power_iterations`` + 1 blocks of ``k + oversample`` columns.
 
     Seeded (``seed`` draws the Gaussian test matrix from its own generator; the global RNG
-    is untouched), so repeated calls agree. ``progress(done, total)`` is called after each
+    is untouched), so repeated calls agree. An operator of a lower precision (float32
+    products) is used through float64: its products round to its precision, the basis
+    and the Rayleigh-Ritz step are float64, and so are the results.
+    ``progress(done, total)`` is called after each
     of the ``power_iterations + 2`` block steps (the first block, each iteration, the
     Rayleigh-Ritz step with the residuals); ``should_stop()`` is asked before each, and True
     raises ``ExecutionError("cancelled")``. Raises ``DataError`` for a bad ``k``,
@@ -153,6 +177,8 @@ def operator_svd(
     for name, value in (("oversample", oversample), ("power_iterations", power_iterations)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise DataError(f"{name} must be a non-negative integer, got {value!r}.")
+    if op.dtype != torch.float64 and op.dtype.is_floating_point:
+        op = _Promoted(op)  # float32 products, a float64 basis (orthogonality kept)
     m, n = op.shape
     r = min(m, n)
     k = min(int(k), r)

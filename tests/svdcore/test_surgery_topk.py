@@ -179,3 +179,24 @@ def test_progress_runs_over_the_samples_and_a_stop_cancels():
     assert seen == [(d, 6) for d in range(1, 7)]  # 3 block steps per sample
     with pytest.raises(sc.ExecutionError, match="cancelled"):
         spectral_surgery(net, xs[0], split="block.conv1", rank=4, should_stop=lambda: True)
+
+
+def test_float32_products_keep_the_identity_and_the_leading_triplets():
+    """precision="float32": products through a float32 copy of the network, the basis and
+    every result float64; the parts add up to y (the float32 network's output) to float64
+    round-off, and the leading values are the float64 ones to float32 accuracy."""
+    net = sc.Network.from_module(_cnn(nn.SiLU), input_shape=SHAPE)
+    x = _x()
+    f64 = spectral_surgery(net, x, split="block.conv1", rank=6)
+    f32 = spectral_surgery(net, x, split="block.conv1", rank=6, precision="float32")
+    assert f32.alpha.dtype == f32.rest.dtype == f32.S.dtype == torch.float64
+    scale = float(f32.y.abs().max())
+    np.testing.assert_allclose(
+        f32.reconstruction.numpy(), f32.y.numpy(), rtol=0, atol=1e-12 * scale
+    )
+    np.testing.assert_allclose(f32.y.numpy(), f64.y.numpy(), rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_allclose(f32.S.numpy()[:3], f64.S.numpy()[:3], rtol=1e-5)
+    with pytest.raises(sc.DataError, match="is for the top-k surgery"):
+        spectral_surgery(net, x, split="block.conv1", precision="float32")
+    with pytest.raises(sc.DataError, match="precision must be"):
+        spectral_surgery(net, x, split="block.conv1", rank=4, precision="float16")
