@@ -16,8 +16,10 @@ memory of any product is about ``budget_bytes`` (default :data:`DEFAULT_BUDGET_B
 
 For a network (:func:`network_operator`, :func:`split_operators`) the engine runs a private
 float64 copy of the module (made once per :class:`~svdcore.network.Network`, used under its
-own lock), so user code and other threads keep the original. A split at module ``l``
-(output z_l) is realised by a forward hook that adds a perturbation ``delta`` to z_l:
+own lock), so user code and other threads keep the original; :func:`network_function` gives
+that copy as functions of flat samples to callers that differentiate it themselves (the
+inversion by optimisation). A split at module ``l`` (output z_l) is realised by a forward
+hook that adds a perturbation ``delta`` to z_l:
 
     R = dz_l/dx         (d x M)   input -> the split's output
     L = dy/d delta      (N x d)   the split's output -> the network output (through z_l only)
@@ -50,9 +52,11 @@ from .network import Network
 __all__ = [
     "DEFAULT_BUDGET_BYTES",
     "JacobianOperator",
+    "NetworkFunction",
     "SplitOperators",
     "chunk_size",
     "jacobian_operator",
+    "network_function",
     "network_operator",
     "parameter_jvp",
     "split_operators",
@@ -299,27 +303,56 @@ def _width(module: nn.Module, lock: threading.Lock, net: Network, x: torch.Tenso
     return total[0]
 
 
+@dataclass(frozen=True)
+class NetworkFunction:
+    """``net`` as the engine runs it: its float64 eval copy (``module``), as functions of
+    flat samples that ``torch.func`` transforms (vjp, jvp, vmap) go through. Hold ``lock``
+    around every pass (splits hook the same copy). ``rows``: the fixed batch B of a
+    ``torch.export`` program (1 otherwise). Invariant (tests): ``many`` of B samples equals
+    ``one`` of each, row by row (eval mode: rows are independent)."""
+
+    net: Network
+    module: nn.Module
+    lock: threading.Lock
+    rows: int
+
+    def one(self, v: torch.Tensor) -> torch.Tensor:
+        """One sample (M values, any shape) -> the flat output (N,); a fixed-batch program
+        runs it in row 0 (the other rows zero) and gives back row 0."""
+        return _first(self.module(_one(v, self.net)), self.net)
+
+    def many(self, vs: torch.Tensor) -> torch.Tensor:
+        """(R, M) -> (R, N), one sample per row; R must be ``rows`` for a fixed batch."""
+        return self.module(vs.reshape(vs.shape[0], *self.net.input_shape)).reshape(len(vs), -1)
+
+    def width(self, v: torch.Tensor) -> int:
+        """Values one forward pass computes per sample (leaf modules' outputs), at ``v``."""
+        return _width(self.module, self.lock, self.net, v.reshape(-1).to(torch.float64))
+
+
+def network_function(net: Network, what: str = "this analysis") -> NetworkFunction:
+    """The :class:`NetworkFunction` of ``net``; ``ExecutionError`` for a weights-only network
+    or one with no known input shape."""
+    module, lock = module64(net, what)
+    if net.input_shape is None:
+        raise ExecutionError(f"{net.name} has no known input shape; pass a network that has one.")
+    return NetworkFunction(net, module, lock, net.static_batch or 1)
+
+
 def network_operator(
     net: Network, x: torch.Tensor | np.ndarray, *, budget_bytes: int | None = None
 ) -> JacobianOperator:
     """J = dy/dx (N x M) of ``net`` at one input ``x`` (any shape with M values), float64."""
-    module, lock = module64(net)
+    fn = network_function(net)
     xs = _sample(net, x)
-
-    def f(v: torch.Tensor) -> torch.Tensor:
-        return _first(module(_one(v, net)), net)
-
-    def f_rows(vs: torch.Tensor) -> torch.Tensor:  # a fixed batch: one sample per row
-        return module(vs.reshape(vs.shape[0], *net.input_shape)).reshape(vs.shape[0], -1)
-
     return JacobianOperator(
-        f,
+        fn.one,
         xs,
-        context=lambda: lock,
-        width=_width(module, lock, net, xs),
+        context=lambda: fn.lock,
+        width=fn.width(xs),
         budget_bytes=budget_bytes,
-        f_rows=f_rows,
-        rows=net.static_batch or 1,
+        f_rows=fn.many,
+        rows=fn.rows,
     )
 
 
