@@ -134,11 +134,12 @@ class InversionService(DataAnalysis):
 
     def refusals(self, model_id: str, session: str | None) -> dict[str, str | None]:
         """Method -> None where it applies to the model, else the sentence why not (cached
-        by the network's content): the pseudo-inverse needs a chain of Linear layers and
-        invertible activations; the optimisation runs on every network that runs.
-        Raises sc.ExecutionError for a weights-only network (neither method runs)."""
+        by the network's content and name: the sentence names it, and two archives of one
+        module, at batch 1 and 8, have one content): the pseudo-inverse needs a chain of
+        Linear layers and invertible activations; the optimisation runs on every network
+        that runs. Raises sc.ExecutionError for a weights-only network."""
         net = self.registry.open(model_id, session).net
-        key = sc.cache.make_key("inversion-refusals", net.content_key())
+        key = sc.cache.make_key("inversion-refusals", net.content_key(), net.name)
 
         def compute() -> dict[str, str | None]:
             return {"pseudo-inverse": chain_refusal(net), "optimise": None}

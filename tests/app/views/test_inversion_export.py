@@ -102,10 +102,19 @@ def test_optimisation_runs_on_the_uploaded_cnn_and_equals_svdcore(uploaded):
 
 
 def test_the_pseudo_inverse_is_refused_with_a_sentence_and_disabled(uploaded):
-    services, model_id, dataset, *_ = uploaded
+    services, model_id, dataset, path, *_ = uploaded
     refusals = services.inversion.refusals(model_id, SESSION)
     assert refusals["optimise"] is None
     assert "cannot be inverted layer by layer" in refusals["pseudo-inverse"]
+    # named by the user's file name; a batch-1 archive of the same module (the same
+    # content) gets its own sentence
+    assert refusals["pseudo-inverse"].startswith("resnetish-b8.pt2 cannot")
+    one = path.parent / "resnetish-b1.pt2"
+    torch.export.save(torch.export.export(_resnetish(), (torch.randn(1, *SHAPE),)), one)
+    with open(one, "rb") as body:
+        one_id = f"upload-{services.uploads.save_stream(SESSION, one.name, body).file_id}"
+    other = services.inversion.refusals(one_id, SESSION)["pseudo-inverse"]
+    assert other.startswith("resnetish-b1.pt2 cannot")
     with pytest.raises(sc.DataError, match="cannot be inverted layer by layer") as err:
         services.inversion.run(model_id, InversionOptions(target=1), dataset, SESSION)
     assert str(err.value).endswith(PAGE_HINT) and "Traceback" not in str(err.value)
