@@ -166,6 +166,7 @@ TABLE_SUBSPACES_ENERGY = "table-subspaces-energy"
 DIV_INVERSION_ALERT = "div-inversion-alert"
 DROPDOWN_INVERSION_TARGET = "dropdown-inversion-target"
 RADIO_INVERSION_METHOD = "radio-inversion-method"  # pseudo-inverse | optimise
+DIV_INVERSION_METHOD_NOTE = "div-inversion-method-note"  # why a method does not apply
 RADIO_INVERSION_START = "radio-inversion-start"  # avg-img | min-img | avg-min-img
 INPUT_INVERSION_STEPS = "input-inversion-steps"
 INPUT_INVERSION_LR = "input-inversion-lr"

@@ -8,6 +8,10 @@ dataset chosen in the sidebar (for an example network: its train split); it need
 class labels. Results live in `ResultCaches.shared_cache` (background jobs see it too), keyed
 by the network's content, the dataset's content and the normalised options; a cancelled
 optimisation is returned but never cached.
+
+Which methods apply (`InversionService.refusals`): the pseudo-inverse only to a chain of
+Linear layers and invertible activations (`svdcore.inversion.chain_refusal` says why not);
+the optimisation to every network that runs, exported CNNs (.pt2, any fixed batch) included.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import torch
 import svdcore as sc
 from app.services.base import DataAnalysis
 from app.services.jobs import cached_unless_cancelled
+from svdcore.inversion import chain_refusal, training_outputs
 
 __all__ = [
     "INVERSION_METHODS",
     "INVERSION_STARTS",
+    "PAGE_HINT",
     "InversionData",
     "InversionOptions",
     "InversionService",
@@ -36,6 +42,7 @@ INVERSION_METHODS = ("pseudo-inverse", "optimise")
 INVERSION_STARTS = ("avg-img", "min-img", "avg-min-img")
 MAX_STEPS = 100_000
 TRAIN_SPLIT = "train"
+PAGE_HINT = "On this page, choose the optimisation of the input under Method."
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ class InversionData:
     bounds: tuple[float, float] | None
     n_train: int
     data_name: str
+    channels: int = 1  # an image input of several channels: stacked top to bottom
 
     @property
     def predicted(self) -> int:
@@ -124,6 +132,20 @@ class InversionService(DataAnalysis):
         names = list(ds.classes) if ds.classes else [str(i) for i in range(n)]
         return opened, names
 
+    def refusals(self, model_id: str, session: str | None) -> dict[str, str | None]:
+        """Method -> None where it applies to the model, else the sentence why not (cached
+        by the network's content and name: the sentence names it, and two archives of one
+        module, at batch 1 and 8, have one content): the pseudo-inverse needs a chain of
+        Linear layers and invertible activations; the optimisation runs on every network
+        that runs. Raises sc.ExecutionError for a weights-only network."""
+        net = self.registry.open(model_id, session).net
+        key = sc.cache.make_key("inversion-refusals", net.content_key(), net.name)
+
+        def compute() -> dict[str, str | None]:
+            return {"pseudo-inverse": chain_refusal(net), "optimise": None}
+
+        return self.caches.cache.get_or_compute(key, compute)
+
     def key(
         self, model_id: str, options: InversionOptions, dataset: str | None, session: str | None
     ) -> str:
@@ -143,7 +165,8 @@ class InversionService(DataAnalysis):
         should_stop: Callable[[], bool] | None = None,
     ) -> InversionData | None:
         """The generated input for `options` (cached); with compute=False, None unless it
-        is cached. Raises svdcore's errors (NotInvertibleError suggests optimisation)."""
+        is cached. Raises svdcore's errors; the pseudo-inverse of a network that is not an
+        invertible chain is a sc.NotInvertibleError (a sc.DataError) suggesting optimisation."""
         options.validate()
         opts = options.normalized()
         net = self.registry.open(model_id, session).net
@@ -152,13 +175,18 @@ class InversionService(DataAnalysis):
             raise sc.DataError(
                 f"There is no class {opts.target}: the training data has {len(names)} classes."
             )
+        refusal = self.refusals(model_id, session).get(opts.method)
+        if refusal:
+            raise sc.NotInvertibleError(f"{refusal} {PAGE_HINT}")
         key = self.key(model_id, opts, dataset, session)
         if not compute:
             return self.caches.shared_cache.backend.get(key)
         ds = opened.data
 
         def run() -> InversionData:
-            outputs = net.forward(ds.x)
+            # the training outputs through the engine (float64, chunked, one sample per
+            # row of a fixed-batch archive), once: the ideal output and the starts use them
+            outputs = training_outputs(net, ds.x)
             target = sc.ideal_output(outputs, ds.y, opts.target)
             bounds = None
             if opts.method == "pseudo-inverse":
@@ -179,6 +207,7 @@ class InversionService(DataAnalysis):
                     bounds=bounds,
                     progress=progress,
                     should_stop=should_stop,
+                    outputs_train=outputs,
                 )
             return _to_data(res, opts, net, names, bounds, len(ds), ds.name)
 
@@ -201,6 +230,13 @@ def _to_data(
 
     x = arr(res.x)
     image = net.image_shape if net.image_shape and math.prod(net.image_shape) == x.size else None
+    channels = 1
+    shape = tuple(net.input_shape or ())
+    if image is None and len(shape) >= 2 and math.prod(shape) == x.size:
+        # (..., H, W) inputs (an uploaded CNN): the channels stacked, (C * H, W), which is
+        # the flat input's own row-major order
+        channels = math.prod(shape[:-2])
+        image = (channels * shape[-2], shape[-1])
     axis = net.input_axis
     if axis is not None and len(axis.values) != x.size:
         axis = None
@@ -224,4 +260,5 @@ def _to_data(
         bounds=bounds,
         n_train=int(n_train),
         data_name=data_name,
+        channels=int(channels),
     )

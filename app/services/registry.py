@@ -240,7 +240,8 @@ class ModelRegistry:
     def _open_stored(up: StoredUpload) -> Any:
         """sc.load_model of a stored upload (memoised per registry in `_upload_net`)."""
         try:
-            return sc.load_model(up.path)
+            # named by the user's file name: svdcore's sentences speak of it, not the stored one
+            return sc.load_model(up.path, name=up.name)
         except sc.SvdscopeError as err:  # speak of the user's file name, not the stored one
             raise type(err)(str(err).replace(up.path.name, up.name)) from err
 

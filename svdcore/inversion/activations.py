@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..exceptions import DataError, SvdscopeError
+from ..exceptions import DataError
 
 __all__ = [
     "INVERTIBLE_ACTIVATIONS",
@@ -39,8 +39,9 @@ _ALIASES = {"logistic": "sigmoid", "linear": "identity", "none": "identity"}
 _OPTIMISE_HINT = "use optimise_input (optimisation of the input) instead"
 
 
-class NotInvertibleError(SvdscopeError):
-    """The network is not a chain of Linear layers and invertible activations."""
+class NotInvertibleError(DataError):
+    """The network is not a chain of Linear layers and invertible activations (a
+    ``DataError``: the network given cannot be used by the layer-by-layer inverse)."""
 
 
 class ActivationInverse(NamedTuple):

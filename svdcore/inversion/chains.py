@@ -8,11 +8,13 @@ the module's own forward on a probe input, and run as a list of :class:`ChainOp`
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.export.unflatten import InterpreterModule
 
 from ..exceptions import DataError, ExecutionError
 from ..io.chain import LinearChain
@@ -21,6 +23,8 @@ from .activations import _OPTIMISE_HINT, NotInvertibleError, apply_activation
 
 __all__ = [
     "ChainOp",
+    "chain_refusal",
+    "checked_chain",
     "module_and_shape",
     "not_invertible",
     "parse_chain",
@@ -105,10 +109,18 @@ def parse_chain(module: nn.Module, label: str) -> list[ChainOp]:
                 raise not_invertible(
                     label, f"{shown} ({type(child).__name__}) is not invertible: {why}"
                 )
+            if isinstance(child, InterpreterModule):
+                raise not_invertible(
+                    label,
+                    f"{shown} is a part of a torch.export program, whose layers are graph "
+                    "operators, not Linear and activation modules",
+                )
+            kind_name = type(child).__name__
+            article = "an" if kind_name[:1] in "AEIOU" else "a"
             raise not_invertible(
                 label,
-                f"{shown} is a {type(child).__name__}, neither a Linear layer nor an "
-                "invertible activation",
+                f"{shown} is {article} {kind_name}, neither a Linear layer nor an invertible "
+                "activation",
             )
         slope = float(getattr(child, "negative_slope", 0.01))
         alpha = float(getattr(child, "alpha", 1.0))
@@ -173,3 +185,29 @@ def verify_chain(module: nn.Module, ops: list[ChainOp], shape: tuple[int, ...], 
             "its forward is not the plain sequence of its children (skip connections or "
             "reshapes in forward)",
         )
+
+
+def checked_chain(net: Network | nn.Module) -> tuple[list[ChainOp], tuple[int, ...], str]:
+    """``net`` read as a chain (its ops, one sample's input shape, its label), checked
+    against its own forward. Raises ``NotInvertibleError`` when it is not such a chain,
+    ``ExecutionError`` for a weights-only network."""
+    module, input_shape, label = module_and_shape(net)
+    ops = parse_chain(module, label)
+    first = next(o for o in ops if o.kind == "linear")
+    n_in = int(first.W.shape[1])
+    shape = tuple(input_shape) if input_shape else (n_in,)
+    if math.prod(shape) != n_in:
+        raise DataError(f"{label}: input shape {shape} does not fit {first.name} ({n_in} inputs).")
+    verify_chain(module, ops, shape, label)
+    return ops, shape, label
+
+
+def chain_refusal(net: Network | nn.Module) -> str | None:
+    """None when :func:`~svdcore.inversion.pseudo_inverse_input` can invert ``net`` layer
+    by layer; otherwise the sentence saying why not (that of ``NotInvertibleError``, which
+    names the alternative, the optimisation). ``ExecutionError`` for a weights-only one."""
+    try:
+        checked_chain(net)
+    except NotInvertibleError as err:
+        return str(err)
+    return None

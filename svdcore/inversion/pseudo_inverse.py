@@ -39,7 +39,7 @@ from ..jacobian import jacobian_operator
 from ..network import Network
 from ..spectrum import default_rtol
 from .activations import invert_activation
-from .chains import ChainOp, module_and_shape, not_invertible, parse_chain, run_chain, verify_chain
+from .chains import ChainOp, checked_chain, not_invertible, run_chain
 from .result import Inversion, check_target
 
 __all__ = ["pseudo_inverse_input"]
@@ -124,14 +124,8 @@ def pseudo_inverse_input(
     Raises ``NotInvertibleError`` (suggesting :func:`optimise_input`) when the network is
     not such a chain, ``DataError`` for a target of the wrong length or with NaN/Inf.
     """
-    module, input_shape, label = module_and_shape(net)
-    ops = parse_chain(module, label)
-    first = next(o for o in ops if o.kind == "linear")
-    n_in = int(first.W.shape[1])
-    shape = input_shape or (n_in,)
-    if math.prod(shape) != n_in:
-        raise DataError(f"{label}: input shape {shape} does not fit {first.name} ({n_in} inputs).")
-    verify_chain(module, ops, shape, label)
+    ops, shape, label = checked_chain(net)
+    n_in = math.prod(shape)
     t = check_target(target)
     n_out = int(run_chain(ops, torch.zeros(1, n_in, dtype=torch.float64)).shape[1])
     if t.shape[0] != n_out:

@@ -252,7 +252,9 @@ def test_optimisation_lowers_the_distance_from_every_start(five_layer, start):
     assert [c[0] for c in calls] == list(range(1, 41)) and all(c[1] == 40 for c in calls)
     assert res.distance == pytest.approx(min(res.history), rel=1e-5)
     ideal = ideal_output(net.forward(x), y, 3)
-    np.testing.assert_allclose(res.target.numpy(), ideal.numpy())
+    # the target comes from the engine's float64 copy, net.forward runs in float32: they
+    # agree to float32 rounding (measured 1.1e-7 relative)
+    np.testing.assert_allclose(res.target.numpy(), ideal.numpy(), rtol=1e-6)
     np.testing.assert_allclose(res.output.numpy(), net.forward(res.x.float())[0].numpy(), atol=1e-5)
     assert res.x.shape == (64,)
     # the weights are frozen and untouched

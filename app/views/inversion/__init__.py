@@ -4,8 +4,9 @@ the ideal output of a target class, by the pseudo-inverse through invertible act
 Cancel, the same pattern as the iterative descrambler: see app/views/descramble/__init__.py).
 
 The training data is the dataset chosen in the sidebar (an example network: its train
-split). A network that is not a chain of Linear layers and invertible activations shows
-svdcore's sentence, which suggests the optimisation.
+split). For a network that is not a chain of Linear layers and invertible activations (a
+CNN, an exported ResNet) the pseudo-inverse is shown disabled with svdcore's sentence saying
+why, and the optimisation is selected instead: it runs on every network that runs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from app.services import InversionOptions
 from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import Selection, alert, number, selection_ready
-from app.views.inversion.render import DEFAULTS, controls, graphs, render
+from app.views.inversion.render import DEFAULTS, controls, graphs, method_choices, render
 
 PROGRESS_EVERY_S = jobs.PROGRESS_EVERY_S  # throttle of progress reports and cancel checks
 
@@ -95,6 +96,25 @@ def register(app: dash.Dash, services: Any) -> None:
         options = [{"label": f"class {name}", "value": i} for i, name in enumerate(names)]
         return options, current if current in range(len(names)) else 0
 
+    @app.callback(
+        Output(ids.RADIO_INVERSION_METHOD, "options"),
+        Output(ids.RADIO_INVERSION_METHOD, "value"),
+        Output(ids.DIV_INVERSION_METHOD_NOTE, "children"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+        State(ids.RADIO_INVERSION_METHOD, "value"),
+    )
+    def update_methods(selection: Selection | None, current: Any) -> Any:
+        """The methods that apply to the model (the pseudo-inverse needs an invertible
+        chain); a selected one that does not apply gives way to the optimisation."""
+        if not selection_ready(selection, ids.TAB_INVERSION) or not selection.get("model"):
+            raise dash.exceptions.PreventUpdate
+        try:
+            refusals = services.inversion.refusals(selection["model"], current_session_id())
+        except Exception:  # weights only, unreadable: the main callback says why
+            refusals = {}
+        options, select, note = method_choices(refusals, current)
+        return options, dash.no_update if select is None else select, note
+
     app.clientside_callback(
         "function (method) { return {display: method === 'optimise' ? 'flex' : 'none'}; }",
         Output(ids.DIV_INVERSION_OPTIMISE, "style"),
@@ -143,7 +163,8 @@ def register(app: dash.Dash, services: Any) -> None:
                 status = _cancelled_alert(None, None)
             return (*_empty("Press Run to start the optimisation."), None, status, None)
         entry = services.registry.model_entry(model, session)
-        image, bars, history, style, stats, warnings = render(data, entry.id)
+        name = entry.id if entry.kind == "zoo" else entry.label.removeprefix("⇪ ")
+        image, bars, history, style, stats, warnings = render(data, name)
         note = f"Ideal output from {data.n_train:,} training samples of {data.data_name}."
         status = html.Div(note, className="caption")
         return image, bars, history, style, stats, warnings, status, None

@@ -13,7 +13,15 @@ from app.services import InversionData, InversionOptions
 from app.views import jobs
 from app.views.common import alert, axis_title, graph_panel, number_field, stat_maker
 
-__all__ = ["DEFAULTS", "METHOD_LABELS", "START_LABELS", "controls", "graphs", "render"]
+__all__ = [
+    "DEFAULTS",
+    "METHOD_LABELS",
+    "START_LABELS",
+    "controls",
+    "graphs",
+    "method_choices",
+    "render",
+]
 
 DEFAULTS = InversionOptions()
 METHOD_LABELS = {
@@ -38,6 +46,33 @@ def _radio(cid: str, labels: dict[str, str], value: str) -> dcc.RadioItems:
         value=value,
         className="radio-stack",
     )
+
+
+def method_choices(
+    refusals: dict[str, str | None], current: str | None
+) -> tuple[list[dict[str, Any]], str | None, Any]:
+    """(radio options, the method to select or None to keep ``current``, the note) for
+    a network's ``refusals`` (method -> None, or why it does not apply): a method that does
+    not apply is shown disabled, and when it is the one selected, the first method that
+    applies is selected instead and the note says why."""
+    options = [
+        {"label": text, "value": key, "disabled": bool(refusals.get(key))}
+        for key, text in METHOD_LABELS.items()
+    ]
+    usable = [key for key in METHOD_LABELS if not refusals.get(key)]
+    select = None
+    if current not in usable and usable:
+        select = usable[0]
+    notes = [
+        html.Div(
+            [html.Strong(f"{key.capitalize()} unavailable: "), why],
+            className="hint",
+            id=f"text-inversion-refusal-{key}",
+        )
+        for key, why in refusals.items()
+        if why
+    ]
+    return options, select, notes or None
 
 
 def controls() -> html.Div:
@@ -80,6 +115,7 @@ def controls() -> html.Div:
             _group(
                 "Method",
                 _radio(ids.RADIO_INVERSION_METHOD, METHOD_LABELS, DEFAULTS.method),
+                html.Div(id=ids.DIV_INVERSION_METHOD_NOTE),
                 optimise,
             ),
         ],
@@ -138,9 +174,10 @@ def render(
     """(input figure, output bars, distance history, its style, stats, warnings)."""
     target = data.class_names[data.options.target]
     axis = data.input_axis
+    stacked = f" ({data.channels} channels, top to bottom)" if data.channels > 1 else ""
     image = generated_input(
         data.x,
-        title=f"Generated input of {title} for class {target}",
+        title=f"Generated input of {title} for class {target}{stacked}",
         image_shape=data.image_shape,
         bounds=data.bounds,
         axis_values=None if axis is None else axis.values,
