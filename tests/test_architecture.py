@@ -156,6 +156,16 @@ def test_no_module_over_500_lines(package):
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
+def test_test_modules_have_unique_basenames():
+    """The suite has no __init__.py files, so pytest imports each test module by its basename:
+    two test files of one name in different folders fail collection (a fresh clone's CI did)."""
+    seen: dict[str, list[str]] = {}
+    for p in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(p.name, []).append(str(p.relative_to(ROOT)))
+    twins = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not twins, f"test modules sharing a basename: {twins}"
+
+
 def test_the_import_checker_sees_relative_and_guarded_imports(tmp_path):
     src = tmp_path / "mod.py"
     src.write_text(
