@@ -118,6 +118,7 @@ RADIO_DESCRAMBLE_SOURCE = "radio-descramble-source"  # dataset | noise | limit |
 INPUT_DESCRAMBLE_SAMPLES = "input-descramble-samples"  # N for noise / dataset
 RADIO_DESCRAMBLE_STENCIL = "radio-descramble-stencil"  # fourier | finite
 RADIO_DESCRAMBLE_METHOD = "radio-descramble-method"  # exact | iterative
+RADIO_DESCRAMBLE_OPTIMIZER = "radio-descramble-optimizer"  # riemannian | adam | lbfgs
 RADIO_DESCRAMBLE_CRITERION = "radio-descramble-criterion"  # smoothness | mds | max_diagonal_norm
 RADIO_DESCRAMBLE_POSITION = "radio-descramble-position"  # linear | activation | second
 CHECKLIST_DESCRAMBLE_DET = "checklist-descramble-det"  # ["det"]: det(P) = +1

@@ -36,6 +36,7 @@ from ._taps import apply_on_layer_input, capture, check_inputs, layer_module, ne
 from .compare import subspace_angles
 from .descramble import (
     CRITERIA,
+    OPTIMIZERS,
     Descrambled,
     GramAccumulator,
     StencilKind,
@@ -52,6 +53,7 @@ from .spectrum import default_rtol, svd
 __all__ = [
     "CRITERIA",
     "METHODS",
+    "OPTIMIZERS",
     "POSITIONS",
     "SOURCES",
     "STENCILS",
@@ -292,6 +294,7 @@ def descramble_layer(
     det_one: bool = False,
     steps: int = 500,
     lr: float = 3e-2,
+    optimizer: Literal["riemannian", "adam", "lbfgs"] = "riemannian",
     rank: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -306,7 +309,13 @@ def descramble_layer(
     W = net.matrix(layer).double()
     n = W.shape[0]
     run = partial(
-        descramble, method=method, steps=steps, lr=lr, progress=progress, should_stop=should_stop
+        descramble,
+        method=method,
+        steps=steps,
+        lr=lr,
+        optimizer=optimizer,
+        progress=progress,
+        should_stop=should_stop,
     )
     if criterion == "smoothness":
         wg = layer_gram(
@@ -379,6 +388,7 @@ class DescrambleOptions:
     steps: int = 500
     lr: float = 3e-2
     seed: int = 0
+    optimizer: str = "riemannian"
 
     def validate(self) -> None:
         """Raise ``DataError`` with a sentence for an unknown or impossible option."""
@@ -400,6 +410,7 @@ class DescrambleOptions:
             ("method", self.method, METHODS),
             ("criterion", self.criterion, CRITERIA),
             ("wiretap position", self.position, POSITIONS),
+            ("optimizer", self.optimizer, OPTIMIZERS),
         ):
             if value not in allowed:
                 raise DataError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
@@ -425,7 +436,7 @@ class DescrambleOptions:
         if o.source != "noise":
             o = replace(o, seed=0)
         if o.method == "exact":
-            o = replace(o, steps=0, lr=0.0)
+            o = replace(o, steps=0, lr=0.0, optimizer="riemannian")
         return o
 
     def cache_key(self) -> tuple[Any, ...]:
@@ -444,6 +455,7 @@ class DescrambleOptions:
             o.steps,
             o.lr,
             o.seed,
+            o.optimizer,
         )
 
     @property
@@ -478,6 +490,7 @@ class DescrambleOptions:
             det_one=o.det_one,
             steps=max(o.steps, 1),
             lr=o.lr or 3e-2,
+            optimizer=o.optimizer,  # type: ignore[arg-type]
             progress=progress,
             should_stop=should_stop,
             seed=o.seed,

@@ -28,6 +28,7 @@ from svdcore.fourier import FFTView, fft2_view
 __all__ = [
     "CRITERIA",
     "METHODS",
+    "OPTIMIZERS",
     "POSITIONS",
     "SOURCES",
     "STENCILS",
@@ -40,6 +41,7 @@ __all__ = [
 SOURCES = sc_wiretap.SOURCES
 STENCILS = sc_wiretap.STENCILS
 METHODS = sc_wiretap.METHODS
+OPTIMIZERS = sc_wiretap.OPTIMIZERS
 CRITERIA = sc_wiretap.CRITERIA
 POSITIONS = sc_wiretap.POSITIONS
 MAX_NOISE_SAMPLES = 200_000
@@ -70,7 +72,7 @@ class DescrambleOptions(sc_wiretap.DescrambleOptions):
             if not 1 <= self.steps <= MAX_STEPS:
                 raise sc.DataError(f"The number of steps must be between 1 and {MAX_STEPS:,}.")
             if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
-                raise sc.DataError("The learning rate must be a number in (0, 1].")
+                raise sc.DataError("The first step (learning rate) must be a number in (0, 1].")
         super().validate()
 
 

@@ -57,7 +57,7 @@ def layout() -> html.Div:
 
 def options_from(
     source: Any, samples: Any, stencil: Any, method: Any, criterion: Any, position: Any,
-    det: Any, steps: Any, lr: Any,
+    det: Any, steps: Any, lr: Any, optimizer: Any = None,
 ) -> DescrambleOptions:  # fmt: skip
     """The controls' values as DescrambleOptions (empty inputs fall back to the defaults)."""
 
@@ -71,6 +71,7 @@ def options_from(
         det_one=bool(det),
         steps=number(steps, int, DEFAULTS.steps),
         lr=number(lr, float, DEFAULTS.lr),
+        optimizer=optimizer or DEFAULTS.optimizer,
     )
 
 
@@ -84,6 +85,7 @@ _OPTION_STATES = [
     (ids.CHECKLIST_DESCRAMBLE_DET, "value"),
     (ids.INPUT_DESCRAMBLE_STEPS, "value"),
     (ids.INPUT_DESCRAMBLE_LR, "value"),
+    (ids.RADIO_DESCRAMBLE_OPTIMIZER, "value"),
 ]
 
 

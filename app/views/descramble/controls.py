@@ -40,7 +40,12 @@ CRITERION_LABELS = {
     "mds": "maximum diagonal sum (closed form)",
     "max_diagonal_norm": "maximum diagonal norm² (iterative)",
 }
-METHOD_LABELS = {"exact": "exact (closed form)", "iterative": "iterative (Cayley + Adam)"}
+METHOD_LABELS = {"exact": "exact (closed form)", "iterative": "iterative"}
+OPTIMIZER_LABELS = {
+    "riemannian": "Riemannian L-BFGS",
+    "adam": "Cayley + Adam",
+    "lbfgs": "Cayley + torch L-BFGS",
+}
 
 
 def radio_options(
@@ -86,7 +91,10 @@ def controls() -> html.Div:
     iterative = html.Div(
         [
             number_field(ids.INPUT_DESCRAMBLE_STEPS, "steps", DEFAULTS.steps, min=1, step=1),
-            number_field(ids.INPUT_DESCRAMBLE_LR, "learning rate", DEFAULTS.lr, min=0, step="any"),
+            _radio(ids.RADIO_DESCRAMBLE_OPTIMIZER, OPTIMIZER_LABELS, DEFAULTS.optimizer),
+            number_field(
+                ids.INPUT_DESCRAMBLE_LR, "step / learning rate", DEFAULTS.lr, min=0, step="any"
+            ),
             *jobs.run_controls(ids.JOB_DESCRAMBLE),
         ],
         id=ids.DIV_DESCRAMBLE_ITERATIVE,

@@ -17,6 +17,7 @@ from app.figures.descramble_panels import OBJECTIVE, DescrambleFigures, descramb
 from app.formatting import fmt_g
 from app.services import DescrambleData
 from app.views.common import stat_maker
+from app.views.descramble.controls import OPTIMIZER_LABELS
 
 __all__ = ["HIDDEN", "SHOWN", "Rendered", "empty", "render", "stats_panel"]
 
@@ -104,7 +105,8 @@ def stats_panel(data: DescrambleData) -> list[html.Div]:
         ending = "converged" if data.converged else "step limit reached"
         if data.cancelled:
             ending = "cancelled"
-        method, how = "iterative", f"{data.steps:,} steps, {ending}"
+        optimizer = OPTIMIZER_LABELS.get(data.options.optimizer, data.options.optimizer)
+        method, how = "iterative", f"{optimizer}, {data.steps:,} steps, {ending}"
     else:
         method, how = "exact", "closed form"
     stats.append(_stat("Method", method, f"{how}; criterion {data.criterion}", "method"))

@@ -96,6 +96,7 @@ def _start_descramble(page: Page, nonce: str, steps: int) -> tuple[dict, dict]:
     options = {  # the option controls, by id
         ids.RADIO_DESCRAMBLE_SOURCE: "limit",
         ids.RADIO_DESCRAMBLE_METHOD: "iterative",
+        ids.RADIO_DESCRAMBLE_OPTIMIZER: "adam",  # runs to the step limit: a job to cancel or kill
         ids.INPUT_DESCRAMBLE_STEPS: steps,
         ids.INPUT_DESCRAMBLE_LR: 0.03,
     }
@@ -139,7 +140,9 @@ def test_a_background_job_runs_on_the_worker_and_its_result_lands(deployment):
     assert progress and any(p.get(bar) for p in progress), progress  # the bar moved
     # the worker computed it into Redis, where this web process finds it without computing
     services = get_services(page.app)
-    options = DescrambleOptions(source="limit", method="iterative", steps=1500, lr=0.03)
+    options = DescrambleOptions(
+        source="limit", method="iterative", steps=1500, lr=0.03, optimizer="adam"
+    )
     assert done["key"] == services.descramble.key(MODEL, LAYER, options, page.session)
     data = services.descramble.run(MODEL, LAYER, options, page.session, compute=False)
     assert data is not None and not data.cancelled
@@ -162,5 +165,7 @@ def test_cancel_stops_the_job_on_the_worker(deployment):
     assert done["status"] == "cancelled", done
     assert time.monotonic() - started < 10  # stopped within a few progress intervals
     services = get_services(page.app)
-    options = DescrambleOptions(source="limit", method="iterative", steps=100_000, lr=0.03)
+    options = DescrambleOptions(
+        source="limit", method="iterative", steps=100_000, lr=0.03, optimizer="adam"
+    )
     assert services.descramble.run(MODEL, LAYER, options, page.session, compute=False) is None

@@ -76,6 +76,7 @@ def _start(page: Page, nonce: str, steps: int) -> tuple[dict, dict]:
     options = {
         ids.RADIO_DESCRAMBLE_SOURCE: "limit",
         ids.RADIO_DESCRAMBLE_METHOD: "iterative",
+        ids.RADIO_DESCRAMBLE_OPTIMIZER: "adam",  # runs to the step limit: a job to cancel or kill
         ids.INPUT_DESCRAMBLE_STEPS: steps,
         ids.INPUT_DESCRAMBLE_LR: 0.03,
     }
@@ -146,6 +147,7 @@ def test_a_killed_job_is_reported_failed_and_the_app_keeps_serving(app):
         ids.STORE_SELECTION_STATE: _selection(),
         ids.RADIO_DESCRAMBLE_SOURCE: "limit",
         ids.RADIO_DESCRAMBLE_METHOD: "iterative",
+        ids.RADIO_DESCRAMBLE_OPTIMIZER: "adam",  # runs to the step limit: a job to cancel or kill
         ids.INPUT_DESCRAMBLE_STEPS: 100_000,
         ids.INPUT_DESCRAMBLE_LR: 0.03,
         ids.JOB_DESCRAMBLE.done_store: done,
