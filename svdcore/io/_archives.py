@@ -41,6 +41,7 @@ __all__ = [
     "check_zip_sizes",
     "member_path",
     "open_zip",
+    "training_mode_ops",
 ]
 
 MAX_ZIP_ENTRIES = 200_000
@@ -429,3 +430,43 @@ def check_export_graph(ep: Any, archive: str) -> None:
                     raise _refuse(archive, f"calls {_op_name(op)}, which it may not")
             if not all(isinstance(k, str) and k.isidentifier() for k in node.kwargs):
                 raise _refuse(archive, "passes an argument under a name that is not a name")
+
+
+# operator name -> (position of its `training` / `train` argument, what it does in training)
+_TRAINING_ARGS = {
+    "aten.batch_norm.default": (5, "batch norm normalises by the batch's own statistics"),
+    "aten._native_batch_norm_legit.default": (5, "batch norm uses the batch's statistics"),
+    "aten._native_batch_norm_legit_functional.default": (
+        5,
+        "batch norm uses the batch's statistics",
+    ),
+    "aten.instance_norm.default": (5, "instance norm updates running statistics"),
+    "aten.dropout.default": (2, "dropout zeroes random units"),
+    "aten.native_dropout.default": (2, "dropout zeroes random units"),
+    "aten.feature_dropout.default": (2, "dropout zeroes random channels"),
+    "aten.alpha_dropout.default": (2, "alpha dropout perturbs random units"),
+}
+
+
+def training_mode_ops(ep: Any) -> list[str]:
+    """What in an ``ExportedProgram`` was traced in training mode (batch norm with batch
+    statistics, active dropout), one phrase per kind, empty for an eval-mode export: its
+    output for one sample then depends on the other samples of the batch, or on chance."""
+    import torch
+
+    found: dict[str, None] = {}
+    for module in ep.graph_module.modules():
+        if not isinstance(module, torch.fx.GraphModule):
+            continue
+        for node in module.graph.nodes:
+            if node.op != "call_function":
+                continue
+            spec = _TRAINING_ARGS.get(str(node.target))
+            if spec is None:
+                continue
+            index, what = spec
+            name = "training" if "batch_norm" in str(node.target) else "train"
+            flag = node.args[index] if len(node.args) > index else node.kwargs.get(name, False)
+            if "_functional" in str(node.target) or flag is True:
+                found[what] = None
+    return list(found)

@@ -13,16 +13,17 @@ import json
 import logging
 import zipfile
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from ..exceptions import LoadError
+from ..exceptions import ExecutionError, LoadError
 from ..network import Network
 from ..sources import DictSource, SafetensorsSource
-from ._archives import check_export_archive, check_export_graph
+from ._archives import check_export_archive, check_export_graph, training_mode_ops
 from ._torchload import load_weights_only
 from .chain import build_chain
 
@@ -180,7 +181,20 @@ def _load_export(
             break
     if -1 in input_shape:
         input_shape = ()
+    training = training_mode_ops(ep)
+    if training:
+        module.register_forward_pre_hook(partial(_refuse_training_mode, path.name, training))
     return module, tensors, input_shape, static_batch
+
+
+def _refuse_training_mode(archive: str, what: list[str], *_: Any) -> None:
+    """A forward pre-hook on a training-mode export: every run stops with the reason (its
+    weights stay viewable)."""
+    raise ExecutionError(
+        f"{archive} was exported in training mode ({'; '.join(what)}), so one sample's output "
+        "depends on the rest of its batch or on chance, and svdscope's per-sample analyses "
+        "would be wrong; call model.eval() before torch.export.export and save it again."
+    )
 
 
 def _with_layers(net: Network) -> Network:

@@ -146,6 +146,35 @@ def test_torch_export_archive_is_executable(tmp_path):
     torch.testing.assert_close(acts["2"], m[:3](x).detach())
 
 
+@pytest.mark.parametrize(
+    "block, fragment",
+    [
+        (nn.BatchNorm1d(8), "batch norm"),
+        (nn.Dropout(0.5), "dropout"),
+    ],
+)
+def test_a_training_mode_export_shows_its_weights_and_refuses_to_run(tmp_path, block, fragment):
+    from svdcore.surgery import spectral_surgery
+
+    m = nn.Sequential(nn.Linear(12, 8), block, nn.ReLU(), nn.Linear(8, 3)).train()
+    torch.export.save(torch.export.export(m, (torch.randn(4, 12),)), tmp_path / "t.pt2")
+    net = sc.load_model(tmp_path / "t.pt2")
+    assert [layer.name for layer in net.layers] == ["0", "3"]  # the weights are there
+    assert net.matrix("0").shape == (8, 12)
+    x = torch.randn(4, 12)
+    for run in (
+        lambda: net.forward(x),
+        lambda: net.activations(x, ["0"]),
+        lambda: spectral_surgery(net, x[0], split="0"),
+        lambda: spectral_surgery(net, x[0], split="0", rank=2),
+    ):
+        with pytest.raises(sc.ExecutionError, match=f"training mode \\({fragment}.*model.eval"):
+            run()
+    # the same network exported in eval mode runs
+    torch.export.save(torch.export.export(m.eval(), (torch.randn(4, 12),)), tmp_path / "e.pt2")
+    torch.testing.assert_close(sc.load_model(tmp_path / "e.pt2").forward(x), m(x).detach())
+
+
 class _Payload:
     def __reduce__(self):
         return (os.system, ("touch /tmp/svdscope-pwned",))
