@@ -7,7 +7,23 @@ import torch
 
 from .exceptions import DataError
 
-__all__ = ["as_matrix", "as_real_tensor"]
+__all__ = ["as_matrix", "as_real_tensor", "count"]
+
+
+def count(
+    value: object, *, what: str, minimum: int = 1, none: bool = False, note: str = ""
+) -> int | None:
+    """``value`` as an int >= ``minimum`` (Python or numpy integers; bools are not counts),
+    None when ``none`` allows it, or ``DataError``: "<what> must be a positive integer
+    [or None]<note>, got <value>." (a non-negative integer for ``minimum`` 0)."""
+    if value is None and none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        if minimum == 0:
+            kind = "a non-negative integer"
+        raise DataError(f"{what} must be {kind}{' or None' if none else ''}{note}, got {value!r}.")
+    return int(value)
 
 
 def as_real_tensor(

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._validate import as_matrix
+from ._validate import as_matrix, count
 from .exceptions import DataError, LayerError
 from .network import LayerInfo, Network
 from .spectrum import svd
@@ -141,12 +141,8 @@ def compare_layers(
             f"cannot compare matrices of different shapes: W_a is {tuple(A.shape)}, W_b is "
             f"{tuple(B.shape)}; compare the same layer (same view) of two checkpoints."
         )
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"k must be a positive integer, got {k!r}.")
-    kk = min(int(k), min(A.shape))
-    if rank is not None:
-        if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1:
-            raise DataError(f"rank must be a positive integer or None, got {rank!r}.")
+    kk = min(count(k, what="k"), min(A.shape))
+    if count(rank, what="rank", none=True) is not None:
         rank = min(max(int(rank), kk), min(A.shape))
     dtype = torch.promote_types(A.dtype, B.dtype)
     diff = B.to(dtype) - A.to(dtype)
@@ -256,8 +252,7 @@ def compare_networks(
     for what, net in (("net_a", net_a), ("net_b", net_b)):
         if not isinstance(net, Network):
             raise DataError(f"{what} must be a svdcore Network, got {type(net).__name__}.")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"k must be a positive integer, got {k!r}.")
+    count(k, what="k")
     a_names = [layer.name for layer in net_a.layers]
     b_names = [layer.name for layer in net_b.layers]
     b_set, a_set = set(b_names), set(a_names)

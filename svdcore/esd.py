@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._validate import as_matrix
+from ._validate import as_matrix, count
 from .exceptions import DataError, LayerError
 from .network import Network
 from .spectrum import SpectrumSummary, spectrum_summary
@@ -252,10 +252,7 @@ def layer_spectra(
     """
     if not isinstance(net, Network):
         raise DataError(f"spectral tables need a svdcore Network, got {type(net).__name__}.")
-    if max_elements is not None and (
-        isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1
-    ):
-        raise DataError(f"max_elements must be a positive integer or None, got {max_elements!r}.")
+    count(max_elements, what="max_elements", none=True)
     rows: list[LayerSpectrum] = []
     for info in net.layers:
         base = {"name": info.name, "kind": info.kind, "shape": tuple(info.shape)}

@@ -13,10 +13,9 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
-from ._validate import as_matrix
+from ._validate import as_matrix, count
 from .exceptions import DataError
 from .spectrum import rank_from, resolve_rtol, svd
 from .subspaces import (
@@ -263,8 +262,7 @@ def signal_vectors(
     eps_dtype = A.dtype
     A = A.to(torch.float64)
     tol = resolve_rtol(rtol, tuple(A.shape), eps_dtype)
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1):
-        raise DataError(f"k must be a positive integer or None, got {k!r}.")
+    count(k, what="k", none=True)
     S_all = torch.linalg.svdvals(A)
     r = rank_from(S_all, tol)
     res = svd(A, k=r if k is None else int(k)) if (k is not None or r > 0) else None

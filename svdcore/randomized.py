@@ -35,9 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
 import torch
 
+from ._validate import count
 from .exceptions import DataError, ExecutionError
 from .spectrum import canonical_signs
 
@@ -172,11 +172,9 @@ def operator_svd(
     raises ``ExecutionError("cancelled")``. Raises ``DataError`` for a bad ``k``,
     ``oversample`` or ``power_iterations``.
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"k must be a positive integer, got {k!r}.")
+    count(k, what="k")
     for name, value in (("oversample", oversample), ("power_iterations", power_iterations)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise DataError(f"{name} must be a non-negative integer, got {value!r}.")
+        count(value, what=name, minimum=0)
     if op.dtype != torch.float64 and op.dtype.is_floating_point:
         op = _Promoted(op)  # float32 products, a float64 basis (orthogonality kept)
     m, n = op.shape

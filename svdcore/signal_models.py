@@ -36,6 +36,7 @@ import torch
 from numpy.polynomial import chebyshev as npcheb
 from scipy.optimize import least_squares
 
+from ._validate import count
 from .descramble import trig_basis
 from .exceptions import DataError
 
@@ -363,9 +364,7 @@ def fit_trig(
 
     Raises ``DataError`` for bad ``y``, or ``terms`` outside ``1..n_part``.
     """
-    if isinstance(terms, bool) or not isinstance(terms, int | np.integer) or terms < 1:
-        raise DataError(f"terms must be a positive integer, got {terms!r}.")
-    k = int(terms)
+    k = count(terms, what="terms")
     v = _as_vector(y)
     spans = _parts(v.size, split, minimum=k, family=f"trig ({k} terms)")
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from ._validate import as_matrix
+from ._validate import as_matrix, count
 from .device import default_device
 from .exceptions import DataError
 
@@ -126,9 +126,7 @@ def svd(
     if method not in ("auto", "full", "randomized"):
         raise DataError(f"method must be 'auto', 'full' or 'randomized', got {method!r}.")
     if k is not None:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise DataError(f"k must be a positive integer, got {k!r}.")
-        k = min(int(k), r)
+        k = min(count(k, what="k"), r)
     use_random = method == "randomized" or (
         method == "auto"
         and k is not None
@@ -399,9 +397,7 @@ def top_spectrum(
     A = as_matrix(W, device=default_device())
     m, n = A.shape
     r = min(m, n)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"k must be a positive integer, got {k!r}.")
-    k = min(int(k), r)
+    k = min(count(k, what="k"), r)
     q = min(k + (k + 20 if oversample is None else int(oversample)), r)
     fro = float(torch.linalg.matrix_norm(A.double() if A.device.type == "cpu" else A))
     if q >= r:

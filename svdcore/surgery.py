@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._validate import count
 from .device import check_memory, default_device
 from .exceptions import DataError, ExecutionError
 from .jacobian import (
@@ -296,12 +297,7 @@ def spectral_surgery(
     split, ``ExecutionError`` for a
     weights-only network, ``DataError`` for inputs that do not fit or a bad ``rank``.
     """
-    if rank is not None and (
-        isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1
-    ):
-        raise DataError(
-            f"rank must be a positive integer (or None for every component), got {rank!r}."
-        )
+    count(rank, what="rank", none=True, note=" (None: every component)")
     if precision not in ("float64", "float32"):
         raise DataError(f"precision must be 'float64' or 'float32', got {precision!r}.")
     if precision == "float32" and rank is None:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validate import count
 from ..exceptions import DataError
 from ..jacobian import NetworkFunction, network_function, value_and_pullback
 from ..network import Network
@@ -80,8 +81,7 @@ def optimise_input(
     bad ``steps``/``lr``; ``ExecutionError`` for a weights-only network.
     """
     module, input_shape, label = module_and_shape(net)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise DataError(f"steps must be a positive integer, got {steps!r}.")
+    count(steps, what="steps")
     if not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
         raise DataError(f"lr must be a positive number, got {lr!r}.")
     if bounds is not None and (len(bounds) != 2 or not bounds[0] < bounds[1]):
