@@ -221,9 +221,19 @@ def input_figure(
     sample: np.ndarray, *, title: str = "", axis_values: np.ndarray | None = None,
     axis_label: str = "index",
 ) -> go.Figure:  # fmt: skip
-    """The input: an (h, w) image (dark = large) or a curve."""
+    """The input: an (h, w) image (dark = large), a (3, h, w) colour image (values in
+    [0, 1] drawn as RGB; others scaled to their own range) or a curve."""
     a = np.asarray(sample, dtype=np.float32)
-    if a.ndim == 2:
+    if a.ndim == 3 and a.shape[0] == 3:
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0.0 or hi > 1.0:  # not an RGB image in [0, 1]: stretch it to fit
+            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+            title = f"{title} (RGB scaled from [{lo:.3g}, {hi:.3g}])"
+        rgb = np.round(np.transpose(a, (1, 2, 0)) * 255).astype(np.uint8)
+        fig = go.Figure(go.Image(z=rgb, hovertemplate="(%{x}, %{y}): %{z}<extra></extra>"))
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+    elif a.ndim == 2:
         fig = go.Figure(image_trace(a, diverging=False))
         fig.update_traces(showscale=True, colorbar={"thickness": 10})
         fig.update_xaxes(scaleanchor="y", constrain="domain", visible=False)

@@ -88,8 +88,11 @@ def surgery_figures(
     layout, out = data.layout, data.output_layout
     split, r = data.options.split, data.rank
     label = "" if data.label is None else f" (label {data.label})"
+    colour = layout.kind == "image" and layout.channels == 3
     inp = input_figure(
-        panel(layout, data.x),
+        np.asarray(data.x, np.float32).reshape(3, *layout.image_shape)
+        if colour
+        else panel(layout, data.x),
         title=f"Input: sample #{data.options.sample}{label}",
         axis_values=layout.axis_values,
         axis_label=layout.axis_label,

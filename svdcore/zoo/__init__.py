@@ -11,6 +11,7 @@ name                 network                                                    
 ``squares-ae-bias``  the same with biases (SpecXAI 3.1, Fig. 9)                       1x64x64 image
 ``ilr-biexp-ndnd``   Sule et al. ILR: 128 -> 32 -> 256 -> 256 -> 2 (ReLU), (ND, ND)   2 x 64 decay
 ``ilr-biexp-ndreg``  the same, (ND, Reg): noisy decay + regularised-NLLS Reg track    2 x 64 decay
+``shapes-vgg``       VGG-style CNN, five 3x3 convs (SpecXAI Fig. 2-3 analogue)        3x64x64 image
 ===================  ===============================================================  =============
 
 Every entry ships float32 safetensors weights in ``svdcore/zoo/weights/<name>.safetensors``
@@ -32,7 +33,7 @@ import torch
 from svdcore.exceptions import LoadError
 from svdcore.io.dataset_base import Dataset, make_dataset
 from svdcore.network import Network
-from svdcore.zoo import deernet, digits, digits_cnn, ilr, squares
+from svdcore.zoo import deernet, digits, digits_cnn, ilr, shapes_cnn, squares
 from svdcore.zoo._training import Progress
 from svdcore.zoo._types import Axis, TrainReport, ZooEntry
 
@@ -53,7 +54,14 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 _ENTRIES: dict[str, ZooEntry] = {
     e.name: e
-    for e in (deernet.ENTRY, *digits.ENTRIES, digits_cnn.ENTRY, *squares.ENTRIES, *ilr.ENTRIES)
+    for e in (
+        deernet.ENTRY,
+        *digits.ENTRIES,
+        digits_cnn.ENTRY,
+        *squares.ENTRIES,
+        *ilr.ENTRIES,
+        shapes_cnn.ENTRY,
+    )
 }
 
 

@@ -47,7 +47,7 @@ def _tour(**step) -> dict:
 def test_shipped_tours_load_and_open_what_they_name(app):
     services = get_services(app)
     tours = read_tours()
-    assert [t.id for t in tours] == ["deernet", "theorem1", "ilr", "digits", "squares"]
+    assert [t.id for t in tours] == ["deernet", "theorem1", "ilr", "digits", "squares", "shapes"]
     check_against_layout(tours, app.layout)
     for tour in tours:
         assert 3 <= len(tour.steps) <= 8 and tour.summary

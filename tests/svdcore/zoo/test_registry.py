@@ -23,6 +23,7 @@ NAMES = [
     "squares-ae-bias",
     "ilr-biexp-ndnd",
     "ilr-biexp-ndreg",
+    "shapes-vgg",
 ]
 
 
@@ -98,11 +99,13 @@ def test_shipped_weights_load_strictly_and_run(name):
         "squares-ae-bias": (1, 64, 64),
         "ilr-biexp-ndnd": (2,),
         "ilr-biexp-ndreg": (2,),
+        "shapes-vgg": (4,),
     }
     assert out.shape == (16, *expected_out.get(name, (10,)))
     assert torch.isfinite(out).all()
     # the weights differ from a fresh initialisation
-    assert not torch.equal(module.fc1.weight, fresh.fc1.weight)
+    first = next(k for k in fresh.state_dict() if k.endswith("weight"))
+    assert not torch.equal(module.state_dict()[first], fresh.state_dict()[first])
 
 
 @pytest.mark.parametrize("name", NAMES)

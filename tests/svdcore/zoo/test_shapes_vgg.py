@@ -1,0 +1,122 @@
+"""shapes-vgg: the generated images, the registry entry and shipped weights, its accuracy,
+and SpecXAI's finding at 64x64x3: the top contributing singular vectors at the last
+pooling layer lie on the object."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from scipy.ndimage import binary_dilation
+
+import svdcore as sc
+import svdcore.zoo as zoo
+from svdcore.surgery import spectral_surgery
+from svdcore.zoo import shapes, shapes_cnn
+
+TOP_K = 16  # components of the top-k surgery in the localisation test
+IMAGES = 4  # test images it looks at
+# measured on the shipped weights (first 8 test images, k = 24): median ratio 9.5 (min 2.1),
+# top-3 energy share 0.74-0.95 (mean 0.87) while the grown object covers 7-12% of the image
+RATIO_MEDIAN = 5.0
+SHARE_MEAN = 0.6
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    return shapes.make_images(n=400, split="test")
+
+
+@pytest.fixture(scope="module")
+def net():
+    return zoo.load("shapes-vgg")
+
+
+def test_images_are_deterministic_prefix_stable_and_balanced(test_images):
+    x, y, masks = test_images
+    assert x.shape == (400, 3, 64, 64) and x.dtype == np.float32
+    assert y.shape == (400,) and masks.shape == (400, 64, 64) and masks.dtype == bool
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    counts = np.bincount(y, minlength=4)
+    assert counts.min() > 0.15 * len(y)  # four classes, none rare
+    first, y_first, m_first = shapes.make_images(n=7, split="test")
+    np.testing.assert_array_equal(first, x[:7])  # image i does not depend on n
+    np.testing.assert_array_equal(m_first, masks[:7])
+    np.testing.assert_array_equal(y_first, y[:7])
+    train, _, _ = shapes.make_images(n=7, split="train")
+    assert not np.allclose(train, first)  # the splits are different images
+    area = masks.reshape(400, -1).mean(1)
+    assert 0.02 < area.min() and area.max() < 0.25  # one object of 8-14 px radius
+    # the object is drawn in its colour: its pixels differ from the background around it
+    ring = binary_dilation(masks[0], iterations=3) & ~masks[0]
+    inside, outside = x[0][:, masks[0]].mean(1), x[0][:, ring].mean(1)
+    assert np.abs(inside - outside).max() > 0.15
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [({"n": 0}, "between 1 and"), ({"n": 10**6}, "between 1 and"), ({"split": "val"}, "split")],
+)
+def test_bad_requests_name_the_problem(kwargs, fragment):
+    with pytest.raises(sc.DataError, match=fragment):
+        shapes.make_images(**kwargs)
+
+
+def test_registered_with_shipped_float32_weights_and_a_record():
+    assert "shapes-vgg" in zoo.names()
+    entry = zoo.get("shapes-vgg")
+    assert entry.input_shape == (3, 64, 64) and entry.image_shape == (64, 64)
+    assert len(entry.description) > 200 and "{" not in entry.description
+    path = zoo.weights_path("shapes-vgg")
+    assert path.is_file() and path.stat().st_size < 1024 * 1024
+    fresh = entry.build()
+    with safe_open(str(path), framework="pt") as f:
+        assert set(f.keys()) == set(fresh.state_dict())
+        assert all(f.get_tensor(k).dtype == torch.float32 for k in f.keys())  # noqa: SIM118
+    record = json.loads(path.with_suffix(".json").read_text("utf-8"))
+    assert record["name"] == "shapes-vgg"
+    assert record["metrics"]["test_accuracy"] > 0.95
+    assert record["settings"]["n_train"] == shapes_cnn.DEFAULTS.n_train
+    # torchvision's names, so SpecXAI's splits read as in the paper
+    names = [layer.name for layer in zoo.load("shapes-vgg").layers]
+    convs = ["features.0", "features.4", "features.7", "features.11", "features.14"]
+    assert names == [*convs, "classifier.0", "classifier.2"]
+
+
+def test_the_shipped_weights_classify_the_test_images(net, test_images):
+    x, y, _ = test_images
+    with torch.no_grad():
+        accuracy = float((net.forward(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+    assert accuracy > 0.95
+
+
+def _concentration(v: np.ndarray, mask: np.ndarray) -> float:
+    """Share of a right singular vector's energy on the (dilated) object over the share of
+    the image the dilated object covers: 1 for a vector spread evenly over the image."""
+    region = binary_dilation(mask, iterations=2)
+    energy = (v.reshape(3, 64, 64) ** 2).sum(0)
+    return float(energy[region].sum() / energy.sum()) / float(region.mean())
+
+
+def test_the_top_contributing_singular_vectors_lie_on_the_object(net, test_images):
+    x, _, masks = test_images
+    ratios, shares = [], []
+    for i in range(IMAGES):
+        s = spectral_surgery(net, torch.from_numpy(x[i]), split=shapes_cnn.SPLIT, rank=TOP_K)
+        # SpecXAI's decomposition stays exact with the rest of the spectrum
+        gap = float((s.reconstruction - s.y).norm() / s.y.norm())
+        assert gap < 1e-5
+        predicted = int(s.y.argmax())
+        top = np.argsort(-np.abs(s.alpha[predicted].numpy()))[:3]
+        for k in top:
+            ratios.append(_concentration(s.V[:, k].numpy(), masks[i]))
+        # the three top contributors together: most of their energy on the object
+        V = s.V[:, top].numpy()
+        energy = (V.reshape(3, 64, 64, -1) ** 2).sum((0, 3))
+        shares.append(float(energy[binary_dilation(masks[i], iterations=2)].sum() / energy.sum()))
+    ratios_a = np.asarray(ratios)
+    assert np.median(ratios_a) > RATIO_MEDIAN, ratios_a
+    assert np.mean(shares) > SHARE_MEAN, shares
