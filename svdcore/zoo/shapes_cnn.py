@@ -36,6 +36,7 @@ from svdcore.zoo._types import TrainReport, ZooEntry
 
 __all__ = ["DEFAULTS", "ENTRY", "SPLIT", "ShapesVGG", "build", "make_data", "train"]
 
+NAME = "shapes-vgg"
 SPLIT = "features.17"
 """The last pooling layer: SpecXAI's split for the localisation pictures."""
 DEFAULTS = SampledOptions(n_train=4000, n_test=1000, epochs=20, batch_size=32, lr=1e-3)
@@ -104,7 +105,7 @@ def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainRepor
     cross-entropy on the logits. ``metrics``: ``test_accuracy``, ``train_accuracy``.
     A few minutes on one CPU thread; deterministic in ``seed`` on one machine.
     """
-    opts = DEFAULTS.updated("shapes-vgg", options)
+    opts = DEFAULTS.updated(NAME, options)
     recipe = {
         "optimizer": "Adam",
         "schedule": "cosine decay to 0 over all steps",
@@ -132,30 +133,26 @@ def train(*, out: Path, progress: Progress = None, **options: Any) -> TrainRepor
         }
         return module, metrics, f"test accuracy {metrics['test_accuracy']:.4f}"
 
-    return run_training(
-        "shapes-vgg", out=out, options=opts, recipe=recipe, progress=progress, body=body
-    )
+    return run_training(NAME, out=out, options=opts, recipe=recipe, progress=progress, body=body)
 
-
-_DESCRIPTION = (
-    "A small VGG-style CNN on generated 64x64 colour images of four shapes (disc, square, "
-    "triangle, cross) on cluttered backgrounds of gratings, lines and dots, with "
-    "torchvision's layer names (vgg11_bn): five 3x3 convolutions with batch norm and ReLU "
-    "and three max-poolings in features, two Linear layers in classifier. SpecXAI (Druc et "
-    "al.) splits AlexNet and VGG11 at their last pooling layer and finds the top "
-    "contributing singular vectors of the Jacobian on the object; open Spectral surgery "
-    "at features.17 (the last pooling, 2048 values; R is 2048 x 12288, so the top 64 "
-    "components come from a randomized SVD) "
-    "to see the same here: on the first eight test images the three top contributors to "
-    "the predicted class put 73% to 95% of their energy on the object (grown by two "
-    "pixels), which covers 7% to 12% of the image. Test accuracy of the shipped weights: "
-    "0.998 on 1000 held-out images."
-)
 
 ENTRY = ZooEntry(
-    name="shapes-vgg",
+    name=NAME,
     title="Shapes, VGG-style CNN at 64x64x3 (SpecXAI Fig. 2-3 analogue)",
-    description=_DESCRIPTION,
+    description=(
+        "A small VGG-style CNN on generated 64x64 colour images of four shapes (disc, square, "
+        "triangle, cross) on cluttered backgrounds of gratings, lines and dots, with "
+        "torchvision's layer names (vgg11_bn): five 3x3 convolutions with batch norm and ReLU "
+        "and three max-poolings in features, two Linear layers in classifier. SpecXAI (Druc et "
+        "al.) splits AlexNet and VGG11 at their last pooling layer and finds the top "
+        "contributing singular vectors of the Jacobian on the object; open Spectral surgery "
+        "at features.17 (the last pooling, 2048 values; R is 2048 x 12288, so the top 64 "
+        "components come from a randomized SVD) "
+        "to see the same here: on the first eight test images the three top contributors to "
+        "the predicted class put 73% to 95% of their energy on the object (grown by two "
+        "pixels), which covers 7% to 12% of the image. Test accuracy of the shipped weights: "
+        "0.998 on 1000 held-out images."
+    ),
     input_shape=shapes.INPUT_SHAPE,
     image_shape=shapes.IMAGE_SHAPE,
     build=build,
