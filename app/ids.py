@@ -197,6 +197,7 @@ SLIDER_SURGERY_KEEP = "slider-surgery-keep"  # keep the top k components
 RADIO_SURGERY_RANK = "radio-surgery-rank"  # top vectors by "alpha" or "reduced" (eq. 21)
 RADIO_SURGERY_COMPONENTS = "radio-surgery-components"  # "auto", "exact" or "top" (top k)
 INPUT_SURGERY_TOP_K = "input-surgery-top-k"  # k of a top-k surgery (randomized SVD of R)
+RADIO_SURGERY_PRECISION = "radio-surgery-precision"  # top-k Jacobian products: float64 | float32
 # Spectral surgery view: a split too large to compute in the request (background job)
 DIV_SURGERY_COMPUTE = "div-surgery-compute"
 TEXT_SURGERY_COMPUTE = "text-surgery-compute"

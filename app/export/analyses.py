@@ -80,7 +80,8 @@ class ExportOptions:
     rtol: numerical-rank tolerance (subspaces; None: svdcore's default). sample, split:
     the surgery's dataset sample and split module (None: the model's default split);
     components ("auto", "exact", "top") and top_k: which of its components are computed,
-    as the page's controls say (``resolve_rank``).
+    as the page's controls say (``resolve_rank``); precision: of a top-k surgery's Jacobian
+    products ("float32" applies to top-k surgeries only, as on the page).
     compare_model, compare_layer: the second model and its layer (compare; the layer
     defaults to the same name). descramble: the page's full DescrambleOptions (an
     iterative result must already be computed). full_spectrum: compute a large layer's
@@ -98,6 +99,7 @@ class ExportOptions:
     split: str | None = None
     components: str = "auto"
     top_k: int = DEFAULT_TOP_K
+    precision: str = "float64"
     compare_model: str | None = None
     compare_layer: str | None = None
     descramble: DescrambleOptions | None = None  # all the view's options (the page)
@@ -327,7 +329,9 @@ def _surgery(
 ):
     split = o.split or services.surgery.default_split(model, layer, session)
     r = services.surgery.rank(model, SurgeryOptions(o.sample, split), session, dataset)
-    options = SurgeryOptions(o.sample, split, resolve_rank(o.components, o.top_k, r))
+    rank = resolve_rank(o.components, o.top_k, r)
+    precision = o.precision if rank is not None else "float64"
+    options = SurgeryOptions(o.sample, split, rank, precision)
     compute = o.full_spectrum or computed_in_request(r)  # the page: what its job computed
     data = services.surgery.run(model, options, session, dataset, compute=compute)
     if data is None:

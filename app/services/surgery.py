@@ -189,6 +189,7 @@ class SurgeryService(DataAnalysis):
                 torch.from_numpy(samples.x[options.sample]),
                 split=options.split,
                 rank=options.rank,
+                precision=options.precision,  # type: ignore[arg-type]
                 progress=progress,
                 should_stop=should_stop,
             )

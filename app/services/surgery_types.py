@@ -17,6 +17,7 @@ __all__ = [
     "MAX_DEPTH_SPLITS",
     "MAX_SIMILARITY_SAMPLES",
     "MAX_TOP_K",
+    "PRECISIONS",
     "SIMILARITY_BATCH",
     "SYNC_MAX_RANK",
     "DataSvd",
@@ -41,6 +42,7 @@ MAX_DEPTH_SPLITS = 8
 SYNC_MAX_RANK = 1024
 DEFAULT_TOP_K = 64  # components of a top-k surgery (randomized SVD of R) by default
 MAX_TOP_K = 1024  # the most a top-k surgery computes (a larger one: the exact surgery)
+PRECISIONS = ("float64", "float32")  # of a top-k surgery's Jacobian products
 SIMILARITY_BATCH = 16  # samples per progress report / cancel check
 DATA_SVD_SAMPLES = 1024  # rows of the data matrix X (the first samples of the dataset)
 DATA_SVD_VECTORS = 12  # top right singular vectors of X kept
@@ -50,13 +52,26 @@ DATA_SVD_VECTORS = 12  # top right singular vectors of X kept
 class SurgeryOptions:
     """One spectral surgery: dataset sample index, split module and ``rank``: None for
     the exact surgery (every component), k for the top k components of a seeded
-    randomized SVD of R plus the rest-of-spectrum term (``spectral_surgery(rank=k)``)."""
+    randomized SVD of R plus the rest-of-spectrum term (``spectral_surgery(rank=k)``);
+    ``precision`` of a top-k surgery's Jacobian products ("float32": a float32 copy of the
+    network, 3-4x faster on a CPU for large CNNs, values to about 1e-7; the exact surgery
+    is always float64)."""
 
     sample: int = 0
     split: str = ""
     rank: int | None = None
+    precision: str = "float64"
 
     def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise sc.DataError(
+                f"Unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}."
+            )
+        if self.precision == "float32" and self.rank is None:
+            raise sc.DataError(
+                "float32 Jacobian products are for a top-k surgery; the exact surgery (every "
+                "component) is computed in float64."
+            )
         if self.rank is not None and not 1 <= self.rank <= MAX_TOP_K:
             raise sc.DataError(
                 f"The number of top components must be between 1 and {MAX_TOP_K:,}, got "

@@ -91,6 +91,7 @@ def view_options(
     split: Any = None,
     components: Any = None,
     top_k: Any = None,
+    precision: Any = None,
     descramble: tuple[Any, ...] = (),
 ) -> ExportOptions:
     """ExportOptions from the tabs' own controls, so that the export is what they show."""
@@ -104,6 +105,7 @@ def view_options(
         split=split or None,
         components=components if components in ("auto", "exact", "top") else "auto",
         top_k=number(top_k, int) or DEFAULT_TOP_K,
+        precision="float32" if precision == "float32" else "float64",
         compare_model=selection.get("compare"),
         compare_layer=selection.get("compare_layer"),
         descramble=descramble_options(*descramble) if descramble else None,
@@ -137,6 +139,7 @@ def register(app: dash.Dash, services: Any) -> None:
         State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
         State(ids.RADIO_SURGERY_COMPONENTS, "value"),
         State(ids.INPUT_SURGERY_TOP_K, "value"),
+        State(ids.RADIO_SURGERY_PRECISION, "value"),
         *[State(cid, prop) for cid, prop in DESCRAMBLE_STATES],
         prevent_initial_call=True,
     )
@@ -151,6 +154,7 @@ def register(app: dash.Dash, services: Any) -> None:
         split: Any,
         components: Any,
         top_k: Any,
+        precision: Any,
         *descramble: Any,
     ) -> tuple[Any, Any]:
         if not selection or not selection.get("model") or not selection.get("layer"):
@@ -172,6 +176,7 @@ def register(app: dash.Dash, services: Any) -> None:
             split=split,
             components=components,
             top_k=top_k,
+            precision=precision,
             descramble=descramble if tab == ids.TAB_DESCRAMBLE else (),
         )
         session = current_session_id()

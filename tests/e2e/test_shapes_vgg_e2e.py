@@ -95,6 +95,16 @@ def test_shapes_vgg_top_k_surgery_at_the_last_pooling_layer(
     shapes = {(t["rows"], t["cols"]) for t in vectors["traces"] if t.get("rows")}
     assert (64, 64) in shapes, shapes
     screenshot(dash_duo, tmp_path, "surgery-shapes-vgg.png")
+
+    # float32 Jacobian products: a surgery of its own (Compute again), the same picture
+    dash_duo.find_element(f"#{ids.RADIO_SURGERY_PRECISION} input[value='float32']").click()
+    dash_duo.wait_for_contains_text(f"#{ids.TEXT_SURGERY_COMPUTE}", "r = 2,048", timeout=30)
+    dash_duo.find_element(f"#{ids.JOB_SURGERY_COMPUTE.run}").click()
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DIV_SURGERY_SUMMARY}", "randomized SVD; float32 products", timeout=120
+    )
+    check = _text(dash_duo, ids.TEXT_SURGERY_CHECK)
+    assert "rest" in check and float(check.split("= ")[-1]) < 1e-6
     settle(dash_duo)
     assert dash_duo.get_logs() == []
     assert np.isfinite(progress_value(dash_duo, job.progress))

@@ -38,10 +38,16 @@ def _ready(selection: Selection | None) -> bool:
 
 
 def _surgery(
-    services: Any, selection: Selection, split: Any, mode: Any, k: Any, session: str | None
+    services: Any,
+    selection: Selection,
+    split: Any,
+    components: tuple[Any, Any, Any],
+    session: str | None,
 ) -> tuple[SurgeryOptions, Any, int]:
-    """(options, the surgery or None when too large to compute in the request, r)."""
-    options, r = surgery_options(services, selection, split, mode, k, session)
+    """(options, the surgery or None when too large to compute in the request, r);
+    ``components``: the controls' (mode, k, precision)."""
+    mode, k, precision = components
+    options, r = surgery_options(services, selection, split, mode, k, session, precision)
     model, dataset = selection["model"], dataset_of(selection)
     data = services.surgery.run(model, options, session, dataset, compute=sync(r))
     return options, data, r
@@ -206,6 +212,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.RADIO_SURGERY_RANK, "value"),
         Input(ids.RADIO_SURGERY_COMPONENTS, "value"),
         Input(ids.INPUT_SURGERY_TOP_K, "value"),
+        Input(ids.RADIO_SURGERY_PRECISION, "value"),
         Input(ids.JOB_SURGERY_COMPUTE.done_store, "data"),
         State(ids.SLIDER_SURGERY_KEEP, "max"),
     )
@@ -217,6 +224,7 @@ def register(app: dash.Dash, services: Any) -> None:
         rank_by: Any,
         mode: Any,
         top_k: Any,
+        precision: Any,
         done: Any,
         shown_max: Any,
     ) -> tuple[Any, ...]:
@@ -225,7 +233,8 @@ def register(app: dash.Dash, services: Any) -> None:
         session = current_session_id()
         hidden = {"display": "none"}
         try:
-            options, data, r = _surgery(services, selection, split, mode, top_k, session)
+            components = (mode, top_k, precision)
+            options, data, r = _surgery(services, selection, split, components, session)
             if data is None:  # too large for the request: a background job computes it
                 key = services.surgery.key(
                     selection["model"], options, session, dataset_of(selection)
@@ -267,17 +276,26 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.INPUT_SURGERY_OUTPUT, "value"),
         Input(ids.RADIO_SURGERY_COMPONENTS, "value"),
         Input(ids.INPUT_SURGERY_TOP_K, "value"),
+        Input(ids.RADIO_SURGERY_PRECISION, "value"),
         Input(ids.JOB_SURGERY_COMPUTE.done_store, "data"),
     )
     def update_pruned(
-        keep: Any, selection: Selection | None, split: Any, output: Any, mode, top_k, _done
+        keep: Any,
+        selection: Selection | None,
+        split: Any,
+        output: Any,
+        mode,
+        top_k,
+        precision,
+        _done,
     ):
         """The output kept by the top-k components and how far it moved."""
         if not _ready(selection):
             raise dash.exceptions.PreventUpdate
         session = current_session_id()
         try:
-            _options, data, _r = _surgery(services, selection, split, mode, top_k, session)
+            components = (mode, top_k, precision)
+            _options, data, _r = _surgery(services, selection, split, components, session)
             if data is None:
                 return placeholder_figure(), "", ""
             j = services.surgery.output(data, output)

@@ -81,6 +81,18 @@ def _choices() -> html.Fieldset:
                 className="surgery-radio",
             ),
             number_field(ids.INPUT_SURGERY_TOP_K, "k", DEFAULT_TOP_K, min=1, max=MAX_TOP_K, step=1),
+            dcc.RadioItems(
+                id=ids.RADIO_SURGERY_PRECISION,
+                options=[
+                    {"label": "float64 products", "value": "float64"},
+                    {
+                        "label": "float32 products (top k: faster, values to ~1e-7)",
+                        "value": "float32",
+                    },
+                ],
+                value="float64",
+                className="surgery-radio",
+            ),
             html.Div(
                 "A top-k surgery keeps the exact output: the components beyond the k-th "
                 "are one more term, the rest of the spectrum L (R − Rₖ) x.",

@@ -196,8 +196,10 @@ def _register_compute(app: dash.Dash, services: Any) -> None:
     surgery reports each block step of its randomized SVD; the exact one reports nothing
     (an indeterminate bar)."""
 
-    def prepare(session: str | None, selection: Selection, split: Any, mode: Any, k: Any) -> Any:
-        options, _r = surgery_options(services, selection, split, mode, k, session)
+    def prepare(
+        session: str | None, selection: Selection, split: Any, mode: Any, k: Any, precision: Any
+    ) -> Any:
+        options, _r = surgery_options(services, selection, split, mode, k, session, precision)
         args = (selection["model"], options, session, dataset_of(selection))
 
         def run(progress: Any, should_stop: Any) -> bool:
@@ -223,6 +225,7 @@ def _register_compute(app: dash.Dash, services: Any) -> None:
             State(ids.DROPDOWN_SURGERY_SPLIT, "value"),
             State(ids.RADIO_SURGERY_COMPONENTS, "value"),
             State(ids.INPUT_SURGERY_TOP_K, "value"),
+            State(ids.RADIO_SURGERY_PRECISION, "value"),
         ],
         requires="model",
         prepare=prepare,

@@ -28,7 +28,9 @@ __all__ = ["Rendered", "empty", "gallery_items", "panel", "render", "render_prun
 
 SHOWN: dict[str, str] = {"display": "block"}
 HIDDEN: dict[str, str] = {"display": "none"}
-ZERO = 1e-9  # |value| / (|y| + 1) below this reads as "zero up to round-off"
+# |value| / (|y| + 1) below this reads as "zero up to round-off", by the precision of the
+# Jacobian products (a float32 top-k surgery leaves remainders of about 1e-7 on ReLU nets)
+ZERO = {"float64": 1e-9, "float32": 1e-5}
 
 
 class Rendered(NamedTuple):
@@ -86,15 +88,16 @@ def gallery_items(samples: SampleSet, layout: InputLayout, start: int, stop: int
 def _bias_notes(data: SurgeryData, j: int) -> list[Any]:
     split = data.options.split
     scale = abs(float(data.y[j])) + 1.0
+    zero = ZERO[data.options.precision]
     bypass, remainder = float(data.bypass[j]), float(data.remainder[j])
     bypass_note = (
         f"Here it is zero: every path from the input to the output passes through {split}."
-        if abs(bypass) / scale < ZERO
+        if abs(bypass) / scale < zero
         else f"Here it is {fmt_value(bypass)}: a skip connection carries the input around {split}."
     )
     remainder_note = (
         "Here it is zero up to round-off, as for a piecewise-linear network (ReLU)."
-        if abs(remainder) / scale < ZERO
+        if abs(remainder) / scale < zero
         else f"Here it is {fmt_value(remainder)}: the network has smooth activations."
     )
     notes = [
@@ -220,8 +223,9 @@ def _components_text(data: SurgeryData) -> str:
     if data.exact:
         return f"split {split}: r = {r:,} components"
     worst = float(np.max(data.residuals)) / float(data.S[0]) if data.S[0] else 0.0
+    products = "; float32 products" if data.options.precision == "float32" else ""
     return (
-        f"split {split}: top {data.rank:,} of r = {r:,} components (randomized SVD; "
+        f"split {split}: top {data.rank:,} of r = {r:,} components (randomized SVD{products}; "
         f"largest residual {worst:.1e} σ₁)"
     )
 

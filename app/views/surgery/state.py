@@ -52,9 +52,20 @@ def sync(r: int) -> bool:
 
 
 def surgery_options(
-    services: Any, selection: Selection, split: Any, mode: Any, k: Any, session: str | None
+    services: Any,
+    selection: Selection,
+    split: Any,
+    mode: Any,
+    k: Any,
+    session: str | None,
+    precision: Any = None,
 ) -> tuple[SurgeryOptions, int]:
-    """The surgery the controls ask for (sample, split, components) and r at that split."""
+    """The surgery the controls ask for (sample, split, components, the precision of a
+    top-k surgery's products) and r at that split."""
     options = SurgeryOptions(sample_of(selection), split_of(services, selection, split, session))
     r = services.surgery.rank(selection["model"], options, session, dataset_of(selection))
-    return SurgeryOptions(options.sample, options.split, rank_of(mode, k, r)), r
+    rank = rank_of(mode, k, r)
+    single = rank is not None and precision == "float32"
+    return SurgeryOptions(
+        options.sample, options.split, rank, "float32" if single else "float64"
+    ), r

@@ -169,3 +169,39 @@ def test_dataset_analyses_take_the_top_k_at_a_large_split(services, monkeypatch)
     data = services.surgery.depth("digits-cnn", options, None)
     assert calls == [12, None]  # conv1: r = 64 > 32, the top 12; fc1: r = 10, exact
     assert [len(s) for s in data.spectra] == [12, 10] and data.top[0].shape == (64,)
+
+
+def test_float32_products_for_a_top_k_surgery_on_the_page_export_and_cli(services, top, tmp_path):
+    opts = SurgeryOptions(5, "conv2", K, "float32")
+    data = services.surgery.run("digits-cnn", opts, None)
+    assert services.surgery.key("digits-cnn", opts, None, None) != services.surgery.key(
+        "digits-cnn", SurgeryOptions(5, "conv2", K), None, None
+    )  # its own cache entry
+    # float32 products move the leading values by about float32's epsilon; the parts still
+    # add up to the output (the rest term is computed from the same products)
+    _close(data.S[:4], top.S[:4], rtol=1e-5)
+    total = data.alpha.sum(1) + data.rest + data.bypass + data.bias
+    np.testing.assert_allclose(total, data.y, rtol=0, atol=1e-9 * np.abs(data.y).max())
+    out = render(services.surgery, data, data.predicted, 4)
+    summary = " ".join(str(s.children) for s in out.summary)
+    assert "randomized SVD; float32 products" in summary
+    # ReLU: the remainder is round-off at float32's scale, and the page says so
+    assert "zero up to round-off" in str(out.bias_notes)
+    with pytest.raises(sc.DataError, match="top-k surgery"):
+        SurgeryOptions(5, "conv2", None, "float32").validate()
+    with pytest.raises(sc.DataError, match="Unknown precision"):
+        SurgeryOptions(5, "conv2", K, "float16").validate()
+    # the export and the CLI take the same choice (ignored for an exact surgery)
+    options = ExportOptions(sample=5, split="conv2", components="top", top_k=K, precision="float32")
+    sur = export_analysis(services, "digits-cnn", "conv2", "surgery", options=options)
+    _close(sur.arrays["alpha"], data.alpha)
+    exact = ExportOptions(sample=5, split="conv2", components="exact", precision="float32")
+    assert export_analysis(services, "digits-cnn", "conv2", "surgery", options=exact).numbers[
+        "exact"
+    ]
+    npz = tmp_path / "f32.npz"
+    argv = ["export", "digits-cnn", "--layer", "conv2", "--analysis", "surgery", "--split"]
+    argv += ["conv2", "--components", "top", "--top-k", "8", "--precision", "float32"]
+    assert main([*argv, "--out", str(npz), "--no-disk-cache", "--quiet"]) == 0
+    with np.load(npz) as z:
+        assert z["alpha"].shape == (10, 8)
