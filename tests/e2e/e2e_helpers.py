@@ -208,3 +208,32 @@ def wait_for_number(
         msg=f"{selector} does not show {value!r} (rel {rel}, abs {abs_tol})",
     )
     return shown()
+
+
+def compute_top_k_surgery(dash_duo: Any, *, r: int, outputs: int, k: int = 64) -> str:
+    """At a split of r components shown on the Surgery tab (r > SYNC_MAX_RANK): press
+    Compute, see the job's bar move and its block steps, wait for the k-component
+    contributions of ``outputs`` outputs and the summary "top k of r", and check that the
+    parts add up with the rest-of-spectrum term; returns the check's text."""
+    dash_duo.wait_for_contains_text(f"#{ids.TEXT_SURGERY_COMPUTE}", f"r = {r:,}", timeout=30)
+    compute = dash_duo.find_element(f"#{ids.TEXT_SURGERY_COMPUTE}").text
+    assert f"The top {k} come from a randomized SVD" in compute
+    job = ids.JOB_SURGERY_COMPUTE
+    dash_duo.find_element(f"#{job.run}").click()
+    until(lambda: progress_value(dash_duo, job.progress) > 0, timeout=60)
+    dash_duo.wait_for_contains_text(f"#{job.text}", "block step", timeout=20)
+    wait_graph(
+        dash_duo,
+        ids.GRAPH_SURGERY_ALPHA,
+        lambda g: (g["traces"][0]["rows"], g["traces"][0]["cols"]) == (outputs, k),
+        timeout=120,
+    )
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DIV_SURGERY_SUMMARY}", f"top {k} of r = {r:,} components", timeout=20
+    )
+    check = dash_duo.find_element(f"#{ids.TEXT_SURGERY_CHECK}").text
+    assert "rest" in check and float(check.split("= ")[-1]) < 1e-9
+    dash_duo.wait_for_contains_text(
+        f"#{ids.DIV_SURGERY_BIAS_NOTES}", "Rest of the spectrum", timeout=20
+    )
+    return check

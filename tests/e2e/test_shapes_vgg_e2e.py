@@ -5,14 +5,17 @@ request."""
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 from dash.testing.wait import until
-from e2e_helpers import choose_option, click_tab, progress_value, screenshot, settle, wait_graph
+from e2e_helpers import (
+    choose_option,
+    click_tab,
+    compute_top_k_surgery,
+    screenshot,
+    settle,
+    wait_graph,
+)
 
-import svdcore.surgery
 from app import ids
 from app.config import AppConfig
 from app.main import create_app
@@ -20,28 +23,11 @@ from app.main import create_app
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def slow_krylov(monkeypatch):
-    """Each block step of the randomized SVD takes a little longer, so that the test sees
-    the Compute job's progress bar move (the forked job inherits this)."""
-    engine = svdcore.surgery.operator_svd
-
-    def slow(*args, progress=None, **kwargs):
-        def report(done, total):
-            time.sleep(0.3)
-            progress(done, total)
-
-        return engine(*args, progress=report, **kwargs)
-
-    monkeypatch.setattr(svdcore.surgery, "operator_svd", slow)
-
-
 def _text(dash_duo, cid: str) -> str:
     return dash_duo.find_element(f"#{cid}").text
 
 
 def _split(dash_duo, name: str) -> None:
-    until(lambda: name in _text(dash_duo, ids.DROPDOWN_SURGERY_SPLIT) or True, timeout=5)
     if not _text(dash_duo, ids.DROPDOWN_SURGERY_SPLIT).startswith(f"{name} "):
         choose_option(dash_duo, ids.DROPDOWN_SURGERY_SPLIT, f"{name} ")
 
@@ -70,26 +56,7 @@ def test_shapes_vgg_top_k_surgery_at_the_last_pooling_layer(
 
     # features.17: r = 2,048, the top 64 by a randomized SVD in the background
     _split(dash_duo, "features.17")
-    dash_duo.wait_for_contains_text(f"#{ids.TEXT_SURGERY_COMPUTE}", "r = 2,048", timeout=30)
-    assert "The top 64 come from a randomized SVD" in _text(dash_duo, ids.TEXT_SURGERY_COMPUTE)
-    dash_duo.find_element(f"#{ids.JOB_SURGERY_COMPUTE.run}").click()
-    job = ids.JOB_SURGERY_COMPUTE
-    until(lambda: progress_value(dash_duo, job.progress) > 0, timeout=60)
-    dash_duo.wait_for_contains_text(f"#{job.text}", "block step", timeout=20)
-    wait_graph(
-        dash_duo,
-        ids.GRAPH_SURGERY_ALPHA,
-        lambda g: (g["traces"][0]["rows"], g["traces"][0]["cols"]) == (4, 64),
-        timeout=120,
-    )
-    dash_duo.wait_for_contains_text(
-        f"#{ids.DIV_SURGERY_SUMMARY}", "top 64 of r = 2,048 components", timeout=20
-    )
-    check = _text(dash_duo, ids.TEXT_SURGERY_CHECK)
-    assert "rest" in check and float(check.split("= ")[-1]) < 1e-9
-    dash_duo.wait_for_contains_text(
-        f"#{ids.DIV_SURGERY_BIAS_NOTES}", "Rest of the spectrum", timeout=20
-    )
+    compute_top_k_surgery(dash_duo, r=2048, outputs=4)
     # the top singular vectors as 64 x 64 pictures (the mean over the colour channels)
     vectors = wait_graph(dash_duo, ids.GRAPH_SURGERY_VECTORS, lambda g: len(g["traces"]) > 0)
     shapes = {(t["rows"], t["cols"]) for t in vectors["traces"] if t.get("rows")}
@@ -107,4 +74,3 @@ def test_shapes_vgg_top_k_surgery_at_the_last_pooling_layer(
     assert "rest" in check and float(check.split("= ")[-1]) < 1e-6
     settle(dash_duo)
     assert dash_duo.get_logs() == []
-    assert np.isfinite(progress_value(dash_duo, job.progress))

@@ -13,6 +13,7 @@ from dash.testing.wait import until
 from e2e_helpers import (
     choose_option,
     click_tab,
+    compute_top_k_surgery,
     graph,
     job_processes,
     progress_value,
@@ -296,22 +297,6 @@ class _SmallCNN(torch.nn.Module):
         return self.fc(self.pool(h).flatten(1))
 
 
-@pytest.fixture
-def slow_krylov(monkeypatch):
-    """Each block step of the randomized SVD takes a little longer, so that the test sees
-    the Compute job's progress bar move (the forked job inherits this)."""
-    engine = svdcore.surgery.operator_svd
-
-    def slow(*args, progress=None, **kwargs):
-        def report(done, total):
-            time.sleep(0.3)
-            progress(done, total)
-
-        return engine(*args, progress=report, **kwargs)
-
-    monkeypatch.setattr(svdcore.surgery, "operator_svd", slow)
-
-
 def test_an_uploaded_pt2_cnn_gets_a_top_k_surgery_with_progress_and_the_rest_term(
     dash_duo, tmp_path, no_leftover_jobs, slow_krylov
 ):
@@ -347,26 +332,7 @@ def test_an_uploaded_pt2_cnn_gets_a_top_k_surgery_with_progress_and_the_rest_ter
         choose_option(dash_duo, ids.DROPDOWN_SURGERY_SPLIT, "conv1 ")
 
     # r = 1,728: the top 64 by a randomized SVD, in the background
-    dash_duo.wait_for_contains_text(f"#{ids.TEXT_SURGERY_COMPUTE}", "r = 1,728", timeout=30)
-    assert "The top 64 come from a randomized SVD" in _text(dash_duo, ids.TEXT_SURGERY_COMPUTE)
-    dash_duo.find_element(f"#{ids.JOB_SURGERY_COMPUTE.run}").click()
-    job = ids.JOB_SURGERY_COMPUTE
-    until(lambda: progress_value(dash_duo, job.progress) > 0, timeout=60)
-    dash_duo.wait_for_contains_text(f"#{job.text}", "block step", timeout=20)
-    wait_graph(
-        dash_duo,
-        ids.GRAPH_SURGERY_ALPHA,
-        lambda g: (g["traces"][0]["rows"], g["traces"][0]["cols"]) == (5, 64),
-        timeout=90,
-    )
-    dash_duo.wait_for_contains_text(
-        f"#{ids.DIV_SURGERY_SUMMARY}", "top 64 of r = 1,728 components", timeout=20
-    )
-    check = _text(dash_duo, ids.TEXT_SURGERY_CHECK)
-    assert "rest" in check and float(check.split("= ")[-1]) < 1e-9
-    dash_duo.wait_for_contains_text(
-        f"#{ids.DIV_SURGERY_BIAS_NOTES}", "Rest of the spectrum", timeout=20
-    )
+    compute_top_k_surgery(dash_duo, r=1728, outputs=5)
     bias = wait_graph(dash_duo, ids.GRAPH_SURGERY_BIAS, lambda g: len(g["traces"]) > 0)
     assert bias is not None
     labels = dash_duo.driver.execute_script(_X, f"#{ids.GRAPH_SURGERY_BIAS}")
