@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 from scipy.ndimage import binary_dilation
 
 import svdcore as sc
@@ -120,3 +121,19 @@ def test_the_top_contributing_singular_vectors_lie_on_the_object(net, test_image
     ratios_a = np.asarray(ratios)
     assert np.median(ratios_a) > RATIO_MEDIAN, ratios_a
     assert np.mean(shares) > SHARE_MEAN, shares
+
+
+def test_a_tiny_training_run_is_deterministic_and_writes_its_record(tmp_path):
+    tiny = {"n_train": 64, "n_test": 32, "epochs": 1, "batch_size": 32}
+    lines: list[str] = []
+    a = zoo.train("shapes-vgg", out=tmp_path / "a.safetensors", progress=lines.append, **tiny)
+    b = zoo.train("shapes-vgg", out=tmp_path / "b.safetensors", **tiny)
+    c = zoo.train("shapes-vgg", out=tmp_path / "c.safetensors", seed=1, **tiny)
+    wa, wb, wc = (load_file(str(r.path)) for r in (a, b, c))
+    assert set(wa) == set(zoo.get("shapes-vgg").build().state_dict())
+    assert all(torch.equal(wa[k], wb[k]) for k in wa) and a.metrics == b.metrics
+    assert not torch.equal(wa["features.0.weight"], wc["features.0.weight"])
+    record = json.loads((tmp_path / "a.json").read_text("utf-8"))
+    assert record["settings"]["n_train"] == 64 and record["settings"]["optimizer"] == "Adam"
+    assert set(record["metrics"]) == {"test_accuracy", "train_accuracy"}
+    assert lines and "shapes-vgg" in lines[-1]
