@@ -3,7 +3,7 @@ process so that its peak memory is its own.
 
     python bench/bench_surgery_scale.py [--cases cifar,cifar-b8,alexnet-f12,...]
         [--rank 64] [--power-iterations 6] [--threads T] [--exact] [--device cuda]
-        [--precision float32]
+        [--precision float32] [--tol 1e-3]
 
 Cases (random weights, seeded; BatchNorm in eval mode with non-trivial statistics):
 - ``cifar``: a residual CNN of the kind a user brings (stem conv-BN-ReLU, two residual
@@ -25,7 +25,8 @@ same process (the baseline; the ratio exact / top-k is printed). Only ratios mea
 run mean anything on a shared machine (shared/recipes/performance-facts.md). ``--device``
 (default cpu) is where the Jacobian products and the randomized SVD run; on cuda the peak
 GPU memory is printed beside the RSS. ``--precision float32`` pushes the products through
-a float32 copy of the network (the basis and the results stay float64).
+a float32 copy of the network (the basis and the results stay float64). ``--tol`` stops
+the Krylov iterations once the 64 leading Ritz values move by at most tol x s_1 per block.
 """
 
 from __future__ import annotations
@@ -166,7 +167,13 @@ def run_descramble() -> dict:
 
 
 def run_case(
-    name: str, rank: int, power_iterations: int, exact: bool, device: str, precision: str
+    name: str,
+    rank: int,
+    power_iterations: int,
+    exact: bool,
+    device: str,
+    precision: str,
+    tol: float | None = None,
 ) -> dict:
     if name == "cifar-descramble":
         return run_descramble()
@@ -180,6 +187,7 @@ def run_case(
             split=split,
             rank=rank,
             power_iterations=power_iterations,
+            tol=tol,
             device=device,
             precision=precision,
         )
@@ -213,6 +221,9 @@ def main() -> None:
     p.add_argument("--exact", action="store_true", help="also time the exact cifar surgery")
     p.add_argument("--device", default="cpu", help="where the products run: cpu or cuda")
     p.add_argument("--precision", default="float64", choices=("float64", "float32"))
+    p.add_argument(
+        "--tol", type=float, default=None, help="stop the Krylov iterations once Ritz values settle"
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one case, JSON out
     args = p.parse_args()
     if args.threads:
@@ -220,14 +231,14 @@ def main() -> None:
     if args.one:
         exact = args.exact and args.one == "cifar"
         result = run_case(
-            args.one, args.rank, args.power_iterations, exact, args.device, args.precision
+            args.one, args.rank, args.power_iterations, exact, args.device, args.precision, args.tol
         )
         print(json.dumps(result))
         return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; "
         f"top-{args.rank} surgery, {args.power_iterations} Krylov iterations, {args.precision} "
-        "products"
+        f"products" + (f", Ritz-value stopping rule tol {args.tol:g}" if args.tol else "")
     )
     print(f"{'case':12} {'split':14} {'R':>20} {'s':>8} {'peak RSS':>9} {'resid/s1':>9} "
           f"{'gap':>8} {'|rest|/|y|':>10}")  # fmt: skip
@@ -237,6 +248,7 @@ def main() -> None:
         cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--exact"] if args.exact else []
         cmd += ["--device", args.device, "--precision", args.precision]
+        cmd += ["--tol", str(args.tol)] if args.tol else []
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{name:12} failed: {done.stderr.strip().splitlines()[-1]}")

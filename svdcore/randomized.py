@@ -115,7 +115,9 @@ class OperatorSVD:
     ``U`` (m, k) and ``V`` (n, k) orthonormal columns, ``S`` (k,) descending;
     ``residuals`` (k,) each triplet's residual norm (see the module docstring); ``sketch``
     the number of columns of the Krylov basis (``min(m, n)`` when ``exact``); ``exact``
-    True when the triplets come from a full SVD of the materialised operator.
+    True when the triplets come from a full SVD of the materialised operator;
+    ``iterations`` the Krylov iterations that ran (fewer than asked when ``tol`` stopped
+    them).
     """
 
     U: torch.Tensor
@@ -124,6 +126,7 @@ class OperatorSVD:
     residuals: torch.Tensor
     sketch: int
     exact: bool
+    iterations: int = 0
 
 
 def _signed(V: torch.Tensor, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,6 +161,7 @@ def operator_svd(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    tol: float | None = None,
 ) -> OperatorSVD:
     """The top ``k`` singular triplets of ``op`` (``k`` is capped at min(m, n)); a Krylov
     space of ``power_iterations`` + 1 blocks of ``k + oversample`` columns.
@@ -169,12 +173,17 @@ def operator_svd(
     ``progress(done, total)`` is called after each
     of the ``power_iterations + 2`` block steps (the first block, each iteration, the
     Rayleigh-Ritz step with the residuals); ``should_stop()`` is asked before each, and True
-    raises ``ExecutionError("cancelled")``. Raises ``DataError`` for a bad ``k``,
-    ``oversample`` or ``power_iterations``.
+    raises ``ExecutionError("cancelled")``. ``tol``: stop the iterations once no one of
+    the k leading Ritz values moves by more than ``tol`` times the largest from one block
+    to the next (no extra products: the values come from A^T of the basis, which the method
+    forms anyway; the residuals are then computed as always); None runs them all. Raises
+    ``DataError`` for a bad ``k``, ``oversample``, ``power_iterations`` or ``tol``.
     """
     count(k, what="k")
     for name, value in (("oversample", oversample), ("power_iterations", power_iterations)):
         count(value, what=name, minimum=0)
+    if tol is not None and not (isinstance(tol, int | float) and 0 < tol < 1):
+        raise DataError(f"tol must be a number in (0, 1) or None, got {tol!r}.")
     if op.dtype != torch.float64 and op.dtype.is_floating_point:
         op = _Promoted(op)  # float32 products, a float64 basis (orthogonality kept)
     m, n = op.shape
@@ -202,19 +211,27 @@ def operator_svd(
     omega = omega.to(device=getattr(op, "device", "cpu"), dtype=op.dtype)  # same on any device
     block = _orthonormal(op.matmat(omega))
     blocks: list[torch.Tensor] = [block]
-    pulled: list[torch.Tensor] = []  # A^T of each block: reused for A^T K at the end
+    pulled: list[torch.Tensor] = [op.rmatmat(block)]  # A^T of each block: A^T K at the end
     step(1)
+    previous = None if tol is None else _ritz_values(pulled, k)
+    iterations = 0
     for i in range(int(power_iterations)):
-        pulled.append(op.rmatmat(block))
         block = op.matmat(_orthonormal(pulled[-1]))
         basis = torch.cat(blocks, dim=1)
         for _pass in range(3):  # orthogonal to the earlier blocks (a third pass keeps a
             block = block - basis @ (basis.mT @ block)  # saturated space's noise so too)
             block = _orthonormal(block)
         blocks.append(block)
+        pulled.append(op.rmatmat(block))
+        iterations = i + 1
         step(i + 2)
+        if previous is not None:
+            values = _ritz_values(pulled, k)
+            moved = float((values - previous).abs().max()) / max(float(values[0]), 1e-300)
+            if moved <= float(tol):
+                break
+            previous = values
     K = torch.cat(blocks, dim=1)
-    pulled.append(op.rmatmat(block))
     Bt = torch.cat(pulled, dim=1)  # A^T K (n, (p + 1) b): K^T A = Bt^T
     drift = torch.linalg.matrix_norm(
         K.mT @ K - torch.eye(K.shape[1], dtype=K.dtype, device=K.device)
@@ -229,4 +246,12 @@ def operator_svd(
     right = torch.linalg.vector_norm(Bt @ (K.mT @ U) - V * S, dim=0)  # A^T U (U lies in K)
     residuals = torch.sqrt((left**2 + right**2) / 2)
     step(total)
-    return OperatorSVD(U, S, V, residuals, int(K.shape[1]), False)
+    return OperatorSVD(U, S, V, residuals, int(K.shape[1]), False, iterations)
+
+
+def _ritz_values(pulled: list[torch.Tensor], k: int) -> torch.Tensor:
+    """The k leading singular values of K^T A, K the orthonormal basis so far (columns of
+    the blocks whose A^T products ``pulled`` holds): sqrt of the eigenvalues of its Gram."""
+    Bt = torch.cat(pulled, dim=1)
+    w = torch.linalg.eigvalsh(Bt.mT @ Bt).flip(0)[:k]
+    return w.clamp_min(0).sqrt()

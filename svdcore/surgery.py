@@ -268,6 +268,7 @@ def spectral_surgery(
     bias_terms: bool = True,
     rank: int | None = None,
     power_iterations: int = DEFAULT_POWER_ITERATIONS,
+    tol: float | None = None,
     seed: int = 0,
     budget_bytes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -281,8 +282,9 @@ def spectral_surgery(
     ``output``: the output index of interest (kept for the reductions; all outputs are
     decomposed). ``rank`` None: the exact surgery, all min(d, M) components, from dense
     Jacobians (small splits). ``rank`` k: the k leading components from a seeded randomized
-    SVD of R over the Jacobian operators (``power_iterations``, ``seed``;
-    :func:`svdcore.randomized.operator_svd`), never forming R, L or J, plus the exact
+    SVD of R over the Jacobian operators (``power_iterations``, at most, with ``tol`` the
+    Ritz-value stopping rule; ``seed``; :func:`svdcore.randomized.operator_svd`), never
+    forming R, L or J, plus the exact
     rest-of-spectrum term (see :class:`Surgery`); ``budget_bytes`` bounds the memory of
     each batch of Jacobian products (:mod:`svdcore.jacobian`). A top-k surgery reports
     ``progress(done, total)`` after each block step of the randomized SVD (over all the
@@ -331,6 +333,7 @@ def spectral_surgery(
                 p.R,
                 rank,
                 power_iterations=power_iterations,
+                tol=tol,
                 seed=seed,
                 progress=report,
                 should_stop=should_stop,

@@ -126,3 +126,24 @@ def test_progress_counts_every_block_step_and_a_stop_cancels():
     with pytest.raises(sc.ExecutionError, match="cancelled"):
         operator_svd(DenseOperator(_decaying(200, 150)), 3, power_iterations=4, should_stop=stop)
     assert len(asked) == 3
+
+
+def test_the_ritz_value_stopping_rule_ends_converged_runs_early_and_only_those():
+    A = _decaying(300, 200, rate=0.5)  # the top 6 converge in a block or two
+    full = operator_svd(DenseOperator(A), 6, oversample=4, power_iterations=8)
+    assert full.iterations == 8
+    early = operator_svd(DenseOperator(A), 6, oversample=4, power_iterations=8, tol=1e-12)
+    assert 1 <= early.iterations < 8 and early.sketch == 10 * (early.iterations + 1)
+    s = np.linalg.svd(A.numpy(), compute_uv=False)
+    np.testing.assert_allclose(early.S.numpy(), s[:6], rtol=1e-10)
+    assert float(early.residuals.max()) < 1e-8 * s[0]
+    # a flat spectrum (values 0.999^i): the Ritz values still move, every iteration runs
+    flat = _decaying(300, 200, rate=0.999)
+    slow = operator_svd(DenseOperator(flat), 6, oversample=4, power_iterations=3, tol=1e-12)
+    assert slow.iterations == 3
+    # without tol the result is the fixed-iteration one, to the last bit
+    again = operator_svd(DenseOperator(A), 6, oversample=4, power_iterations=8, tol=None)
+    assert torch.equal(again.S, full.S) and torch.equal(again.U, full.U)
+    for bad in (0, 1, -1e-3, "1e-6"):
+        with pytest.raises(sc.DataError, match="tol must be a number"):
+            operator_svd(DenseOperator(A), 6, tol=bad)

@@ -200,3 +200,17 @@ def test_float32_products_keep_the_identity_and_the_leading_triplets():
         spectral_surgery(net, x, split="block.conv1", precision="float32")
     with pytest.raises(sc.DataError, match="precision must be"):
         spectral_surgery(net, x, split="block.conv1", rank=4, precision="float16")
+
+
+def test_the_ritz_value_stopping_rule_keeps_the_identity():
+    net = sc.Network.from_module(_cnn(nn.ReLU), input_shape=SHAPE)
+    full = spectral_surgery(net, _x(), split="stem", rank=4, power_iterations=8)
+    early = spectral_surgery(net, _x(), split="stem", rank=4, power_iterations=8, tol=1e-3)
+    y = float(early.y.abs().max())
+    np.testing.assert_allclose(early.reconstruction.numpy(), early.y.numpy(), atol=1e-10 * y)
+    # its leading values agree with the full run to about the tolerance it stopped at
+    np.testing.assert_allclose(
+        early.S.numpy(), full.S.numpy(), rtol=0, atol=1e-2 * float(full.S[0])
+    )
+    with pytest.raises(sc.DataError, match="tol must be a number"):
+        spectral_surgery(net, _x(), split="stem", rank=4, tol=2.0)
