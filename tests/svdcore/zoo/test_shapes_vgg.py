@@ -56,6 +56,27 @@ def test_images_are_deterministic_prefix_stable_and_balanced(test_images):
     assert np.abs(inside - outside).max() > 0.15
 
 
+def test_masks_alone_are_the_masks_of_the_images(test_images):
+    _, _, masks = test_images
+    np.testing.assert_array_equal(shapes.masks(n=400, split="test"), masks)
+    train = shapes.make_images(n=9, split="train")[2]
+    np.testing.assert_array_equal(shapes.masks(n=9, split="train"), train)
+
+
+def test_the_training_images_are_the_ones_the_shipped_weights_were_trained_on():
+    """A fingerprint of the first train images: a change to the generator changes the data
+    of the shipped weights (retrain them, and re-measure the numbers of the description and
+    the tour). Sums to float32 round-off; two pixels to six digits."""
+    x, y, masks = shapes.make_images(n=16, split="train")
+    x64 = x.astype(np.float64)
+    assert y.tolist() == [0, 2, 0, 0, 1, 1, 3, 3, 3, 3, 0, 0, 3, 0, 0, 0]
+    assert int(masks.sum()) == 4941
+    assert x64.sum() == pytest.approx(93527.61932290028, rel=1e-6)
+    assert (x64**2).sum() == pytest.approx(49423.90167913216, rel=1e-6)
+    np.testing.assert_allclose(x[3, :, 20, 41], [0.443222, 0.464139, 0.296576], atol=2e-6)
+    np.testing.assert_allclose(x[11, :, 5, 60], [0.513679, 0.561111, 0.496889], atol=2e-6)
+
+
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [({"n": 0}, "between 1 and"), ({"n": 10**6}, "between 1 and"), ({"split": "val"}, "split")],
