@@ -81,7 +81,8 @@ def _hsv_colour(hue: np.ndarray, value: np.ndarray) -> np.ndarray:
 
 
 def _object_cover(p: dict[str, np.ndarray], sl: slice, xs: np.ndarray, ys: np.ndarray):
-    """Boolean (m, S, S) of the object at sample positions (xs, ys) for images ``sl``."""
+    """Boolean (m, S, S) of the object at sample positions (xs, ys) for images ``sl``: xs
+    (1, S) the column coordinates, ys (S, 1) the row coordinates (or both (S, S))."""
     cx = p["centre"][sl, 0][:, None, None]
     cy = p["centre"][sl, 1][:, None, None]
     r = p["radius"][sl][:, None, None]
@@ -102,47 +103,84 @@ def _object_cover(p: dict[str, np.ndarray], sl: slice, xs: np.ndarray, ys: np.nd
     return np.select([label == 0, label == 1, label == 2], [disc, square, tri], cross)
 
 
-def _render(p: dict[str, np.ndarray], sl: slice) -> tuple[np.ndarray, np.ndarray]:
-    """Images (m, 3, 64, 64) float32 and object masks (m, 64, 64) bool of images ``sl``."""
-    m = len(p["label"][sl])
+def _samples() -> list[tuple[np.ndarray, np.ndarray]]:
+    """The 2x2 supersampling positions: (xs (1, S) column coordinates, ys (S, 1) rows)."""
     grid = np.arange(SIZE, dtype=np.float64)
+    return [((grid + ox)[None, :], (grid + oy)[:, None]) for ox in _SUB[0] for oy in _SUB[1]]
+
+
+def _background(p: dict[str, np.ndarray], sl: slice, xs: np.ndarray, ys: np.ndarray):
+    """The colour texture (m, 3, S, S) at one supersampling position: the base level plus
+    the plane gratings, each phase k . (x, y) / wavelength + phase."""
+    k = p["grating_k"][sl]  # (m, 3, G, 2)
+    k = k / np.maximum(np.linalg.norm(k, axis=-1, keepdims=True), 1e-9)
+    freq = 2 * np.pi / p["grating_len"][sl]  # (m, 3, G)
+    phase, amp = p["grating_phase"][sl], p["grating_amp"][sl]
+    m = len(k)
+    layer = np.empty((m, 3, SIZE, SIZE))
+    layer[...] = p["base"][sl][:, :, None, None]
+    arg = np.empty_like(layer)
+    for g in range(N_GRATINGS):
+        # separable in x and y: the same products, added on the full grid
+        np.add(k[:, :, g, 0, None, None] * xs, k[:, :, g, 1, None, None] * ys, out=arg)
+        arg *= freq[:, :, g, None, None]
+        arg += phase[:, :, g, None, None]
+        np.sin(arg, out=arg)
+        arg *= amp[:, :, g, None, None]
+        layer += arg
+    return layer
+
+
+def _on_top(p: dict[str, np.ndarray], sl: slice, xs: np.ndarray, ys: np.ndarray):
+    """Index (m, S, S) int8 of the primitive drawn last at each position: 0 to
+    N_LINES - 1 a line, then the dots, N_LINES + N_DOTS the object; -1 the texture."""
+    m = len(p["label"][sl])
+    top = np.full((m, SIZE, SIZE), -1, dtype=np.int8)
+    for j in range(N_LINES):
+        x0, y0 = p["line_start"][sl, j, 0], p["line_start"][sl, j, 1]
+        t = p["line_angle"][sl, j]
+        c, s = np.cos(t)[:, None, None], np.sin(t)[:, None, None]
+        dx, dy = xs[None] - x0[:, None, None], ys[None] - y0[:, None, None]  # (m,1,S), (m,S,1)
+        along = c * dx + s * dy
+        on = (along >= 0) & (along <= p["line_len"][sl, j][:, None, None])
+        on &= np.abs(c * dy - s * dx) <= p["line_width"][sl, j][:, None, None]
+        top[on] = j
+    for j in range(N_DOTS):
+        cx, cy = p["dot_centre"][sl, j, 0], p["dot_centre"][sl, j, 1]
+        d2 = (xs[None] - cx[:, None, None]) ** 2 + (ys[None] - cy[:, None, None]) ** 2
+        top[d2 <= p["dot_radius"][sl, j][:, None, None] ** 2] = N_LINES + j
+    top[_object_cover(p, sl, xs, ys)] = N_LINES + N_DOTS
+    return top
+
+
+def _render(p: dict[str, np.ndarray], sl: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Images (m, 3, 64, 64) float32 and object masks (m, 64, 64) bool of images ``sl``.
+
+    At each supersampling position the texture, then the lines, the dots and the object
+    painted over it in that order (each pixel takes the colour of the last one covering
+    it); the four positions averaged, then the pixel noise."""
+    m = len(p["label"][sl])
+    # (m, P, 3): the colour of every primitive, in the order of _on_top's indices
+    palette = np.concatenate(
+        [
+            p["line_colour"][sl],
+            p["dot_colour"][sl],
+            _hsv_colour(p["hue"][sl], p["value"][sl])[:, None],
+        ],
+        axis=1,
+    )
     img = np.zeros((m, 3, SIZE, SIZE))
-    mask = np.zeros((m, SIZE, SIZE))
-    for ox in _SUB[0]:
-        for oy in _SUB[1]:
-            xs, ys = np.meshgrid(grid + ox, grid + oy)  # (S, S): xs varies along columns
-            layer = p["base"][sl][:, :, None, None] + np.zeros((m, 3, SIZE, SIZE))
-            k = p["grating_k"][sl]  # (m, 3, G, 2)
-            k = k / np.maximum(np.linalg.norm(k, axis=-1, keepdims=True), 1e-9)
-            freq = 2 * np.pi / p["grating_len"][sl]  # (m, 3, G)
-            for g in range(N_GRATINGS):
-                arg = (k[:, :, g, 0, None, None] * xs + k[:, :, g, 1, None, None] * ys) * freq[
-                    :, :, g, None, None
-                ] + p["grating_phase"][sl][:, :, g, None, None]
-                layer += p["grating_amp"][sl][:, :, g, None, None] * np.sin(arg)
-            for j in range(N_LINES):
-                x0, y0 = p["line_start"][sl, j, 0], p["line_start"][sl, j, 1]
-                t = p["line_angle"][sl, j]
-                c, s = np.cos(t)[:, None, None], np.sin(t)[:, None, None]
-                dx, dy = xs[None] - x0[:, None, None], ys[None] - y0[:, None, None]
-                along = c * dx + s * dy
-                across = np.abs(c * dy - s * dx)
-                on = (along >= 0) & (along <= p["line_len"][sl, j][:, None, None])
-                on &= across <= p["line_width"][sl, j][:, None, None]
-                layer = np.where(on[:, None], p["line_colour"][sl, j][:, :, None, None], layer)
-            for j in range(N_DOTS):
-                cx, cy = p["dot_centre"][sl, j, 0], p["dot_centre"][sl, j, 1]
-                d2 = (xs[None] - cx[:, None, None]) ** 2 + (ys[None] - cy[:, None, None]) ** 2
-                on = d2 <= p["dot_radius"][sl, j][:, None, None] ** 2
-                layer = np.where(on[:, None], p["dot_colour"][sl, j][:, :, None, None], layer)
-            obj = _object_cover(p, sl, xs, ys)
-            colour = _hsv_colour(p["hue"][sl], p["value"][sl])
-            layer = np.where(obj[:, None], colour[:, :, None, None], layer)
-            img += layer / 4.0
-            mask += obj / 4.0
+    mask = np.zeros((m, SIZE, SIZE), dtype=np.int8)
+    for xs, ys in _samples():
+        layer = _background(p, sl, xs, ys)
+        top = _on_top(p, sl, xs, ys)
+        n, i, j = np.nonzero(top >= 0)
+        layer[n, :, i, j] = palette[n, top[n, i, j]]
+        img += layer / 4.0
+        mask += top == N_LINES + N_DOTS
     for i, seed in enumerate(p["noise_seed"][sl]):
         img[i] += NOISE * np.random.default_rng(int(seed)).standard_normal((3, SIZE, SIZE))
-    return np.clip(img, 0.0, 1.0).astype(np.float32), mask >= 0.5
+    return np.clip(img, 0.0, 1.0).astype(np.float32), mask >= 2
 
 
 def _count(split: str, n: int | None) -> int:
@@ -173,5 +211,14 @@ def make_images(
 
 
 def masks(*, n: int | None = None, split: str = "test") -> np.ndarray:
-    """The object masks (n, 64, 64) of :func:`make_images` with the same ``n`` and ``split``."""
-    return make_images(n=n, split=split)[2]
+    """The object masks (n, 64, 64) of :func:`make_images` with the same ``n`` and ``split``
+    (the object alone is drawn: no texture, lines or dots), True where the object covers at
+    least two of a pixel's four supersampling positions."""
+    count = _count(split, n)
+    p = _parameters(split, count)
+    out = np.zeros((count, SIZE, SIZE), dtype=np.int8)
+    for start in range(0, count, CHUNK):
+        sl = slice(start, min(start + CHUNK, count))
+        for xs, ys in _samples():
+            out[sl] += _object_cover(p, sl, xs, ys)
+    return out >= 2
