@@ -60,6 +60,7 @@ Criterion = Callable[[torch.Tensor], torch.Tensor]
 # given the current point and the step number, the map q -> H0 q of the two-loop recursion
 Preconditioner = Callable[[torch.Tensor, int], Callable[[torch.Tensor], torch.Tensor]]
 REORTHONORMALISE_EVERY = 20
+WINDOW = 10  # steps over which the relative change of the criterion is judged
 ARMIJO = 1e-4  # sufficient-decrease constant c1
 MAX_BACKTRACKS = 40
 
@@ -98,6 +99,17 @@ def _value_and_gradient(crit: Criterion, P: torch.Tensor) -> tuple[float, torch.
         value = crit(leaf)
         (G,) = torch.autograd.grad(value, leaf)
     return float(value.detach()), skew(P.mT @ G)
+
+
+def _settled(history: list[float], tol: float) -> str:
+    """The stopping reason once the criterion changed by at most ``tol`` (relative) over
+    the last WINDOW steps, else ""."""
+    if len(history) <= WINDOW:
+        return ""
+    old = history[-WINDOW - 1]
+    if abs(old - history[-1]) <= tol * max(abs(old), 1e-30):
+        return f"the criterion changed by <= {tol:g} (relative) over {WINDOW} steps"
+    return ""
 
 
 def _inner(A: torch.Tensor, B: torch.Tensor) -> float:
@@ -171,7 +183,7 @@ def minimize_on_rotations(
     pairs: deque[tuple[torch.Tensor, torch.Tensor, float]] = deque(maxlen=max(1, int(memory)))
     history: list[float] = []
     norms: list[float] = []
-    window, reason, cancelled = 10, "", False
+    reason, cancelled = "", False
     if not math.isfinite(f):
         reason = "the criterion is not finite at the start"
     elif g0 == 0.0:
@@ -206,11 +218,9 @@ def minimize_on_rotations(
         if norms[-1] <= gtol * g0:
             reason = f"||grad|| fell below {gtol:g} of its start"
             break
-        if len(history) > window:
-            old = history[-window - 1]
-            if abs(old - f) <= tol * max(abs(old), 1e-30):
-                reason = f"the criterion changed by <= {tol:g} (relative) over {window} steps"
-                break
+        reason = _settled(history, tol)
+        if reason:
+            break
     converged = bool(reason) and not cancelled
     return RotationFit(
         _reorthonormalise(P), np.asarray(history), np.asarray(norms), converged, cancelled, reason
@@ -328,7 +338,7 @@ def minimize_trivialised(
     rot = _Rotation(start)
     params = list(rot.parameters())
     history: list[float] = []
-    reason, window = "", 10
+    reason = ""
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
     elif optimizer == "lbfgs":
@@ -350,11 +360,9 @@ def minimize_trivialised(
         history.append(value)
         if progress is not None:
             progress(step + 1, steps, value)
-        if len(history) > window:
-            old = history[-window - 1]
-            if abs(old - value) <= tol * max(abs(old), 1e-30):
-                reason = f"the criterion changed by <= {tol:g} (relative) over {window} steps"
-                break
+        reason = _settled(history, tol)
+        if reason:
+            break
     with torch.no_grad():
         P = rot().detach().clone()
     cancelled = reason == "cancelled"
