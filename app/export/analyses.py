@@ -38,6 +38,7 @@ from app.services.surgery_types import (
     DEFAULT_TOP_K,
     SurgeryOptions,
     computed_in_request,
+    resolve_precision,
     resolve_rank,
 )
 
@@ -330,8 +331,7 @@ def _surgery(
     split = o.split or services.surgery.default_split(model, layer, session)
     r = services.surgery.rank(model, SurgeryOptions(o.sample, split), session, dataset)
     rank = resolve_rank(o.components, o.top_k, r)
-    precision = o.precision if rank is not None else "float64"
-    options = SurgeryOptions(o.sample, split, rank, precision)
+    options = SurgeryOptions(o.sample, split, rank, resolve_precision(rank, o.precision))
     compute = o.full_spectrum or computed_in_request(r)  # the page: what its job computed
     data = services.surgery.run(model, options, session, dataset, compute=compute)
     if data is None:

@@ -32,6 +32,7 @@ __all__ = [
     "SurgeryOptions",
     "TopVectors",
     "computed_in_request",
+    "resolve_precision",
     "resolve_rank",
 ]
 
@@ -90,6 +91,13 @@ def resolve_rank(mode: str | None, k: int | None, r: int) -> int | None:
     if mode == "top" or r > SYNC_MAX_RANK:
         return top
     return None
+
+
+def resolve_precision(rank: int | None, precision: str | None) -> str:
+    """The precision of the Jacobian products for ``rank`` components (see
+    ``resolve_rank``): "float32" when asked for a top-k surgery, else "float64" (the exact
+    surgery, and anything that is not a known precision)."""
+    return "float32" if rank is not None and precision == "float32" else "float64"
 
 
 def computed_in_request(r: int) -> bool:

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.services.surgery_types import SurgeryOptions, computed_in_request, resolve_rank
+from app.services.surgery_types import (
+    SurgeryOptions,
+    computed_in_request,
+    resolve_precision,
+    resolve_rank,
+)
 from app.views.common import Selection, number
 
 __all__ = [
@@ -65,7 +70,5 @@ def surgery_options(
     options = SurgeryOptions(sample_of(selection), split_of(services, selection, split, session))
     r = services.surgery.rank(selection["model"], options, session, dataset_of(selection))
     rank = rank_of(mode, k, r)
-    single = rank is not None and precision == "float32"
-    return SurgeryOptions(
-        options.sample, options.split, rank, "float32" if single else "float64"
-    ), r
+    precision = resolve_precision(rank, precision)
+    return SurgeryOptions(options.sample, options.split, rank, precision), r

@@ -19,6 +19,7 @@ from app.services.surgery_types import (
     SYNC_MAX_RANK,
     SurgeryOptions,
     computed_in_request,
+    resolve_precision,
     resolve_rank,
 )
 from app.views.surgery.render import render, render_pruned
@@ -189,6 +190,10 @@ def test_float32_products_for_a_top_k_surgery_on_the_page_export_and_cli(service
     assert "zero up to round-off" in str(out.bias_notes)
     with pytest.raises(sc.DataError, match="top-k surgery"):
         SurgeryOptions(5, "conv2", None, "float32").validate()
+    # the controls' choice becomes float32 for a top-k surgery only
+    assert resolve_precision(K, "float32") == "float32"
+    assert resolve_precision(None, "float32") == "float64"
+    assert resolve_precision(K, "float16") == resolve_precision(K, None) == "float64"
     with pytest.raises(sc.DataError, match="Unknown precision"):
         SurgeryOptions(5, "conv2", K, "float16").validate()
     # the export and the CLI take the same choice (ignored for an exact surgery)
