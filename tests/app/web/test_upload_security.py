@@ -60,8 +60,15 @@ def _session(client) -> str:
     return client.get_cookie(SESSION_COOKIE).value
 
 
+# The second layer's name has letters no hex id or session token can hold, so a test can ask
+# that it never shows in another session's reply (``fc2`` once matched a random upload id).
+PRIVATE_LAYER = "private_head"
+
+
 def _model() -> bytes:
-    return safetensors_bytes({"fc1.weight": torch.randn(8, 4), "fc2.weight": torch.randn(3, 8)})
+    return safetensors_bytes(
+        {"fc1.weight": torch.randn(8, 4), f"{PRIVATE_LAYER}.weight": torch.randn(3, 8)}
+    )
 
 
 def _files(folder: Path) -> list[Path]:
@@ -216,7 +223,7 @@ def test_sessions_cannot_list_open_or_fetch_each_others_uploads(app, tmp_path):
     assert reply.status_code in (200, 204)
     if reply.status_code == 200:
         assert "not available in this browser session" in reply.get_data(as_text=True)
-        assert "fc2" not in reply.get_data(as_text=True)
+        assert PRIVATE_LAYER not in reply.get_data(as_text=True)
     # fetch by guessing: no route serves stored files
     stored = next(p for p in _files(tmp_path / "up" / a) if p.suffix == ".safetensors")
     for url in (
