@@ -234,6 +234,10 @@ TABLE_OVERVIEW_LAYERS = "table-overview-layers"  # a click on a row opens that l
 BUTTON_OVERVIEW_CSV = "button-overview-csv"
 DOWNLOAD_OVERVIEW_CSV = "download-overview-csv"
 GRAPH_OVERVIEW_SPARKLINES = "graph-overview-sparklines"  # one small spectrum per layer
+JOB_OVERVIEW = JobIds.of("overview")  # the rows of layers too large for the request
+DIV_OVERVIEW_JOB = "div-overview-job"  # the job's panel: note, Run / Cancel, progress
+TEXT_OVERVIEW_JOB_NOTE = "text-overview-job-note"
+INTERVAL_OVERVIEW_REFRESH = "interval-overview-refresh"  # redraws the table while rows come in
 
 # Compare view: one layer of this model against a layer of a second model
 DIV_COMPARE_ALERT = "div-compare-alert"

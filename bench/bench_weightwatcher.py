@@ -14,9 +14,10 @@ power-law tail (alpha about 1 + index / 2) over a Marchenko-Pastur bulk.
 
 The word embeddings (30522x768) are left out unless --embeddings: by default the two tools
 do not treat them alike. WeightWatcher reads every 2-D "*.weight" of a state dict as a
-dense layer and fits it (N = 30522 < its max_N = 50000); svdscope's table skips matrices
-above max_elements = 2^24 entries (23.4M here) with a note. --embeddings adds them and
-passes max_elements=None, so both fit the same layers.
+dense layer and fits it (N = 30522 < its max_N = 50000); here svdscope's table is passed
+max_elements = 2^24 entries (23.4M here), which leaves them out with a note (its default
+is no limit). --embeddings adds them and passes max_elements=None, so both fit the same
+layers.
 
 Times (a) `svdcore.spectral_table(svdcore.layer_spectra(svdcore.load_model(file)))` and
 (b) `weightwatcher.WeightWatcher(model=folder).analyze()` (its defaults: no plots, no MP
@@ -165,7 +166,7 @@ def main() -> None:
         f"{scipy.__version__}, numpy {np.__version__}, weightwatcher {ww.__version__}; "
         f"BLAS pools: {blas}"
     )
-    max_elements = None if args.embeddings else sc.esd.DEFAULT_MAX_ELEMENTS
+    max_elements = None if args.embeddings else 1 << 24
 
     def run_ours() -> pd.DataFrame:
         net = sc.load_model(path)

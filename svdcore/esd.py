@@ -24,7 +24,7 @@ N = max(m, n) (WeightWatcher's ``normalize=True``: W / sqrt(N)).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +32,9 @@ import pandas as pd
 import torch
 
 from ._validate import as_matrix, count
-from .exceptions import DataError, LayerError
+from .exceptions import DataError, ExecutionError, LayerError
 from .network import Network
-from .spectrum import SpectrumSummary, spectrum_summary
+from .spectrum import SpectrumSummary, singular_values, spectrum_summary
 
 __all__ = [
     "EVALS_THRESH",
@@ -45,12 +45,12 @@ __all__ = [
     "esd_eigenvalues",
     "fit_powerlaw",
     "layer_spectra",
+    "layer_spectrum",
     "spectral_table",
 ]
 
 EVALS_THRESH = 1e-5  # WeightWatcher: eigenvalues at or below this count as zero
 MIN_EVALS = 10  # WeightWatcher: fewer eigenvalues than this are not fitted
-DEFAULT_MAX_ELEMENTS = 1 << 24  # 4096 x 4096: a full SVD of a few seconds on a laptop CPU
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,14 +77,16 @@ class PowerLawFit:
 def esd_eigenvalues(W: torch.Tensor | np.ndarray, *, normalize: bool = False) -> np.ndarray:
     """Eigenvalues of W^T W for W (m, n): the min(m, n) squared singular values, ascending.
 
-    Computed in float64 from the singular values (never forming W^T W, which would square the
-    condition number). ``normalize=True`` divides by N = max(m, n). Invariant (checked in
-    tests): ``sum == ||W||_F^2`` (divided by N when normalised).
+    Computed in float64 by :func:`svdcore.spectrum.singular_values` (``"auto"``: a float64
+    SVD of small layers, the eigenvalues of the float64 Gram matrix of large ones, whose
+    absolute error ~1e-16 s_1^2 is far below the fit's threshold). ``normalize=True``
+    divides by N = max(m, n). Invariant (checked in tests): ``sum == ||W||_F^2`` (divided by
+    N when normalised).
 
     Raises ``DataError`` for non-2-D, empty, complex or non-finite input.
     """
     A = as_matrix(W, what="weight matrix", dtype=torch.float64)
-    s = torch.linalg.svdvals(A).numpy()
+    s = singular_values(A).numpy()
     evals = np.sort(s * s)
     if normalize:
         evals = evals / max(A.shape)
@@ -231,22 +233,78 @@ class LayerSpectrum:
     note: str = ""
 
 
+def layer_spectrum(
+    net: Network,
+    name: str,
+    *,
+    view: str = "default",
+    max_elements: int | None = None,
+    normalize: bool = False,
+    thresh: float = EVALS_THRESH,
+) -> LayerSpectrum:
+    """The spectral-table row of layer ``name`` of ``net`` (see :func:`layer_spectra`).
+
+    Never raises for the layer's own content: a layer that cannot be viewed as a matrix,
+    lacks ``view``, has more than ``max_elements`` entries (None: no limit, the default)
+    or holds NaN / Inf is returned with ``summary=None`` and a note saying why. Raises
+    ``LayerError`` for a name ``net`` does not have.
+    """
+    info = net.layer(name)
+    base = {"name": info.name, "kind": info.kind, "shape": tuple(info.shape)}
+    if not info.viewable:
+        note = f"skipped: not viewable as a matrix ({info.note})"
+        return LayerSpectrum(**base, matrix_shape=None, summary=None, powerlaw=None, note=note)
+    try:
+        shape = net.view_info(info.name, view=view).shape
+    except LayerError as exc:
+        return LayerSpectrum(
+            **base, matrix_shape=None, summary=None, powerlaw=None, note=f"skipped: {exc}"
+        )
+    size = shape[0] * shape[1]
+    if max_elements is not None and size > max_elements:
+        note = (
+            f"skipped: {shape[0]}x{shape[1]} = {size} entries > max_elements={max_elements}; "
+            "raise max_elements to include it"
+        )
+        return LayerSpectrum(**base, matrix_shape=shape, summary=None, powerlaw=None, note=note)
+    try:  # NaN/Inf weights: this layer says so, the others are still summarised
+        summary = spectrum_summary(net.matrix(info.name, view=view))
+    except DataError as exc:
+        return LayerSpectrum(
+            **base, matrix_shape=shape, summary=None, powerlaw=None, note=f"skipped: {exc}"
+        )
+    evals = summary.singular_values**2
+    if normalize:
+        evals = evals / max(shape)
+    try:
+        fit: PowerLawFit | None = fit_powerlaw(evals, thresh=thresh)
+        note = ""
+    except DataError as exc:
+        fit, note = None, f"no power-law fit: {exc}"
+    return LayerSpectrum(**base, matrix_shape=shape, summary=summary, powerlaw=fit, note=note)
+
+
 def layer_spectra(
     net: Network,
     *,
     view: str = "default",
-    max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+    max_elements: int | None = None,
     normalize: bool = False,
     thresh: float = EVALS_THRESH,
+    progress: Callable[[int, int, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[LayerSpectrum]:
     """Spectrum summary and ESD power-law fit of every layer of ``net``, in layer order.
 
     The matrix is ``net.matrix(name, view=view)`` (float32); its summary is
-    :func:`svdcore.spectrum_summary` and the ESD its squared singular values (divided by
-    max(m, n) when ``normalize``). Layers are skipped, with a note, when they cannot be viewed
-    as a matrix, lack ``view``, or have more than ``max_elements`` entries (None: no limit).
-    Invariant (checked in tests): every number equals the :mod:`svdcore.spectrum` function on
-    the same matrix.
+    :func:`svdcore.spectrum_summary` (float64 singular values, the Gram route for large
+    layers) and the ESD its squared singular values (divided by max(m, n) when
+    ``normalize``). Every layer is computed, whatever its size, unless ``max_elements``
+    (None: no limit, the default) caps it; skipped layers carry a note
+    (:func:`layer_spectrum`). ``progress(done, total, name)`` is called after each layer;
+    ``should_stop()`` True before a layer raises ``ExecutionError("cancelled")``.
+    Invariant (checked in tests): every number equals the :mod:`svdcore.spectrum` function
+    on the same matrix.
 
     Raises ``DataError`` if ``net`` is not a Network or ``max_elements`` is not positive.
     """
@@ -254,53 +312,22 @@ def layer_spectra(
         raise DataError(f"spectral tables need a svdcore Network, got {type(net).__name__}.")
     count(max_elements, what="max_elements", none=True)
     rows: list[LayerSpectrum] = []
-    for info in net.layers:
-        base = {"name": info.name, "kind": info.kind, "shape": tuple(info.shape)}
-        if not info.viewable:
-            note = f"skipped: not viewable as a matrix ({info.note})"
-            rows.append(
-                LayerSpectrum(**base, matrix_shape=None, summary=None, powerlaw=None, note=note)
-            )
-            continue
-        try:
-            shape = net.view_info(info.name, view=view).shape
-        except LayerError as exc:
-            rows.append(
-                LayerSpectrum(
-                    **base, matrix_shape=None, summary=None, powerlaw=None, note=f"skipped: {exc}"
-                )
-            )
-            continue
-        size = shape[0] * shape[1]
-        if max_elements is not None and size > max_elements:
-            note = (
-                f"skipped: {shape[0]}x{shape[1]} = {size} entries > max_elements={max_elements}; "
-                "raise max_elements to include it"
-            )
-            rows.append(
-                LayerSpectrum(**base, matrix_shape=shape, summary=None, powerlaw=None, note=note)
-            )
-            continue
-        try:  # NaN/Inf weights: this layer says so, the others are still summarised
-            summary = spectrum_summary(net.matrix(info.name, view=view))
-        except DataError as exc:
-            rows.append(
-                LayerSpectrum(
-                    **base, matrix_shape=shape, summary=None, powerlaw=None, note=f"skipped: {exc}"
-                )
-            )
-            continue
-        evals = summary.singular_values**2
-        if normalize:
-            evals = evals / max(shape)
-        try:
-            fit: PowerLawFit | None = fit_powerlaw(evals, thresh=thresh)
-            note = ""
-        except DataError as exc:
-            fit, note = None, f"no power-law fit: {exc}"
+    total = len(net.layers)
+    for done, info in enumerate(net.layers, start=1):
+        if should_stop is not None and should_stop():
+            raise ExecutionError("cancelled")
         rows.append(
-            LayerSpectrum(**base, matrix_shape=shape, summary=summary, powerlaw=fit, note=note)
+            layer_spectrum(
+                net,
+                info.name,
+                view=view,
+                max_elements=max_elements,
+                normalize=normalize,
+                thresh=thresh,
+            )
         )
+        if progress is not None:
+            progress(done, total, info.name)
     return rows
 
 
@@ -330,7 +357,7 @@ def spectral_table(
     net: Network | Sequence[LayerSpectrum],
     *,
     view: str = "default",
-    max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+    max_elements: int | None = None,
     normalize: bool = False,
     thresh: float = EVALS_THRESH,
 ) -> pd.DataFrame:

@@ -20,8 +20,10 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -86,6 +88,25 @@ def _dataset_spec(spec: str) -> str:
     return str(Path(path).resolve()) + (sep + labels if sep else "")
 
 
+def _progress_line(total: int) -> Callable[[int, int, str], None]:
+    """A progress report on stderr (stdout stays the table): "layers: 3/7 (q_proj), 4.2 s"
+    at most every second and at the end, with the time left estimated from the rate."""
+    start = time.monotonic()
+    last = [0.0]
+
+    def report(done: int, _total: int, name: str) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 1.0:
+            return
+        last[0] = now
+        elapsed = now - start
+        left = elapsed / done * (total - done) if done else 0.0
+        tail = f", about {left:.0f} s left" if done < total else ""
+        sys.stderr.write(f"layers: {done}/{total} ({name}), {elapsed:.1f} s{tail}\n")
+
+    return report
+
+
 def _cmd_layers(args: argparse.Namespace) -> int:
     import svdcore as sc
     from app.formatting import fmt_g
@@ -94,25 +115,28 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         return fmt_g(x, missing="-", infinite="inf")
 
     net = sc.open_model_ref(args.model, activation=args.activation)
+    report = _progress_line(len(net.layers))
     if args.format != "table":  # the Overview's spectral table (norms, ranks, ESD alpha)
         from app.cli.export import format_layer_table
         from svdcore.esd import layer_spectra, spectral_table
 
-        table = spectral_table(layer_spectra(net, max_elements=args.max_elements))
-        sys.stdout.write(format_layer_table(table, args.format))
+        rows = layer_spectra(net, max_elements=args.max_elements, progress=report)
+        sys.stdout.write(format_layer_table(spectral_table(rows), args.format))
         return 0
     kind = "executable" if net.executable else "weights only"
     print(f"{net.name}: {len(net.layers)} layers, {kind}")
     header = f"{'layer':<48} {'kind':<12} {'shape':<20} {'matrix':<14} {'cond':>9} {'eff.rank':>9}"
     print(header)
     print("-" * len(header))
-    rows = sc.layer_rows(  # the page's Layers table's rows (svdcore/layer_table.py)
-        net,
-        summary=lambda info, compute: (
-            sc.spectrum_summary(net.matrix(info.name)) if compute else None
-        ),
-        max_elements=args.max_elements,
-    )
+    done = iter(range(1, len(net.layers) + 1))
+
+    def summary(info: Any, compute: bool) -> Any:
+        result = sc.spectrum_summary(net.matrix(info.name)) if compute else None
+        report(next(done), len(net.layers), info.name)
+        return result
+
+    # the page's Layers table's rows (svdcore/layer_table.py)
+    rows = sc.layer_rows(net, summary=summary, max_elements=args.max_elements)
     for row in rows:
         layer = row.info
         start = f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20}"
@@ -219,8 +243,8 @@ def _parser() -> argparse.ArgumentParser:
     layers.add_argument(
         "--max-elements",
         type=int,
-        default=4 * 1024 * 1024,
-        help="skip spectra of larger matrices (default 4M elements)",
+        default=None,
+        help="skip spectra of matrices with more entries (default: none skipped)",
     )
     layers.add_argument(
         "--format",

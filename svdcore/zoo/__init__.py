@@ -25,6 +25,7 @@ with a JSON sidecar of the metrics and settings of the run that produced them;
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +148,29 @@ def dataset(name: str, *, split: str = "test", n: int | None = None, seed: int =
     is the class index for the digits networks and the target distance distribution
     (N, 256) for deernet. Invariant: ``x.shape[1:] == get(name).input_shape``.
     Raises ``LoadError`` for an unknown name, ``DataError`` for a bad split or ``n``.
+
+    The generators are deterministic, so the last few datasets made are kept in this
+    process and handed out again (shapes-vgg's 1000 test images take seconds to draw):
+    treat the tensors as read-only.
     """
+    get(name)  # an unknown name: LoadError (never cached)
+    try:
+        hash((split, n, seed))
+    except TypeError:  # an unhashable bad argument: the generator names the problem
+        return _make(name, split, n, seed)
+    return _dataset(name, split, n, seed)
+
+
+def _make(name: str, split: str, n: int | None, seed: int) -> Dataset:
     entry = get(name)
     kwargs: dict[str, object] = {"split": split, "seed": seed}
     if n is not None:
         kwargs["n"] = n
     x, y = entry.make_data(**kwargs)
     return make_dataset(x, y, name=f"{name} ({split})", input_shape=entry.input_shape)
+
+
+_dataset = functools.lru_cache(maxsize=4)(_make)
 
 
 def train(

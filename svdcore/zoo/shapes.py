@@ -119,15 +119,14 @@ def _background(p: dict[str, np.ndarray], sl: slice, xs: np.ndarray, ys: np.ndar
     m = len(k)
     layer = np.empty((m, 3, SIZE, SIZE))
     layer[...] = p["base"][sl][:, :, None, None]
-    arg = np.empty_like(layer)
     for g in range(N_GRATINGS):
-        # separable in x and y: the same products, added on the full grid
-        np.add(k[:, :, g, 0, None, None] * xs, k[:, :, g, 1, None, None] * ys, out=arg)
-        arg *= freq[:, :, g, None, None]
-        arg += phase[:, :, g, None, None]
-        np.sin(arg, out=arg)
-        arg *= amp[:, :, g, None, None]
-        layer += arg
+        # separable: sin(a(x) + b(y)) = sin a cos b + cos a sin b, so only the 1-D phases
+        # a = f k_x x + phase and b = f k_y y go through sin / cos (to float64 round-off)
+        f = freq[:, :, g, None, None]
+        a = f * (k[:, :, g, 0, None, None] * xs) + phase[:, :, g, None, None]  # (m, 3, 1, S)
+        b = f * (k[:, :, g, 1, None, None] * ys)  # (m, 3, S, 1)
+        amp_g = amp[:, :, g, None, None]
+        layer += (amp_g * np.sin(a)) * np.cos(b) + (amp_g * np.cos(a)) * np.sin(b)
     return layer
 
 

@@ -231,3 +231,23 @@ def test_table_kernels_view_and_normalize():
     np.testing.assert_allclose(
         normed["xmin"] * np.maximum(plain["rows"], plain["cols"]), plain["xmin"], rtol=1e-9
     )
+
+
+def test_no_layer_is_skipped_for_its_size_and_progress_is_reported():
+    """The default computes every layer (no max_elements); progress names each layer in
+    order; a stop request raises ExecutionError('cancelled') before the next layer."""
+    module = nn.Sequential(nn.Linear(300, 2100), nn.ReLU(), nn.Linear(2100, 40))
+    net = sc.Network.from_module(module, input_shape=(300,), name="wide")
+    seen = []
+    rows = layer_spectra(net, progress=lambda done, total, name: seen.append((done, total, name)))
+    assert [r.note for r in rows if r.name == "0"] == [""]
+    assert all(r.summary is not None for r in rows if r.matrix_shape is not None)
+    assert seen[-1][:2] == (len(net.layers), len(net.layers))
+    assert [name for _, _, name in seen] == [info.name for info in net.layers]
+    big = next(r for r in rows if r.name == "0")
+    want = np.linalg.svd(module[0].weight.detach().double().numpy(), compute_uv=False)
+    np.testing.assert_allclose(big.summary.singular_values, want, rtol=1e-6)
+    asked = []
+    with pytest.raises(sc.ExecutionError, match="cancelled"):
+        layer_spectra(net, should_stop=lambda: asked.append(1) or len(asked) > 1)
+    assert len(asked) == 2

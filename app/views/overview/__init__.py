@@ -1,23 +1,34 @@
 """Model overview view: the per-layer spectral table of the whole model (sortable, with a
 CSV download) and a sparkline spectrum per layer. A click on a table row opens that layer
-in the Weights tab (the router reads the table's active cell)."""
+in the Weights tab (the router reads the table's active cell).
+
+Every layer is summarised, whatever its size: small ones in the request, the others by a
+background job that starts by itself (progress in matrix entries and layers, elapsed and
+estimated time, Cancel); while it runs an interval redraws the table from the cached rows,
+so they fill in layer by layer. Rows are cached by tensor content (app/services/overview.py).
+"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dash_table, dcc, html
+from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme
 
 from app import ids
 from app.figures import placeholder_figure, sparklines_figure
-from app.services.overview import table_records
+from app.services.overview import OverviewData, table_records
 from app.storage.session import current_session_id
+from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
 from svdcore.cache import make_key
 
-__all__ = ["COLUMNS", "layout", "register"]
+__all__ = ["COLUMNS", "layout", "progress_text", "register", "summary_text"]
+
+_JOB = ids.JOB_OVERVIEW
+REFRESH_MS = 1000  # how often the table is redrawn while the job fills it in
 
 _G4 = Format(precision=4, scheme=Scheme.decimal_or_exponent)
 _F3 = Format(precision=3, scheme=Scheme.fixed)
@@ -96,6 +107,18 @@ def layout() -> html.Div:
                 className="overview-head",
                 style={"display": "flex", "gap": "16px", "alignItems": "center"},
             ),
+            html.Div(
+                [
+                    html.Span(id=ids.TEXT_OVERVIEW_JOB_NOTE, className="hint"),
+                    *jobs.run_controls(_JOB, run_label="Compute the remaining layers"),
+                    html.Div(id=_JOB.status),
+                ],
+                id=ids.DIV_OVERVIEW_JOB,
+                className="iterative-panel overview-job",
+                style={"display": "none"},
+            ),
+            *jobs.stores(_JOB),
+            dcc.Interval(id=ids.INTERVAL_OVERVIEW_REFRESH, interval=REFRESH_MS, disabled=True),
             html.Div("Click a row to open that layer.", className="hint"),
             dcc.Loading(_table(), type="dot", delay_show=300),
             dcc.Graph(
@@ -108,41 +131,157 @@ def layout() -> html.Div:
     )
 
 
-def summary_text(records: list[dict[str, Any]]) -> str:
-    """ "5 layers, 5 with an ESD fit; alpha from 1.83 to 6.02"."""
+def summary_text(records: list[dict[str, Any]], pending: int = 0) -> str:
+    """ "5 layers, 5 with an ESD fit; alpha from 1.83 to 6.02" (and how many rows are
+    still computed in the background)."""
     alphas = [r["alpha"] for r in records if r.get("alpha") is not None]
     text = f"{len(records)} layers, {len(alphas)} with an ESD power-law fit"
     if alphas:
         text += f"; α from {min(alphas):.2f} to {max(alphas):.2f}"
+    if pending:
+        text += f"; {pending} still computing in the background"
     return text + "."
 
 
+def progress_text(
+    done: int, total: int, layer: str = "", layers: int = 0, of: int = 0, *times: float
+) -> str:
+    """The job's progress line: layers and matrix entries done, elapsed and left."""
+    text = f"{layers} of {of} layers ({done / max(total, 1):.0%} of the entries)"
+    if layer:
+        text += f", last {layer}"
+    if len(times) == 2:
+        elapsed, left = times
+        text += f" · {elapsed:.0f} s, about {left:.0f} s left"
+    return text
+
+
+def _job_note(data: OverviewData) -> str:
+    n = len(data.pending)
+    return (
+        f"{n} large layer{'s' if n != 1 else ''} ({data.elements:,} matrix entries) "
+        "computed in the background; their rows fill in as each one is done, and are kept "
+        "for every later visit."
+    )
+
+
 def register(app: dash.Dash, services: Any) -> None:
-    @app.callback(
+    outputs = [
         Output(ids.TABLE_OVERVIEW_LAYERS, "data"),
         Output(ids.GRAPH_OVERVIEW_SPARKLINES, "figure"),
         Output(ids.DIV_OVERVIEW_SUMMARY, "children"),
         Output(ids.DIV_OVERVIEW_ALERT, "children"),
-        Input(ids.STORE_SELECTION_STATE, "data"),
-    )
-    def update_overview(selection: Selection | None) -> tuple[Any, Any, Any, Any]:
+        Output(ids.DIV_OVERVIEW_JOB, "style"),
+        Output(ids.TEXT_OVERVIEW_JOB_NOTE, "children"),
+        Output(_JOB.status, "children"),
+        Output(ids.INTERVAL_OVERVIEW_REFRESH, "disabled"),
+    ]
+    hidden = {"display": "none"}
+
+    def render(
+        selection: Selection | None, done: dict | None, started: dict | None, *, start: bool
+    ) -> tuple[Any, ...]:
+        """The view's outputs and the run store (a new job, or no_update)."""
         if not selection_ready(selection, ids.TAB_OVERVIEW):
             raise dash.exceptions.PreventUpdate
         model = selection.get("model")
         if not model:
-            return [], placeholder_figure("Choose a model."), "", None
-        data, error = attempt(services, lambda: services.overview.data(model, current_session_id()))
+            return (
+                [],
+                placeholder_figure("Choose a model."),
+                "",
+                None,
+                hidden,
+                "",
+                None,
+                True,
+                no_update,
+            )
+        session = current_session_id()
+        data, error = attempt(services, lambda: services.overview.data(model, session))
         if error is not None:
-            return [], placeholder_figure(), "", error
+            return [], placeholder_figure(), "", error, hidden, "", None, True, no_update
         records = table_records(data.table)
-        alphas = {r["name"]: r["alpha"] for r in records if r["alpha"] is not None}
-        figure = services.cache.get_or_compute(
-            make_key("overview-figure", services.overview.key(model, current_session_id())),
-            lambda: sparklines_figure(
-                data.spectra, alphas, title="Singular values σᵢ / σ₁ per layer (log scale)"
-            ).to_dict(),
-        )
-        return records, figure, summary_text(records), None
+        key = services.overview.key(model, session)
+        figure = _figure(services, data, records, key)
+        summary = summary_text(records, len(data.pending))
+        if data.complete:
+            return records, figure, summary, None, hidden, "", None, True, no_update
+        last = jobs.last_status(done, key)
+        status, run, polling = None, no_update, True
+        if last == "error":
+            status, polling = jobs.failed_alert(done), False
+        elif last == "cancelled":
+            status, polling = _cancelled(None, None), False
+        elif start and (not started or started.get("key") != key):
+            run = {"nonce": secrets.token_urlsafe(12), "key": key}
+        shown = {"display": "flex", "flexDirection": "column", "gap": "6px"}
+        return records, figure, summary, None, shown, _job_note(data), status, not polling, run
+
+    # Two callbacks, not one: the one that starts the job must not listen to the job's
+    # result (a cycle through the job, which Dash would not run again).
+    @app.callback(
+        *outputs,
+        Output(_JOB.run_store, "data", allow_duplicate=True),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+        State(_JOB.done_store, "data"),
+        State(_JOB.run_store, "data"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def update_overview(
+        selection: Selection | None, done: dict | None, started: dict | None
+    ) -> tuple[Any, ...]:
+        return render(selection, done, started, start=True)
+
+    # The interval and the job's end each get a callback of their own: the renderer holds
+    # back a callback while one of its inputs is the output of a job still running, so an
+    # interval sharing a callback with the done store would never tick during the job.
+    duplicates = [
+        Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs
+    ]
+
+    @app.callback(
+        *duplicates,
+        Input(ids.INTERVAL_OVERVIEW_REFRESH, "n_intervals"),
+        State(_JOB.done_store, "data"),
+        State(ids.STORE_SELECTION_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def refresh_overview(_tick: int | None, done: dict | None, selection: Selection | None):
+        """Rows came in while the job runs: the table again from the cached rows."""
+        return render(selection, done, None, start=False)[:-1]
+
+    @app.callback(
+        *duplicates,
+        Input(_JOB.done_store, "data"),
+        State(ids.STORE_SELECTION_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def overview_job_ended(done: dict | None, selection: Selection | None):
+        """The job ended: the complete table, or why not (cancelled, failed)."""
+        return render(selection, done, None, start=False)[:-1]
+
+    def prepare(session: str | None, selection: Selection) -> Any:
+        model = selection["model"]
+        key = services.overview.key(model, session)
+
+        def compute(progress: Any, should_stop: Any) -> bool:
+            return services.overview.compute(
+                model, session, progress=progress, should_stop=should_stop
+            )
+
+        return key, compute
+
+    jobs.register_job(
+        app,
+        services,
+        _JOB,
+        states=[],
+        requires="model",
+        prepare=prepare,
+        progress_text=progress_text,
+        cancelled=_cancelled,
+    )
 
     @app.callback(
         Output(ids.DOWNLOAD_OVERVIEW_CSV, "data"),
@@ -155,3 +294,20 @@ def register(app: dash.Dash, services: Any) -> None:
         if not n_clicks or not model:
             raise dash.exceptions.PreventUpdate
         return services.overview.csv(model, current_session_id())
+
+
+def _cancelled(step: Any, total: Any) -> Any:
+    return jobs.cancelled_alert(
+        None, None, what="overview", kept="the rows computed so far are kept"
+    )
+
+
+def _figure(services: Any, data: OverviewData, records: list[dict[str, Any]], key: str) -> Any:
+    """The sparklines (cached per overview key and number of rows known)."""
+    alphas = {r["name"]: r["alpha"] for r in records if r["alpha"] is not None}
+    return services.cache.get_or_compute(
+        make_key("overview-figure", key, len(data.spectra)),
+        lambda: sparklines_figure(
+            data.spectra, alphas, title="Singular values σᵢ / σ₁ per layer (log scale)"
+        ).to_dict(),
+    )
