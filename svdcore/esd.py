@@ -231,6 +231,7 @@ class LayerSpectrum:
     summary: SpectrumSummary | None
     powerlaw: PowerLawFit | None
     note: str = ""
+    dtype: str = ""  # the stored dtype ("bfloat16", "float8_e4m3fn" ...)
 
 
 def layer_spectrum(
@@ -250,7 +251,7 @@ def layer_spectrum(
     ``LayerError`` for a name ``net`` does not have.
     """
     info = net.layer(name)
-    base = {"name": info.name, "kind": info.kind, "shape": tuple(info.shape)}
+    base = {"name": info.name, "kind": info.kind, "shape": tuple(info.shape), "dtype": info.dtype}
     if not info.viewable:
         note = f"skipped: not viewable as a matrix ({info.note})"
         return LayerSpectrum(**base, matrix_shape=None, summary=None, powerlaw=None, note=note)
@@ -281,6 +282,7 @@ def layer_spectrum(
         note = ""
     except DataError as exc:
         fit, note = None, f"no power-law fit: {exc}"
+    note = "; ".join(n for n in (info.note, note) if n)  # e.g. an fp8 weight with no scale
     return LayerSpectrum(**base, matrix_shape=shape, summary=summary, powerlaw=fit, note=note)
 
 
@@ -335,6 +337,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "name",
     "kind",
     "shape",
+    "dtype",
     "rows",
     "cols",
     "spectral_norm",
@@ -364,8 +367,9 @@ def spectral_table(
     """The per-layer spectral table of ``net`` (or of rows from :func:`layer_spectra`).
 
     One row per layer (columns :data:`TABLE_COLUMNS`): name, kind, tensor ``shape`` as
-    "256x64", matrix ``rows``/``cols``, spectral and Frobenius norms, stable and effective
-    rank, numerical rank, condition number, the ESD power-law ``alpha``, ``xmin``, KS ``D``,
+    "256x64", the stored ``dtype``, matrix ``rows``/``cols``, spectral and Frobenius norms,
+    stable and effective rank, numerical rank, condition number, the ESD power-law
+    ``alpha``, ``xmin``, KS ``D``,
     ``sigma``, ``n_tail`` (eigenvalues >= xmin), ``n_evals`` (eigenvalues fitted) and a
     ``note`` for layers skipped or not fitted (their numbers are NaN / <NA>). CSV-ready:
     ``table.to_csv(index=False)``. Invariant (checked in tests): one row per layer of
@@ -389,6 +393,7 @@ def spectral_table(
                 "name": r.name,
                 "kind": r.kind,
                 "shape": "x".join(str(d) for d in r.shape),
+                "dtype": r.dtype,
                 "rows": r.matrix_shape[0] if r.matrix_shape else None,
                 "cols": r.matrix_shape[1] if r.matrix_shape else None,
                 "spectral_norm": s.spectral_norm if s else math.nan,

@@ -30,12 +30,13 @@ import torch
 from torch import nn
 
 from .cache import make_key, tensor_key
+from .dequant import FP8_DTYPES, dequantize, scale_key
 from .exceptions import DataError, ExecutionError, LayerError
 from .sources import DictSource, TensorSource
 
 __all__ = ["Axis", "LayerInfo", "Network", "ViewInfo"]
 
-_FLOAT_DTYPES = {"float16", "bfloat16", "float32", "float64"}
+_FLOAT_DTYPES = {"float16", "bfloat16", "float32", "float64"} | FP8_DTYPES
 _CONV_TYPES: dict[type, str] = {
     nn.Conv1d: "conv1d",
     nn.Conv2d: "conv2d",
@@ -71,6 +72,7 @@ class LayerInfo:
     key: str
     bias: str | None = None
     note: str | None = None
+    scale: str | None = None  # the key of an fp8 weight's scale, applied by Network.matrix
 
     @property
     def viewable(self) -> bool:
@@ -183,6 +185,12 @@ class Network:
         key_set = set(keys)
         taken: set[str] = set()
         layers = []
+        scales = {  # fp8 weight -> its stored scale (svdcore/dequant.py)
+            key: scale_key(key, key_set)
+            for key in keys
+            if self._source.meta(key).dtype in FP8_DTYPES
+        }
+        scale_of = {scale: key for key, scale in scales.items() if scale is not None}
         for key in keys:
             meta = self._source.meta(key)
             if len(meta.shape) < 2:
@@ -191,6 +199,15 @@ class Network:
             taken.add(name)
             kind = kinds.get(key) or _heuristic_kind(key, meta.shape)
             reason = _not_viewable_reason(meta.shape, meta.dtype)
+            note, scale = reason, scales.get(key)
+            if key in scale_of:
+                kind, reason = "scale", f"the fp8 scales of {scale_of[key]}, applied to it"
+                note = reason
+            elif key in scales and scale is None and reason is None:
+                note = (
+                    f"{meta.dtype} stored without a scale ({key}_scale_inv or {key}_scale): "
+                    "these are its raw values, not the model's weights"
+                )
             bias_key = f"{name}.bias" if key.endswith(".weight") else None
             layers.append(
                 LayerInfo(
@@ -202,7 +219,8 @@ class Network:
                     dtype=meta.dtype,
                     key=key,
                     bias=bias_key if bias_key in key_set else None,
-                    note=reason,
+                    note=note,
+                    scale=scale,
                 )
             )
         return layers
@@ -294,7 +312,10 @@ class Network:
         if not info.viewable:
             raise LayerError(f"layer {name!r} cannot be viewed as a matrix: {info.note}.")
         view = self._resolve_view(info, view)
-        W = self._source.load(info.key).to(dtype=dtype, device="cpu")
+        W = self._source.load(info.key)
+        if info.scale is not None:  # an fp8 weight: its stored values times its scale
+            W = dequantize(W, self._source.load(info.scale), dtype=dtype)
+        W = W.to(dtype=dtype, device="cpu")
         if view == "kernels":
             return W.reshape(info.shape[0] * info.shape[1], -1)
         if info.kind.startswith("conv_transpose"):

@@ -90,14 +90,15 @@ def _dataset_spec(spec: str) -> str:
 
 def _progress_line(total: int) -> Callable[[int, int, str], None]:
     """A progress report on stderr (stdout stays the table): "layers: 3/7 (q_proj), 4.2 s"
-    at most every second and at the end, with the time left estimated from the rate."""
+    at most every second and at the end, with the time left estimated from the rate, once
+    the table has taken a second."""
     start = time.monotonic()
     last = [0.0]
 
     def report(done: int, _total: int, name: str) -> None:
         now = time.monotonic()
-        if done < total and now - last[0] < 1.0:
-            return
+        if now - start < 1.0 or (done < total and now - last[0] < 1.0):
+            return  # a quick table prints no progress at all
         last[0] = now
         elapsed = now - start
         left = elapsed / done * (total - done) if done else 0.0
@@ -125,7 +126,10 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         return 0
     kind = "executable" if net.executable else "weights only"
     print(f"{net.name}: {len(net.layers)} layers, {kind}")
-    header = f"{'layer':<48} {'kind':<12} {'shape':<20} {'matrix':<14} {'cond':>9} {'eff.rank':>9}"
+    header = (
+        f"{'layer':<48} {'kind':<12} {'shape':<20} {'dtype':<14} {'matrix':<14} "
+        f"{'cond':>9} {'eff.rank':>9}"
+    )
     print(header)
     print("-" * len(header))
     done = iter(range(1, len(net.layers) + 1))
@@ -139,7 +143,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     rows = sc.layer_rows(net, summary=summary, max_elements=args.max_elements)
     for row in rows:
         layer = row.info
-        start = f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20}"
+        start = f"{layer.name:<48} {layer.kind:<12} {layer.shape!s:<20} {layer.dtype:<14}"
         if layer.matrix_shape is None:
             print(f"{start} {layer.note}")
             continue
@@ -149,7 +153,8 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             continue
         cond = row.summary.condition_number if row.summary else math.nan
         erank = row.summary.effective_rank if row.summary else math.nan
-        print(f"{start} {matrix:<14} {number(cond):>9} {number(erank):>9}")
+        flag = f"  {layer.note}" if layer.note else ""  # e.g. fp8 stored without its scale
+        print(f"{start} {matrix:<14} {number(cond):>9} {number(erank):>9}{flag}")
     return 0
 
 

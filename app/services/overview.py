@@ -124,6 +124,7 @@ class OverviewService:
                     None,
                     None,
                     PENDING_NOTE,
+                    info.dtype,
                 )
             rows.append(row)
         data = OverviewData(spectral_table(rows), _spectra(rows), tuple(pending), elements)

@@ -38,6 +38,7 @@ COLUMNS: list[tuple[str, str, Any]] = [
     ("name", "Layer", None),
     ("kind", "Kind", None),
     ("shape", "Shape", None),
+    ("dtype", "dtype", None),
     ("spectral_norm", "‖W‖₂", _G4),
     ("frobenius_norm", "‖W‖F", _G4),
     ("stable_rank", "stable rank", _F2),
@@ -72,7 +73,8 @@ def _table() -> dash_table.DataTable:
         cell_selectable=True,
         style_table={"overflowX": "auto"},
         style_cell_conditional=[
-            {"if": {"column_id": c}, "textAlign": "left"} for c in ("name", "kind", "shape")
+            {"if": {"column_id": c}, "textAlign": "left"}
+            for c in ("name", "kind", "shape", "dtype")
         ]
         + [
             {
