@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._layer_kinds import heuristic_kind, layer_name, matrix_shape, not_viewable_reason, views
 from .cache import make_key, tensor_key
 from .dequant import FP8_DTYPES, dequantize, scale_key
 from .exceptions import DataError, ExecutionError, LayerError
@@ -36,7 +37,6 @@ from .sources import DictSource, TensorSource
 
 __all__ = ["Axis", "LayerInfo", "Network", "ViewInfo"]
 
-_FLOAT_DTYPES = {"float16", "bfloat16", "float32", "float64"} | FP8_DTYPES
 _CONV_TYPES: dict[type, str] = {
     nn.Conv1d: "conv1d",
     nn.Conv2d: "conv2d",
@@ -96,52 +96,6 @@ class ViewInfo:
     col_image_shape: tuple[int, int] | None = None
 
 
-def _heuristic_kind(key: str, shape: tuple[int, ...]) -> str:
-    base = key.rsplit(".", 1)[-1]
-    lowered = key.lower()
-    embedding_names = ("embed", ".wte.", ".wpe.")
-    if len(shape) == 2 and base == "weight" and any(e in f".{lowered}" for e in embedding_names):
-        return "embedding"
-    if base == "weight" or key.endswith("_weight"):
-        if len(shape) == 2:
-            return "linear"
-        if 3 <= len(shape) <= 5:
-            return f"conv{len(shape) - 2}d"
-    return "tensor"
-
-
-def _layer_name(key: str, taken: set[str]) -> str:
-    name = key[: -len(".weight")] if key.endswith(".weight") else key
-    return key if name in taken or not name else name
-
-
-def _matrix_shape(kind: str, shape: tuple[int, ...]) -> tuple[int, int]:
-    if kind.startswith("conv_transpose"):
-        groups_out = shape[1]
-        return groups_out, shape[0] * math.prod(shape[2:])
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    return shape[0], math.prod(shape[1:])
-
-
-def _views(kind: str) -> tuple[str, ...]:
-    if kind.startswith("conv"):
-        return ("unfolded", "kernels")
-    return ("default",)
-
-
-def _not_viewable_reason(shape: tuple[int, ...], dtype: str) -> str | None:
-    if 0 in shape:
-        return f"empty tensor (shape {shape}): nothing to view"
-    if dtype.startswith("complex"):
-        return f"complex dtype {dtype}: svdscope analyses real weights"
-    if " " in dtype:  # DictSource names a non-strided layout: "float32 sparse_coo"
-        return f"{dtype} tensor: svdscope views dense weights (save it with .to_dense())"
-    if dtype not in _FLOAT_DTYPES:
-        return f"{dtype} tensor: not floating-point weights (indices, masks or quantized data)"
-    return None
-
-
 class Network:
     """Named weight tensors, matrix views and, when a module is attached, forward passes."""
 
@@ -195,10 +149,10 @@ class Network:
             meta = self._source.meta(key)
             if len(meta.shape) < 2:
                 continue
-            name = _layer_name(key, taken)
+            name = layer_name(key, taken)
             taken.add(name)
-            kind = kinds.get(key) or _heuristic_kind(key, meta.shape)
-            reason = _not_viewable_reason(meta.shape, meta.dtype)
+            kind = kinds.get(key) or heuristic_kind(key, meta.shape)
+            reason = not_viewable_reason(meta.shape, meta.dtype)
             note, scale = reason, scales.get(key)
             if key in scale_of:
                 kind, reason = "scale", f"the fp8 scales of {scale_of[key]}, applied to it"
@@ -214,8 +168,8 @@ class Network:
                     name=name,
                     kind=kind,
                     shape=meta.shape,
-                    matrix_shape=None if reason else _matrix_shape(kind, meta.shape),
-                    views=() if reason else _views(kind),
+                    matrix_shape=None if reason else matrix_shape(kind, meta.shape),
+                    views=() if reason else views(kind),
                     dtype=meta.dtype,
                     key=key,
                     bias=bias_key if bias_key in key_set else None,
@@ -389,7 +343,7 @@ class Network:
                 col_label="kernel tap",
                 col_image_shape=(int(k[0]), int(k[1])) if len(k) == 2 else None,
             )
-        m, n = _matrix_shape(info.kind, info.shape)
+        m, n = matrix_shape(info.kind, info.shape)
         col_label = "input" if len(info.shape) == 2 else "input channel x kernel tap"
         viewable = [layer for layer in self._layers if layer.viewable]
         first = viewable[0].name == name if viewable else False
