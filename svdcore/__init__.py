@@ -35,6 +35,7 @@ from .esd import (
 )
 from .exceptions import DataError, ExecutionError, LayerError, LoadError, SvdscopeError
 from .fourier import FFTView, fft2_view
+from .hill import HillEstimate, hill_estimator
 from .inversion import (
     INVERTIBLE_ACTIVATIONS,
     ActivationInverse,
@@ -66,6 +67,15 @@ from .projections import (
 )
 from .randomized import OperatorSVD, operator_svd
 from .refs import ModelRef, model_ref, open_model_ref
+from .rmt import (
+    MarchenkoPasturFit,
+    ShuffledSpectrum,
+    esd_distance,
+    fit_marchenko_pastur,
+    marchenko_pastur_cdf,
+    marchenko_pastur_density,
+    shuffled_spectrum,
+)
 from .signal_models import (
     FAMILIES as FIT_FAMILIES,
 )
@@ -104,6 +114,7 @@ from .surgery import (
     singular_vector_similarity,
     spectral_surgery,
 )
+from .ties import TieGroup, near_ties
 from .wiretap import LayerDescrambling, descramble_layer, layer_gram, principal_angles
 
 __all__ = [
@@ -121,6 +132,7 @@ __all__ = [
     "Fit",
     "FourSubspaces",
     "GramAccumulator",
+    "HillEstimate",
     "Inversion",
     "JacobianOperator",
     "LayerComparison",
@@ -131,6 +143,7 @@ __all__ = [
     "LayerSpectrum",
     "LoadError",
     "LocalAffine",
+    "MarchenkoPasturFit",
     "ModelRef",
     "Network",
     "NetworkComparison",
@@ -142,11 +155,13 @@ __all__ = [
     "Pruned",
     "Reduced",
     "SVDResult",
+    "ShuffledSpectrum",
     "SignalVectors",
     "SpectrumSummary",
     "SplitOperators",
     "Surgery",
     "SvdscopeError",
+    "TieGroup",
     "TopSpectrum",
     "ViewInfo",
     "activation_range",
@@ -162,13 +177,16 @@ __all__ = [
     "descramble",
     "descramble_layer",
     "effective_rank",
+    "esd_distance",
     "esd_eigenvalues",
     "fft2_view",
     "fit_biexponential",
     "fit_chebyshev",
+    "fit_marchenko_pastur",
     "fit_powerlaw",
     "fit_trig",
     "fit_vector",
+    "hill_estimator",
     "ideal_output",
     "invert_activation",
     "jacobian_operator",
@@ -179,8 +197,11 @@ __all__ = [
     "load_model",
     "local_affine",
     "make_stencil",
+    "marchenko_pastur_cdf",
+    "marchenko_pastur_density",
     "mds_descrambler",
     "model_ref",
+    "near_ties",
     "network_operator",
     "neuron_projections",
     "numerical_rank",
@@ -194,6 +215,7 @@ __all__ = [
     "pseudo_inverse_input",
     "resolve_dtype",
     "second_derivative",
+    "shuffled_spectrum",
     "sign_reduce",
     "signal_vectors",
     "singular_values",

@@ -7,7 +7,7 @@ import torch
 
 from .exceptions import DataError
 
-__all__ = ["as_matrix", "as_real_tensor", "count"]
+__all__ = ["as_eigenvalues", "as_matrix", "as_real_tensor", "count"]
 
 
 def count(
@@ -85,3 +85,39 @@ def as_matrix(
             f"value(s), the first at index {first}; remove or replace them first."
         )
     return W
+
+
+def as_eigenvalues(eigenvalues: object) -> np.ndarray:
+    """``eigenvalues`` (of W^T W: list, numpy or torch, 1-D, finite, >= 0) as float64 numpy,
+    or ``DataError`` naming what is wrong."""
+    if isinstance(eigenvalues, torch.Tensor):
+        eigenvalues = eigenvalues.detach().cpu().double().numpy()
+    elif isinstance(eigenvalues, list | tuple):
+        try:
+            eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("eigenvalues must be a list of numbers.") from None
+    if not isinstance(eigenvalues, np.ndarray):
+        raise DataError(
+            f"eigenvalues must be a numpy array or torch.Tensor, got {type(eigenvalues).__name__}."
+        )
+    if eigenvalues.dtype == object or not np.issubdtype(eigenvalues.dtype, np.number):
+        raise DataError(f"eigenvalues must be numeric, got an array of dtype {eigenvalues.dtype}.")
+    if np.iscomplexobj(eigenvalues):
+        raise DataError("eigenvalues are complex; pass the real eigenvalues of W^T W.")
+    if eigenvalues.ndim != 1:
+        raise DataError(
+            f"eigenvalues must be 1-D, got shape {tuple(eigenvalues.shape)}; for a matrix W "
+            "use esd_eigenvalues(W)."
+        )
+    if eigenvalues.size == 0:
+        raise DataError("eigenvalues is empty; there is nothing to fit.")
+    ev = eigenvalues.astype(np.float64)
+    if not np.isfinite(ev).all():
+        bad = int((~np.isfinite(ev)).sum())
+        raise DataError(f"eigenvalues contain {bad} NaN or infinite value(s); remove them first.")
+    if (ev < 0).any():
+        raise DataError(
+            f"eigenvalues must be >= 0 (eigenvalues of W^T W), got a minimum of {ev.min():.3g}."
+        )
+    return ev

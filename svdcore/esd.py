@@ -31,15 +31,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._validate import as_matrix, count
+from ._validate import as_eigenvalues, as_matrix, count
 from .exceptions import DataError, ExecutionError, LayerError
+from .hill import HillEstimate, hill_estimator
 from .network import Network
+from .rmt import MarchenkoPasturFit, ShuffledSpectrum, fit_marchenko_pastur, shuffled_spectrum
 from .spectrum import SpectrumSummary, singular_values, spectrum_summary
+from .ties import TieGroup, near_ties
 
 __all__ = [
     "EVALS_THRESH",
     "MIN_EVALS",
     "TABLE_COLUMNS",
+    "TIE_TOP",
     "LayerSpectrum",
     "PowerLawFit",
     "esd_eigenvalues",
@@ -51,6 +55,7 @@ __all__ = [
 
 EVALS_THRESH = 1e-5  # WeightWatcher: eigenvalues at or below this count as zero
 MIN_EVALS = 10  # WeightWatcher: fewer eigenvalues than this are not fitted
+TIE_TOP = 16  # the table lists near-ties that start among the top 16 singular values
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,40 +98,6 @@ def esd_eigenvalues(W: torch.Tensor | np.ndarray, *, normalize: bool = False) ->
     return evals
 
 
-def _as_eigenvalues(eigenvalues: object) -> np.ndarray:
-    if isinstance(eigenvalues, torch.Tensor):
-        eigenvalues = eigenvalues.detach().cpu().double().numpy()
-    elif isinstance(eigenvalues, list | tuple):
-        try:
-            eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError("eigenvalues must be a list of numbers.") from None
-    if not isinstance(eigenvalues, np.ndarray):
-        raise DataError(
-            f"eigenvalues must be a numpy array or torch.Tensor, got {type(eigenvalues).__name__}."
-        )
-    if eigenvalues.dtype == object or not np.issubdtype(eigenvalues.dtype, np.number):
-        raise DataError(f"eigenvalues must be numeric, got an array of dtype {eigenvalues.dtype}.")
-    if np.iscomplexobj(eigenvalues):
-        raise DataError("eigenvalues are complex; pass the real eigenvalues of W^T W.")
-    if eigenvalues.ndim != 1:
-        raise DataError(
-            f"eigenvalues must be 1-D, got shape {tuple(eigenvalues.shape)}; for a matrix W "
-            "use esd_eigenvalues(W)."
-        )
-    if eigenvalues.size == 0:
-        raise DataError("eigenvalues is empty; there is nothing to fit.")
-    ev = eigenvalues.astype(np.float64)
-    if not np.isfinite(ev).all():
-        bad = int((~np.isfinite(ev)).sum())
-        raise DataError(f"eigenvalues contain {bad} NaN or infinite value(s); remove them first.")
-    if (ev < 0).any():
-        raise DataError(
-            f"eigenvalues must be >= 0 (eigenvalues of W^T W), got a minimum of {ev.min():.3g}."
-        )
-    return ev
-
-
 def _scan(data: np.ndarray, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MLE alpha, KS distance D and sigma for xmin = data[i], i = 0..stop-1 (data ascending)."""
     N = data.size
@@ -166,7 +137,7 @@ def fit_powerlaw(
     ``min_evals`` eigenvalues above ``thresh``, an ``xmin`` that leaves fewer than 2, or a
     tail of equal values (no power law to fit).
     """
-    ev = _as_eigenvalues(eigenvalues)
+    ev = as_eigenvalues(eigenvalues)
     data = np.sort(ev[ev > thresh])
     N = data.size
     need = max(int(min_evals), 2)
@@ -221,7 +192,11 @@ class LayerSpectrum:
 
     ``summary`` (singular values, norms, ranks; see :class:`SpectrumSummary`) is None for a
     skipped layer; ``powerlaw`` is None when the layer was skipped or has too few eigenvalues
-    for a fit. ``note`` says why ("" when everything was computed).
+    for a fit, ``hill`` (:func:`svdcore.hill.hill_estimator`) likewise; ``mp`` the
+    Marchenko-Pastur bulk (:func:`svdcore.rmt.fit_marchenko_pastur`, None where there is no
+    bulk); ``ties`` the near-ties starting among the top :data:`TIE_TOP` singular values;
+    ``shuffled`` the ESD of an element-shuffled copy (correlation traps) when asked for.
+    ``note`` says why something is missing ("" when everything was computed).
     """
 
     name: str
@@ -232,6 +207,10 @@ class LayerSpectrum:
     powerlaw: PowerLawFit | None
     note: str = ""
     dtype: str = ""  # the stored dtype ("bfloat16", "float8_e4m3fn" ...)
+    hill: HillEstimate | None = None
+    mp: MarchenkoPasturFit | None = None
+    ties: tuple[TieGroup, ...] = ()
+    shuffled: ShuffledSpectrum | None = None
 
 
 def layer_spectrum(
@@ -242,8 +221,13 @@ def layer_spectrum(
     max_elements: int | None = None,
     normalize: bool = False,
     thresh: float = EVALS_THRESH,
+    randomize: bool = False,
+    seed: int = 0,
 ) -> LayerSpectrum:
     """The spectral-table row of layer ``name`` of ``net`` (see :func:`layer_spectra`).
+
+    ``randomize``: also the ESD of a copy with its entries shuffled (``seed``), for the
+    correlation-trap columns (one more Gram eigendecomposition of the layer).
 
     Never raises for the layer's own content: a layer that cannot be viewed as a matrix,
     lacks ``view``, has more than ``max_elements`` entries (None: no limit, the default)
@@ -269,21 +253,40 @@ def layer_spectrum(
         )
         return LayerSpectrum(**base, matrix_shape=shape, summary=None, powerlaw=None, note=note)
     try:  # NaN/Inf weights: this layer says so, the others are still summarised
-        summary = spectrum_summary(net.matrix(info.name, view=view))
+        W = net.matrix(info.name, view=view)
+        summary = spectrum_summary(W)
     except DataError as exc:
         return LayerSpectrum(
             **base, matrix_shape=shape, summary=None, powerlaw=None, note=f"skipped: {exc}"
         )
-    evals = summary.singular_values**2
-    if normalize:
-        evals = evals / max(shape)
+    scale = float(max(shape)) if normalize else 1.0
+    evals = summary.singular_values**2 / scale
+    notes = [info.note]  # e.g. an fp8 weight with no scale
     try:
         fit: PowerLawFit | None = fit_powerlaw(evals, thresh=thresh)
-        note = ""
+        hill: HillEstimate | None = hill_estimator(evals, thresh=thresh)
     except DataError as exc:
-        fit, note = None, f"no power-law fit: {exc}"
-    note = "; ".join(n for n in (info.note, note) if n)  # e.g. an fp8 weight with no scale
-    return LayerSpectrum(**base, matrix_shape=shape, summary=summary, powerlaw=fit, note=note)
+        fit, hill = None, None
+        notes.append(f"no power-law fit: {exc}")
+    try:
+        mp: MarchenkoPasturFit | None = fit_marchenko_pastur(evals, shape=shape, scale=scale)
+    except DataError:
+        mp = None  # a rank-deficient layer has no bulk: the MP columns stay empty
+    ties = tuple(near_ties(summary.singular_values, top=TIE_TOP))
+    shuffled = None
+    if randomize:
+        shuffled = shuffled_spectrum(W, seed=seed, eigenvalues=summary.singular_values**2)
+    return LayerSpectrum(
+        **base,
+        matrix_shape=shape,
+        summary=summary,
+        powerlaw=fit,
+        note="; ".join(n for n in notes if n),
+        hill=hill,
+        mp=mp,
+        ties=ties,
+        shuffled=shuffled,
+    )
 
 
 def layer_spectra(
@@ -293,6 +296,8 @@ def layer_spectra(
     max_elements: int | None = None,
     normalize: bool = False,
     thresh: float = EVALS_THRESH,
+    randomize: bool = False,
+    seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[LayerSpectrum]:
@@ -303,7 +308,8 @@ def layer_spectra(
     layers) and the ESD its squared singular values (divided by max(m, n) when
     ``normalize``). Every layer is computed, whatever its size, unless ``max_elements``
     (None: no limit, the default) caps it; skipped layers carry a note
-    (:func:`layer_spectrum`). ``progress(done, total, name)`` is called after each layer;
+    (:func:`layer_spectrum`; ``randomize``: the shuffled-copy ESDs too).
+    ``progress(done, total, name)`` is called after each layer;
     ``should_stop()`` True before a layer raises ``ExecutionError("cancelled")``.
     Invariant (checked in tests): every number equals the :mod:`svdcore.spectrum` function
     on the same matrix.
@@ -326,6 +332,8 @@ def layer_spectra(
                 max_elements=max_elements,
                 normalize=normalize,
                 thresh=thresh,
+                randomize=randomize,
+                seed=seed,
             )
         )
         if progress is not None:
@@ -352,6 +360,15 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "sigma",
     "n_tail",
     "n_evals",
+    "alpha_hill",
+    "hill_k",
+    "mp_sigma2",
+    "mp_edge",
+    "n_spikes",
+    "bulk_fraction",
+    "rand_distance",
+    "n_traps",
+    "near_ties",
     "note",
 )
 
@@ -363,15 +380,21 @@ def spectral_table(
     max_elements: int | None = None,
     normalize: bool = False,
     thresh: float = EVALS_THRESH,
+    randomize: bool = False,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """The per-layer spectral table of ``net`` (or of rows from :func:`layer_spectra`).
 
     One row per layer (columns :data:`TABLE_COLUMNS`): name, kind, tensor ``shape`` as
     "256x64", the stored ``dtype``, matrix ``rows``/``cols``, spectral and Frobenius norms,
     stable and effective rank, numerical rank, condition number, the ESD power-law
-    ``alpha``, ``xmin``, KS ``D``,
-    ``sigma``, ``n_tail`` (eigenvalues >= xmin), ``n_evals`` (eigenvalues fitted) and a
-    ``note`` for layers skipped or not fitted (their numbers are NaN / <NA>). CSV-ready:
+    ``alpha``, ``xmin``, KS ``D``, ``sigma``, ``n_tail`` (eigenvalues >= xmin), ``n_evals``
+    (eigenvalues fitted), Hill's ``alpha_hill`` from the top ``hill_k``, the
+    Marchenko-Pastur bulk (``mp_sigma2``, its edge ``mp_edge`` in the ESD's units,
+    ``n_spikes`` above the Tracy-Widom threshold, the ``bulk_fraction`` of the energy), with
+    ``randomize`` the shuffled copy's ``rand_distance`` and ``n_traps`` (NaN / <NA>
+    without), ``near_ties`` ("σ3–σ4, ...", groups starting among the top :data:`TIE_TOP`)
+    and a ``note`` for layers skipped or not fitted (their numbers are NaN / <NA>). CSV-ready:
     ``table.to_csv(index=False)``. Invariant (checked in tests): one row per layer of
     ``net.layers``, in order, and the numbers equal the :mod:`svdcore.spectrum` functions.
 
@@ -379,7 +402,13 @@ def spectral_table(
     """
     if isinstance(net, Network):
         rows = layer_spectra(
-            net, view=view, max_elements=max_elements, normalize=normalize, thresh=thresh
+            net,
+            view=view,
+            max_elements=max_elements,
+            normalize=normalize,
+            thresh=thresh,
+            randomize=randomize,
+            seed=seed,
         )
     else:
         rows = list(net)
@@ -387,7 +416,7 @@ def spectral_table(
             raise DataError("spectral_table needs a Network or a list of LayerSpectrum rows.")
     records = []
     for r in rows:
-        s, p = r.summary, r.powerlaw
+        s, p, h, mp, sh = r.summary, r.powerlaw, r.hill, r.mp, r.shuffled
         records.append(
             {
                 "name": r.name,
@@ -408,10 +437,28 @@ def spectral_table(
                 "sigma": p.sigma if p else math.nan,
                 "n_tail": p.n_tail if p else None,
                 "n_evals": p.eigenvalues.size if p else None,
+                "alpha_hill": h.alpha if h else math.nan,
+                "hill_k": h.k if h else None,
+                "mp_sigma2": mp.sigma2 if mp else math.nan,
+                "mp_edge": mp.lambda_plus if mp else math.nan,
+                "n_spikes": mp.n_spikes if mp else None,
+                "bulk_fraction": mp.bulk_fraction if mp else math.nan,
+                "rand_distance": sh.distance if sh else math.nan,
+                "n_traps": sh.n_traps if sh else None,
+                "near_ties": ", ".join(t.label() for t in r.ties),
                 "note": r.note,
             }
         )
     df = pd.DataFrame(records, columns=list(TABLE_COLUMNS))
-    for col in ("rows", "cols", "numerical_rank", "n_tail", "n_evals"):
+    for col in (
+        "rows",
+        "cols",
+        "numerical_rank",
+        "n_tail",
+        "n_evals",
+        "hill_k",
+        "n_spikes",
+        "n_traps",
+    ):
         df[col] = df[col].astype("Int64")
     return df

@@ -2,7 +2,7 @@
 
     svdscope serve [--host H] [--port P] [--data FILE] [MODEL ...]
                                                        dashboard (MODEL: a file/folder or zoo name)
-    svdscope layers MODEL [--activation A] [--format table|csv|markdown]
+    svdscope layers MODEL [--activation A] [--format table|csv|markdown] [--randomize]
                                                        print a model's layer table
     svdscope export MODEL --layer L --analysis A --out OUT.npz|OUT.html
                                                        an analysis, headless (app/cli/export.py)
@@ -121,7 +121,9 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         from app.cli.export import format_layer_table
         from svdcore.esd import layer_spectra, spectral_table
 
-        rows = layer_spectra(net, max_elements=args.max_elements, progress=report)
+        rows = layer_spectra(
+            net, max_elements=args.max_elements, randomize=args.randomize, progress=report
+        )
         sys.stdout.write(format_layer_table(spectral_table(rows), args.format))
         return 0
     kind = "executable" if net.executable else "weights only"
@@ -256,6 +258,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("table", "csv", "markdown"),
         default="table",
         help="table: aligned text; csv / markdown: the Overview's spectral table",
+    )
+    layers.add_argument(
+        "--randomize",
+        action="store_true",
+        help="csv / markdown: also each layer's element-shuffled copy (correlation traps: "
+        "rand_distance, n_traps); one more eigendecomposition per layer",
     )
     layers.set_defaults(func=_cmd_layers)
 

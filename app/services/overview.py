@@ -2,10 +2,12 @@
 
 `OverviewService` is built once by `app.services.Services` with what it needs.
 Every layer is computed, whatever its size (svdcore's `layer_spectrum`: norms, ranks,
-condition number and the heavy-tailed ESD exponent alpha with its KS distance; float64
-singular values, the Gram route for large layers), and each row is cached by the content of
-its tensor in the shared cache (`Network.matrix_key`): reopening a model, the same file
-under another name, in another session or on another worker, finds its rows at once.
+condition number, the heavy-tailed ESD exponent alpha with its KS distance and Hill's
+estimate, the Marchenko-Pastur bulk and its spikes, the shuffled copy's distance and traps,
+near-ties; float64 singular values, the Gram route for large layers), and each row is
+cached by the content of its tensor in the shared cache (`Network.matrix_key`): reopening a
+model, the same file under another name, in another session or on another worker, finds its
+rows at once.
 Layers up to `INLINE_MAX_ELEMENTS` entries are computed while the page waits; the others
 by a background job (`compute`, reported layer by layer) while the page shows the rows
 already known and says which are still running.
@@ -40,7 +42,7 @@ __all__ = [
 # 0.1 s here); larger ones by the overview job.
 INLINE_MAX_ELEMENTS = 1024 * 1024
 PENDING_NOTE = "computing in the background…"
-_ROW_VERSION = 2  # bump when a row's content changes: older cached rows are never read
+_ROW_VERSION = 3  # bump when a row's content changes: older cached rows are never read
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,13 @@ class OverviewService:
         """One layer's row: from the shared cache, else computed when `compute` (None
         otherwise). Layers with no matrix view cost nothing and are never cached."""
         if info.matrix_shape is None:
-            return layer_spectrum(net, info.name)
+            return layer_spectrum(net, info.name, randomize=True)
         key = self._row_key(net, info.name)
         if not compute:
             return self.caches.shared_cache.backend.get(key)
 
         def run() -> LayerSpectrum:
-            row = layer_spectrum(net, info.name)
+            row = layer_spectrum(net, info.name, randomize=True)
             if row.summary is not None:  # the Spectrum tab and the Layers table read it too
                 full = sc.cache.make_key("spectrum_summary", net.matrix_key(info.name))
                 shared = self.caches.shared_cache

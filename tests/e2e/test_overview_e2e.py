@@ -108,11 +108,11 @@ def slow_rows(monkeypatch):
     forked job inherits this)."""
     real = overview_service.layer_spectrum
 
-    def slow(net, name):
+    def slow(net, name, **kw):
         shape = net.layer(name).matrix_shape
         if shape and shape[0] * shape[1] > INLINE_MAX_ELEMENTS:
             time.sleep(0.6)
-        return real(net, name)
+        return real(net, name, **kw)
 
     monkeypatch.setattr(overview_service, "layer_spectrum", slow)
 

@@ -251,3 +251,43 @@ def test_no_layer_is_skipped_for_its_size_and_progress_is_reported():
     with pytest.raises(sc.ExecutionError, match="cancelled"):
         layer_spectra(net, should_stop=lambda: asked.append(1) or len(asked) > 1)
     assert len(asked) == 2
+
+
+def test_table_diagnostics_equal_their_functions():
+    """Hill, Marchenko-Pastur, near-tie and (with randomize) shuffled-copy columns equal
+    svdcore.hill / rmt / ties on the same eigenvalues; without randomize they are empty."""
+    rng = np.random.default_rng(0)
+    module = nn.Sequential()
+    module.add_module("noise", nn.Linear(300, 150, bias=False))
+    module.add_module("signal", nn.Linear(150, 150, bias=False))
+    with torch.no_grad():
+        module.noise.weight.copy_(torch.from_numpy(rng.standard_normal((150, 300)) * 0.05))
+        U = np.linalg.qr(rng.standard_normal((150, 150)))[0]
+        s = np.r_[5.0, 4.99, 3.0, np.linspace(0.5, 0.1, 147)]  # sigma1 and sigma2 tie
+        module.signal.weight.copy_(torch.from_numpy((U * s) @ U.T))
+    net = sc.Network.from_module(module, input_shape=(300,), name="diag")
+    plain = spectral_table(net)
+    assert plain["rand_distance"].isna().all() and plain["n_traps"].isna().all()
+    table = spectral_table(net, randomize=True, seed=5)
+    for row in table.itertuples(index=False):
+        W = net.matrix(row.name)
+        sv = sc.spectrum_summary(W).singular_values
+        evals = sv**2
+        hill = sc.hill_estimator(evals)
+        assert row.alpha_hill == pytest.approx(hill.alpha, rel=1e-12) and row.hill_k == hill.k
+        mp = sc.fit_marchenko_pastur(evals, shape=tuple(W.shape))
+        assert row.mp_edge == pytest.approx(mp.lambda_plus, rel=1e-12)
+        assert row.mp_sigma2 == pytest.approx(mp.sigma2, rel=1e-12)
+        assert row.n_spikes == mp.n_spikes
+        assert row.bulk_fraction == pytest.approx(mp.bulk_fraction, rel=1e-12)
+        shuffled = sc.shuffled_spectrum(W, seed=5)
+        assert row.rand_distance == pytest.approx(shuffled.distance, rel=1e-9, abs=1e-12)
+        assert row.n_traps == shuffled.n_traps
+        ties = sc.near_ties(sv, top=16)
+        assert row.near_ties == ", ".join(t.label() for t in ties)
+    noise = table[table["name"] == "noise"].iloc[0]
+    signal = table[table["name"] == "signal"].iloc[0]
+    assert noise["n_spikes"] == 0 and noise["rand_distance"] < 0.02
+    assert noise["mp_sigma2"] == pytest.approx(0.05**2, rel=0.03)
+    assert signal["near_ties"].startswith("σ1–σ2")
+    assert signal["rand_distance"] > 0.3  # structured: the shuffled copy is noise

@@ -48,6 +48,12 @@ COLUMNS: list[tuple[str, str, Any]] = [
     ("alpha", "α (ESD)", _F3),
     ("D", "KS D", _F3),
     ("n_tail", "tail", "int"),
+    ("alpha_hill", "α Hill", _F3),
+    ("n_spikes", "MP spikes", "int"),
+    ("bulk_fraction", "bulk", _F3),
+    ("rand_distance", "shuffled Δ", _F3),
+    ("n_traps", "traps", "int"),
+    ("near_ties", "near-ties", None),
     ("note", "Note", None),
 ]
 
@@ -74,7 +80,7 @@ def _table() -> dash_table.DataTable:
         style_table={"overflowX": "auto"},
         style_cell_conditional=[
             {"if": {"column_id": c}, "textAlign": "left"}
-            for c in ("name", "kind", "shape", "dtype")
+            for c in ("name", "kind", "shape", "dtype", "near_ties")
         ]
         + [
             {
@@ -92,6 +98,15 @@ def _table() -> dash_table.DataTable:
             "D": "Kolmogorov-Smirnov distance of the power-law fit (smaller is better)",
             "n_tail": "eigenvalues ≥ xmin used in the fit",
             "condition_number": "σ₁ / σᵣ",
+            "alpha_hill": "Hill's estimate of α from the top ⌈√N⌉ eigenvalues",
+            "n_spikes": "eigenvalues above the Tracy-Widom 95 % point of the fitted "
+            "Marchenko-Pastur bulk",
+            "bulk_fraction": "share of ‖W‖F² inside the Marchenko-Pastur bulk",
+            "rand_distance": "how far the ESD is from that of the layer with its entries "
+            "shuffled: ½ Σ|λᵢ − μᵢ| / Σλᵢ (0: no structure beyond noise)",
+            "n_traps": "spikes of the shuffled copy (correlation traps: single huge entries)",
+            "near_ties": "adjacent singular values within 1 % among the top 16: single "
+            "vectors there are unstable, only their shared subspace is determined",
         },
     )
 

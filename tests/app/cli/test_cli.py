@@ -27,6 +27,26 @@ def test_layers_prints_table(tmp_path, capsys):
     assert "fc1" in out and "8x4" in out and "int64 tensor" in out
 
 
+def test_layers_csv_has_the_diagnostics_and_randomize_fills_the_trap_columns(tmp_path, capsys):
+    import io
+
+    import pandas as pd
+
+    path = tmp_path / "m.safetensors"
+    save_file(
+        {"fc1.weight": torch.randn(120, 60, generator=torch.Generator().manual_seed(0))}, str(path)
+    )
+    assert main(["layers", str(path), "--format", "csv"]) == 0
+    plain = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    row = plain.iloc[0]
+    assert row["alpha_hill"] > 1 and row["n_spikes"] == 0 and row["mp_edge"] > 0
+    assert pd.isna(row["rand_distance"]) and pd.isna(row["n_traps"])
+    assert main(["layers", str(path), "--format", "csv", "--randomize"]) == 0
+    shuffled = pd.read_csv(io.StringIO(capsys.readouterr().out)).iloc[0]
+    assert 0 <= shuffled["rand_distance"] < 0.05 and shuffled["n_traps"] == 0
+    assert shuffled["alpha"] == row["alpha"]
+
+
 def test_layers_with_activation_is_executable(tmp_path, capsys):
     path = tmp_path / "m.pt"
     torch.save({"0.weight": torch.randn(8, 4), "2.weight": torch.randn(3, 8)}, path)
