@@ -100,6 +100,16 @@ DIV_SPECTRUM_STATS = "div-spectrum-stats"
 DIV_SPECTRUM_FULL = "div-spectrum-full"  # shown while only the top values are known
 TEXT_SPECTRUM_FULL_NOTE = "text-spectrum-full-note"
 JOB_SPECTRUM = JobIds.of("spectrum")  # (re)start the full SVD
+# Spectrum view: the ESD panel (power law, Hill, Marchenko-Pastur, shuffled copy, near-ties)
+DIV_ESD = "div-esd-panel"
+TEXT_ESD_NOTE = "text-esd-note"  # why the panel is not there yet (a large layer's job)
+INPUT_ESD_XMIN = "input-esd-xmin"  # empty: xmin by the smallest KS distance
+BUTTON_ESD_AUTO = "button-esd-auto"  # back to the KS choice
+INPUT_ESD_HILL_K = "input-esd-hill-k"  # empty: ceil(sqrt(N))
+GRAPH_ESD = "graph-esd-density"
+DIV_ESD_STATS = "div-esd-stats"
+DIV_ESD_ALERT = "div-esd-alert"
+DIV_ESD_TIES = "div-esd-ties"  # the near-tie warning
 
 # Singular-vector view
 DIV_VECTORS_ALERT = "div-vectors-alert"

@@ -7,6 +7,7 @@ and one service object per analysis, each given exactly what it needs:
 
     services.registry     models, layers, opened networks        registry.py
     services.layers       layer table, weights, spectrum, vectors layers.py
+    services.esd          the ESD panel: fits, MP bulk, traps     esd.py
     services.datasets     datasets for a model                    datasets.py
     services.descramble   descramblers, FFTs                      descramble.py
     services.subspaces    four subspaces, projections             subspaces.py
@@ -37,6 +38,7 @@ from app.services.caches import ResultCaches
 from app.services.compare import CompareService
 from app.services.datasets import DatasetEntry, DatasetService, OpenedDataset
 from app.services.descramble import DescrambleData, DescrambleOptions, DescrambleService
+from app.services.esd import EsdData, EsdOptions, EsdService
 from app.services.inversion import InversionData, InversionOptions, InversionService
 from app.services.jobs import JobFlags
 from app.services.layers import LayerViews, SpectrumData, VectorsData, WeightsData
@@ -56,6 +58,8 @@ __all__ = [
     "DatasetEntry",
     "DescrambleData",
     "DescrambleOptions",
+    "EsdData",
+    "EsdOptions",
     "InversionData",
     "InversionOptions",
     "ModelEntry",
@@ -122,6 +126,7 @@ class Services:
         self.registry = ModelRegistry(self.config, self.uploads, self.dataset_uploads)
         self.jobs = JobFlags(self.caches.shared_cache)
         self.layers = LayerViews(self.registry, self.caches)
+        self.esd = EsdService(self.registry, self.caches, self.layers)
         self.datasets = DatasetService(self.registry)
         self.descramble = DescrambleService(self.registry, self.caches, self.datasets)
         self.subspaces = SubspacesService(self.registry, self.caches, self.datasets)

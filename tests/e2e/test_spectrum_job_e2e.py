@@ -1,13 +1,13 @@
 """A large layer's Spectrum tab in a real browser: the randomized first view with its
 bounds, the full SVD started by itself as a background job with progress, Cancel keeping
-the first view, and a restart that ends in the full spectrum."""
+the first view, and a restart that ends in the full spectrum and the ESD panel."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from dash.testing.wait import until
-from e2e_helpers import screenshot, settle, wait_graph, wait_layer_names
+from e2e_helpers import screenshot, settle, text_of, wait_graph, wait_layer_names
 from safetensors.torch import save_file
 
 import app.services.layers as services_module
@@ -42,6 +42,7 @@ def test_first_view_then_full_spectrum_with_cancel(dash_duo, tmp_path, monkeypat
     until(lambda: _visible(dash_duo, ids.JOB_SPECTRUM.progress_div), timeout=20)
     assert dash_duo.find_element(f"#{ids.stat_id('spectrum', 'energy')}").text.startswith("≥")
     dash_duo.driver.save_screenshot(str(tmp_path / "spectrum-first-view.png"))  # job running
+    dash_duo.wait_for_contains_text(f"#{ids.TEXT_ESD_NOTE}", "full spectrum has been computed")
 
     # Cancel: the job stops, the first view stays, the page says so
     dash_duo.find_element(f"#{ids.JOB_SPECTRUM.cancel}").click()
@@ -61,6 +62,11 @@ def test_first_view_then_full_spectrum_with_cancel(dash_duo, tmp_path, monkeypat
     screenshot(dash_duo, tmp_path, "spectrum-full-after-job.png")
     until(lambda: not _visible(dash_duo, ids.DIV_SPECTRUM_FULL), timeout=20)
     cond = dash_duo.find_element(f"#{ids.stat_id('spectrum', 'cond')}").text
+    # the ESD panel follows the job, with the shuffled copy the job computed after the SVD
+    shuffled = f"#{ids.stat_id('esd', 'rand-distance')}"
+    until(lambda: text_of(dash_duo, shuffled).split()[-1] not in ("…", ""), timeout=60)
+    assert 0 <= float(text_of(dash_duo, shuffled).split()[-1]) <= 1
+    assert text_of(dash_duo, f"#{ids.TEXT_ESD_NOTE}") == ""
     assert float(cond) > 1.0
     # the sidebar's layer table shows the layer's κ now that its full spectrum is known
     cell = f"#{ids.TABLE_LAYER_LIST} td[data-dash-column='cond']"

@@ -31,6 +31,7 @@ from app.views.common import (
     selection_ready,
     stat_maker,
 )
+from app.views.spectrum import esd
 from svdcore.cache import make_key
 
 __all__ = ["layout", "register", "stats_panel", "top_stats_panel"]
@@ -58,6 +59,7 @@ def layout() -> html.Div:
             *jobs.stores(_JOB),
             html.Div(id=ids.DIV_SPECTRUM_STATS, className="stats"),
             graph_panel(ids.GRAPH_SPECTRUM_VALUES),
+            esd.layout(),
         ],
         className="view view-spectrum",
     )
@@ -125,6 +127,7 @@ def top_stats_panel(data: SpectrumData) -> list[html.Div]:
 
 
 def register(app: dash.Dash, services: Any) -> None:
+    esd.register(app, services)
     outputs = [
         Output(ids.GRAPH_SPECTRUM_VALUES, "figure"),
         Output(ids.DIV_SPECTRUM_STATS, "children"),
@@ -206,10 +209,12 @@ def register(app: dash.Dash, services: Any) -> None:
         key = services.layers.spectrum_full_key(*args)
         shape = services.registry.network(args[0], session).view_info(args[1], view=args[2]).shape
 
+        def both() -> None:  # the spectrum, then the ESD panel's shuffled copy
+            services.layers.spectrum_full(*args)
+            services.esd.shuffled(*args)
+
         def compute(progress: Any, should_stop: Any) -> bool:
-            return _run_with_clock(
-                lambda: services.layers.spectrum_full(*args), progress, should_stop, tuple(shape)
-            )
+            return _run_with_clock(both, progress, should_stop, tuple(shape))
 
         return key, compute
 
