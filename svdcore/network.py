@@ -19,11 +19,12 @@ Matrix views (``Network.matrix(name, view=...)``):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from .dequant import FP8_DTYPES, dequantize, scale_key
 from .exceptions import DataError, ExecutionError, LayerError
 from .sources import DictSource, TensorSource
 
-__all__ = ["Axis", "LayerInfo", "Network", "ViewInfo"]
+__all__ = ["Axis", "DerivedView", "LayerInfo", "Network", "ViewInfo"]
 
 _CONV_TYPES: dict[type, str] = {
     nn.Conv1d: "conv1d",
@@ -96,6 +97,14 @@ class ViewInfo:
     col_image_shape: tuple[int, int] | None = None
 
 
+class DerivedView(Protocol):
+    """A view computed from a layer's default matrix (:class:`svdcore.attention.HeadSlice`)."""
+
+    def __call__(self, matrix: torch.Tensor) -> torch.Tensor: ...
+
+    def view_info(self) -> ViewInfo: ...
+
+
 class Network:
     """Named weight tensors, matrix views and, when a module is attached, forward passes."""
 
@@ -128,6 +137,7 @@ class Network:
         self.output_axis = output_axis
         self._layers = self._build_layers(dict(kinds or {}))
         self._by_name = {layer.name: layer for layer in self._layers}
+        self._derived: dict[str, dict[str, DerivedView]] = {}  # layer -> view -> how
         # content keys, computed once per Network (hashing a huge checkpoint reads it all)
         self._key_lock = threading.Lock()
         self._content_key: str | None = None
@@ -258,11 +268,26 @@ class Network:
         info = self.layer(name)
         return None if info.bias is None else self._source.load(info.bias).float()
 
+    def add_views(self, name: str, views: Mapping[str, DerivedView]) -> None:
+        """Add derived matrix views to viewable layer ``name`` (after its own views)."""
+        info = self.layer(name)
+        if not info.viewable:
+            raise LayerError(f"layer {name!r} cannot be viewed as a matrix: {info.note}.")
+        known = self._derived.setdefault(name, {})
+        known.update(views)
+        new = tuple(v for v in views if v not in info.views)
+        info = dataclasses.replace(info, views=info.views + new)
+        self._by_name[name] = info
+        self._layers = [info if layer.name == name else layer for layer in self._layers]
+
     def matrix(
         self, name: str, *, view: str = "default", dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
         """Layer ``name`` as a 2-D CPU tensor (float32 unless ``dtype``); see module docstring."""
         info = self.layer(name)
+        derived = self._derived.get(name, {}).get(view)
+        if derived is not None:
+            return derived(self.matrix(name, dtype=dtype)).contiguous()
         if not info.viewable:
             raise LayerError(f"layer {name!r} cannot be viewed as a matrix: {info.note}.")
         view = self._resolve_view(info, view)
@@ -333,6 +358,9 @@ class Network:
         info = self.layer(name)
         if not info.viewable:
             raise LayerError(f"layer {name!r} cannot be viewed as a matrix: {info.note}.")
+        derived = self._derived.get(name, {}).get(view)
+        if derived is not None:
+            return derived.view_info()
         view = self._resolve_view(info, view)
         if view == "kernels":
             k = info.shape[2:]

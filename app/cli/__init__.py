@@ -4,6 +4,8 @@
                                                        dashboard (MODEL: a file/folder or zoo name)
     svdscope layers MODEL [--activation A] [--format table|csv|markdown] [--randomize]
                                                        print a model's layer table
+    svdscope heads MODEL [--config config.json] [--format table|csv|markdown]
+                                                       each attention head's W_QK / W_OV norms
     svdscope export MODEL --layer L --analysis A --out OUT.npz|OUT.html
                                                        an analysis, headless (app/cli/export.py)
     svdscope zoo list                                  the example networks
@@ -160,6 +162,30 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_heads(args: argparse.Namespace) -> int:
+    import svdcore as sc
+    from app.cli.export import format_layer_table
+
+    net = sc.open_model_ref(args.model)
+    if args.config:
+        config = sc.read_transformer_config(args.config)
+        if config is None:
+            raise sc.LoadError(f"{args.config} names no attention heads (num_attention_heads).")
+        sc.attach_attention(net, config)
+    blocks = sc.attention_blocks(net)
+    if not blocks:
+        raise sc.DataError(
+            f"{net.name}: no attention projections matching a config.json were found (open "
+            "a Hugging Face folder with its config.json, or give --config FILE)."
+        )
+    table = sc.head_table(net, blocks)
+    if args.format == "table":
+        sys.stdout.write(table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n")
+    else:
+        sys.stdout.write(format_layer_table(table, args.format))
+    return 0
+
+
 def _cmd_zoo(args: argparse.Namespace) -> int:
     import svdcore as sc
 
@@ -266,6 +292,12 @@ def _parser() -> argparse.ArgumentParser:
         "rand_distance, n_traps); one more eigendecomposition per layer",
     )
     layers.set_defaults(func=_cmd_layers)
+
+    heads = sub.add_parser("heads", help="each attention head's circuits (W_QK, W_OV)")
+    heads.add_argument("model", metavar="MODEL")
+    heads.add_argument("--config", default=None, help="a config.json naming the heads")
+    heads.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
+    heads.set_defaults(func=_cmd_heads)
 
     from app.cli.export import add_export_parser
 

@@ -20,7 +20,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ..exceptions import ExecutionError, LoadError
+from ..attention import attach_attention, read_transformer_config
+from ..exceptions import DataError, ExecutionError, LoadError
 from ..network import Network
 from ..sources import DictSource, SafetensorsSource
 from ._archives import check_export_archive, check_export_graph, training_mode_ops
@@ -209,6 +210,19 @@ def _with_layers(net: Network) -> Network:
     return net
 
 
+def _with_heads(net: Network, path: Path) -> Network:
+    """A Hugging Face folder's ``config.json`` (read as JSON, never run): one matrix view
+    per attention head (:func:`svdcore.attention.attach_attention`)."""
+    folder = path if path.is_dir() else path.parent if path.name.endswith(".index.json") else None
+    try:
+        config = read_transformer_config(folder) if folder is not None else None
+    except DataError as err:
+        raise LoadError(f"{path.name}: {err}") from None
+    if config is not None:
+        attach_attention(net, config)
+    return net
+
+
 def load_model(
     path: str | Path,
     *,
@@ -220,7 +234,8 @@ def load_model(
     """Open a model file or folder as a :class:`Network`.
 
     - ``safetensors``: a file, a folder of shards, or a ``*.safetensors.index.json``
-      (Hugging Face layout); lazy: only headers are read until a layer is viewed.
+      (Hugging Face layout); lazy: only headers are read until a layer is viewed. A
+      folder's ``config.json`` adds per-head views of the attention projections.
     - ``state_dict``: ``.pt/.pth/.bin`` via ``torch.load(weights_only=True)``; nested
       checkpoint dicts are flattened with dotted keys.
     - ``torch_export``: ``.pt2`` from ``torch.export.save``: executable.
@@ -254,7 +269,7 @@ def load_model(
     elif fmt == "safetensors":
         source = _safetensors_source(p)
         if activation is None:
-            return _with_layers(Network(source, name=label, origin=str(p)))
+            return _with_heads(_with_layers(Network(source, name=label, origin=str(p))), p)
         tensors = {k: source.load(k) for k in source.keys()}  # noqa: SIM118
     else:
         tensors = _read_state_dict(p)

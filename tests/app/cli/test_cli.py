@@ -111,3 +111,29 @@ def test_serve_data_option_offers_a_dataset_file(tmp_path):
         _dataset_spec(str(tmp_path / "missing.npz"))
     with pytest.raises(sc.LoadError, match="no dataset 'file-3'"):
         services.datasets.open("digits", "file-3", None)
+
+
+def test_heads_prints_each_heads_circuits(tmp_path, capsys):
+    import json
+
+    torch.manual_seed(0)
+    folder = tmp_path / "tiny-llama"
+    folder.mkdir()
+    save_file(
+        {
+            "model.layers.0.self_attn.q_proj.weight": torch.randn(16, 16),
+            "model.layers.0.self_attn.k_proj.weight": torch.randn(8, 16),
+            "model.layers.0.self_attn.v_proj.weight": torch.randn(8, 16),
+            "model.layers.0.self_attn.o_proj.weight": torch.randn(16, 16),
+        },
+        str(folder / "model.safetensors"),
+    )
+    config = {"hidden_size": 16, "num_attention_heads": 4, "num_key_value_heads": 2}
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["heads", str(folder), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("block,head,kv_head,qk_sigma1")
+    assert len(lines) == 1 + 4 and lines[3].startswith("model.layers.0.self_attn,2,1,")
+    (folder / "config.json").unlink()
+    assert main(["heads", str(folder)]) == 2
+    assert "no attention projections" in capsys.readouterr().err
