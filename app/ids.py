@@ -82,6 +82,7 @@ DIV_ALERT_GLOBAL = "div-alert-global"
 DIV_LAYER_HEADER = "div-layer-header"
 RADIO_MATRIX_VIEW = "radio-matrix-view"
 DIV_MATRIX_VIEW = "div-matrix-view"
+DROPDOWN_MATRIX_VIEW = "dropdown-matrix-view"  # instead of the radio for many views (heads)
 TABS_VIEW_SELECT = "tabs-view-select"
 
 # Weights view
@@ -241,6 +242,7 @@ GRAPH_SURGERY_DEPTH = "graph-surgery-depth"
 DIV_OVERVIEW_ALERT = "div-overview-alert"
 DIV_OVERVIEW_SUMMARY = "div-overview-summary"
 TABLE_OVERVIEW_LAYERS = "table-overview-layers"  # a click on a row opens that layer
+RADIO_OVERVIEW_ROLE = "radio-overview-role"  # show only attention / MLP / ... rows
 BUTTON_OVERVIEW_CSV = "button-overview-csv"
 DOWNLOAD_OVERVIEW_CSV = "download-overview-csv"
 GRAPH_OVERVIEW_SPARKLINES = "graph-overview-sparklines"  # one small spectrum per layer

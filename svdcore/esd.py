@@ -36,6 +36,7 @@ from .exceptions import DataError, ExecutionError, LayerError
 from .hill import HillEstimate, hill_estimator
 from .network import Network
 from .rmt import MarchenkoPasturFit, ShuffledSpectrum, fit_marchenko_pastur, shuffled_spectrum
+from .roles import layer_block, layer_role
 from .spectrum import SpectrumSummary, singular_values, spectrum_summary
 from .ties import TieGroup, near_ties
 
@@ -344,6 +345,8 @@ def layer_spectra(
 TABLE_COLUMNS: tuple[str, ...] = (
     "name",
     "kind",
+    "role",
+    "block",
     "shape",
     "dtype",
     "rows",
@@ -385,9 +388,10 @@ def spectral_table(
 ) -> pd.DataFrame:
     """The per-layer spectral table of ``net`` (or of rows from :func:`layer_spectra`).
 
-    One row per layer (columns :data:`TABLE_COLUMNS`): name, kind, tensor ``shape`` as
-    "256x64", the stored ``dtype``, matrix ``rows``/``cols``, spectral and Frobenius norms,
-    stable and effective rank, numerical rank, condition number, the ESD power-law
+    One row per layer (columns :data:`TABLE_COLUMNS`): name, kind, its ``role`` and
+    ``block`` (:mod:`svdcore.roles`), tensor ``shape`` as "256x64", the stored ``dtype``,
+    matrix ``rows``/``cols``, spectral and Frobenius norms, stable and effective rank,
+    numerical rank, condition number, the ESD power-law
     ``alpha``, ``xmin``, KS ``D``, ``sigma``, ``n_tail`` (eigenvalues >= xmin), ``n_evals``
     (eigenvalues fitted), Hill's ``alpha_hill`` from the top ``hill_k``, the
     Marchenko-Pastur bulk (``mp_sigma2``, its edge ``mp_edge`` in the ESD's units,
@@ -421,6 +425,8 @@ def spectral_table(
             {
                 "name": r.name,
                 "kind": r.kind,
+                "role": layer_role(r.name, r.kind),
+                "block": layer_block(r.name),
                 "shape": "x".join(str(d) for d in r.shape),
                 "dtype": r.dtype,
                 "rows": r.matrix_shape[0] if r.matrix_shape else None,

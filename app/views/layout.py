@@ -224,6 +224,13 @@ def _main() -> html.Main:
                                 inline=True,
                                 className="radio-inline",
                             ),
+                            dcc.Dropdown(
+                                id=ids.DROPDOWN_MATRIX_VIEW,
+                                options=[],
+                                clearable=False,
+                                className="matrix-view-dropdown",
+                                style={"display": "none"},
+                            ),
                         ],
                         id=ids.DIV_MATRIX_VIEW,
                         className="matrix-view",

@@ -170,6 +170,18 @@ def _header(services: Any, session: str | None, state: Selection, info: Any) -> 
     return [html.H2(title, className="layer-title"), html.Div(facts, className="layer-facts")]
 
 
+MAX_RADIO_VIEWS = 6  # more views (one per attention head): a dropdown instead of the radio
+
+
+def _view_pickers(views: tuple[str, ...], view: str) -> tuple[Any, ...]:
+    """Options, value and style of the radio and of the dropdown: one shows the views."""
+    options = [{"label": v, "value": v} for v in views]
+    shown, hidden = {}, {"display": "none"}
+    if len(views) > MAX_RADIO_VIEWS:
+        return [], None, hidden, options, view, {"minWidth": "220px"}
+    return options, view, shown, [], None, hidden
+
+
 def register(app: dash.Dash, services: Any) -> None:
     @app.callback(
         Output(ids.LOCATION_PAGE_URL, "search"),
@@ -178,6 +190,10 @@ def register(app: dash.Dash, services: Any) -> None:
         Output(ids.TABS_VIEW_SELECT, "value"),
         Output(ids.RADIO_MATRIX_VIEW, "options"),
         Output(ids.RADIO_MATRIX_VIEW, "value"),
+        Output(ids.RADIO_MATRIX_VIEW, "style"),
+        Output(ids.DROPDOWN_MATRIX_VIEW, "options"),
+        Output(ids.DROPDOWN_MATRIX_VIEW, "value"),
+        Output(ids.DROPDOWN_MATRIX_VIEW, "style"),
         Output(ids.DIV_MATRIX_VIEW, "style"),
         Output(ids.STORE_SELECTION_STATE, "data"),
         Output(ids.DIV_ALERT_GLOBAL, "children"),
@@ -196,6 +212,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.TABLE_LAYER_LIST, "active_cell"),
         Input(ids.TABS_VIEW_SELECT, "value"),
         Input(ids.RADIO_MATRIX_VIEW, "value"),
+        Input(ids.DROPDOWN_MATRIX_VIEW, "value"),
         Input(ids.STORE_UPLOAD_EVENT, "data"),
         Input(ids.DROPDOWN_DATASET_SELECT, "value"),
         Input(ids.STORE_DATASET_UPLOAD_EVENT, "data"),
@@ -212,6 +229,7 @@ def register(app: dash.Dash, services: Any) -> None:
         active_cell: dict[str, Any] | None,
         tab_value: str | None,
         view_value: str | None,
+        view_choice: str | None,
         upload_event: dict[str, Any] | None,
         dataset_value: str | None,
         dataset_event: dict[str, Any] | None,
@@ -240,8 +258,11 @@ def register(app: dash.Dash, services: Any) -> None:
                 if not active_cell or not active_cell.get("row_id"):
                     raise dash.exceptions.PreventUpdate
                 requested.update(layer=active_cell["row_id"], view=None, compare_layer=None)
-            elif trigger == ids.RADIO_MATRIX_VIEW:
-                requested["view"] = view_value
+            elif trigger in (ids.RADIO_MATRIX_VIEW, ids.DROPDOWN_MATRIX_VIEW):
+                chosen = view_value if trigger == ids.RADIO_MATRIX_VIEW else view_choice
+                if not chosen:
+                    raise dash.exceptions.PreventUpdate
+                requested["view"] = chosen
             elif trigger == ids.STORE_UPLOAD_EVENT:
                 if not upload_event or not upload_event.get("ok"):
                     raise dash.exceptions.PreventUpdate
@@ -297,8 +318,7 @@ def register(app: dash.Dash, services: Any) -> None:
             options,
             state["model"],
             state["tab"],
-            [{"label": v, "value": v} for v in views],
-            state["view"],
+            *_view_pickers(views, state["view"]),
             {"display": "flex"} if len(views) > 1 else {"display": "none"},
             state if state != current else no_update,
             messages,

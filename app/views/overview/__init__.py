@@ -24,8 +24,17 @@ from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
 from svdcore.cache import make_key
+from svdcore.roles import ROLES
 
-__all__ = ["COLUMNS", "layout", "progress_text", "register", "summary_text"]
+__all__ = ["COLUMNS", "layout", "progress_text", "register", "role_filter", "summary_text"]
+
+ROLE_LABELS = {
+    "attention": "attention",
+    "mlp": "MLP",
+    "embedding": "embedding",
+    "head": "output head",
+    "other": "other",
+}
 
 _JOB = ids.JOB_OVERVIEW
 REFRESH_MS = 1000  # how often the table is redrawn while the job fills it in
@@ -37,6 +46,8 @@ _F2 = Format(precision=2, scheme=Scheme.fixed)
 COLUMNS: list[tuple[str, str, Any]] = [
     ("name", "Layer", None),
     ("kind", "Kind", None),
+    ("role", "Role", None),
+    ("block", "Block", None),
     ("shape", "Shape", None),
     ("dtype", "dtype", None),
     ("spectral_norm", "‖W‖₂", _G4),
@@ -76,11 +87,12 @@ def _table() -> dash_table.DataTable:
         _columns(),
         cell=CLICKABLE_CELLS,
         sort_action="native",
+        filter_action="native",  # the Role radio writes its filter_query; any column filters
         cell_selectable=True,
         style_table={"overflowX": "auto"},
         style_cell_conditional=[
             {"if": {"column_id": c}, "textAlign": "left"}
-            for c in ("name", "kind", "shape", "dtype", "near_ties")
+            for c in ("name", "kind", "role", "block", "shape", "dtype", "near_ties")
         ]
         + [
             {
@@ -105,6 +117,9 @@ def _table() -> dash_table.DataTable:
             "rand_distance": "how far the ESD is from that of the layer with its entries "
             "shuffled: ½ Σ|λᵢ − μᵢ| / Σλᵢ (0: no structure beyond noise)",
             "n_traps": "spikes of the shuffled copy (correlation traps: single huge entries)",
+            "role": "what the layer does, from its name: attention, MLP, embedding, "
+            "output head or other (svdcore.roles)",
+            "block": "the transformer block the layer belongs to",
             "near_ties": "adjacent singular values within 1 % among the top 16: single "
             "vectors there are unstable, only their shared subspace is determined",
         },
@@ -136,7 +151,25 @@ def layout() -> html.Div:
             ),
             *jobs.stores(_JOB),
             dcc.Interval(id=ids.INTERVAL_OVERVIEW_REFRESH, interval=REFRESH_MS, disabled=True),
-            html.Div("Click a row to open that layer.", className="hint"),
+            html.Div(
+                [
+                    html.Span("Role", className="inline-label"),
+                    dcc.RadioItems(
+                        id=ids.RADIO_OVERVIEW_ROLE,
+                        options=[{"label": "all", "value": ""}]
+                        + [{"label": ROLE_LABELS[r], "value": r} for r in ROLES],
+                        value="",
+                        inline=True,
+                        className="radio-inline",
+                    ),
+                    html.Span(
+                        "Click a row to open that layer; sort by Block to group the layers "
+                        "of each transformer block, or type in a column's filter cell.",
+                        className="hint",
+                    ),
+                ],
+                className="view-controls overview-roles",
+            ),
             dcc.Loading(_table(), type="dot", delay_show=300),
             dcc.Graph(
                 id=ids.GRAPH_OVERVIEW_SPARKLINES,
@@ -182,7 +215,19 @@ def _job_note(data: OverviewData) -> str:
     )
 
 
+def role_filter(role: str | None) -> str:
+    """The DataTable filter_query showing the rows of one role ("" for all)."""
+    return f'{{role}} = "{role}"' if role else ""
+
+
 def register(app: dash.Dash, services: Any) -> None:
+    @app.callback(
+        Output(ids.TABLE_OVERVIEW_LAYERS, "filter_query"),
+        Input(ids.RADIO_OVERVIEW_ROLE, "value"),
+    )
+    def filter_by_role(role: str | None) -> str:
+        return role_filter(role)
+
     outputs = [
         Output(ids.TABLE_OVERVIEW_LAYERS, "data"),
         Output(ids.GRAPH_OVERVIEW_SPARKLINES, "figure"),
