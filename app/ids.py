@@ -250,6 +250,17 @@ JOB_OVERVIEW = JobIds.of("overview")  # the rows of layers too large for the req
 DIV_OVERVIEW_JOB = "div-overview-job"  # the job's panel: note, Run / Cancel, progress
 TEXT_OVERVIEW_JOB_NOTE = "text-overview-job-note"
 INTERVAL_OVERVIEW_REFRESH = "interval-overview-refresh"  # redraws the table while rows come in
+# Compare view: every layer of model B against model A (a fine-tune and its base)
+DIV_FINETUNE_PANEL = "div-finetune-panel"  # hidden until a model B is chosen
+DIV_FINETUNE_SUMMARY = "div-finetune-summary"
+DIV_FINETUNE_ALERT = "div-finetune-alert"
+TABLE_FINETUNE_LAYERS = "table-finetune-layers"  # a click on a row compares that layer
+BUTTON_FINETUNE_CSV = "button-finetune-csv"
+DOWNLOAD_FINETUNE_CSV = "download-finetune-csv"
+JOB_FINETUNE = JobIds.of("finetune")  # the rows of layers too large for the request
+DIV_FINETUNE_JOB = "div-finetune-job"
+TEXT_FINETUNE_JOB_NOTE = "text-finetune-job-note"
+INTERVAL_FINETUNE_REFRESH = "interval-finetune-refresh"
 
 # Compare view: one layer of this model against a layer of a second model
 DIV_COMPARE_ALERT = "div-compare-alert"

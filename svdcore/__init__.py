@@ -45,6 +45,7 @@ from .esd import (
     spectral_table,
 )
 from .exceptions import DataError, ExecutionError, LayerError, LoadError, SvdscopeError
+from .finetune import LayerDelta, finetune_table, layer_delta, layer_deltas
 from .fourier import FFTView, fft2_view
 from .hill import HillEstimate, hill_estimator
 from .inversion import (
@@ -67,6 +68,7 @@ from .jacobian import (
     split_operators,
 )
 from .layer_table import LayerRow, layer_rows
+from .lora import LoraAdapter, apply_lora, lora_network, read_adapter
 from .network import Axis, LayerInfo, Network, ViewInfo
 from .projections import (
     ClassProjections,
@@ -149,6 +151,7 @@ __all__ = [
     "Inversion",
     "JacobianOperator",
     "LayerComparison",
+    "LayerDelta",
     "LayerDescrambling",
     "LayerError",
     "LayerInfo",
@@ -156,6 +159,7 @@ __all__ = [
     "LayerSpectrum",
     "LoadError",
     "LocalAffine",
+    "LoraAdapter",
     "MarchenkoPasturFit",
     "ModelRef",
     "Network",
@@ -179,6 +183,7 @@ __all__ = [
     "TransformerConfig",
     "ViewInfo",
     "activation_range",
+    "apply_lora",
     "attach_attention",
     "attention_blocks",
     "cache",
@@ -197,6 +202,7 @@ __all__ = [
     "esd_eigenvalues",
     "factored_singular_values",
     "fft2_view",
+    "finetune_table",
     "fit_biexponential",
     "fit_chebyshev",
     "fit_marchenko_pastur",
@@ -209,12 +215,15 @@ __all__ = [
     "ideal_output",
     "invert_activation",
     "jacobian_operator",
+    "layer_delta",
+    "layer_deltas",
     "layer_gram",
     "layer_rows",
     "layer_spectra",
     "load_dataset",
     "load_model",
     "local_affine",
+    "lora_network",
     "make_stencil",
     "marchenko_pastur_cdf",
     "marchenko_pastur_density",
@@ -232,6 +241,7 @@ __all__ = [
     "project",
     "prune",
     "pseudo_inverse_input",
+    "read_adapter",
     "read_transformer_config",
     "resolve_dtype",
     "second_derivative",

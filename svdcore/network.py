@@ -4,9 +4,7 @@ A Network wraps a tensor source (weights) and, optionally, a ``torch.nn.Module``
 Every tensor of rank >= 2 is listed as a layer; nothing is dropped silently: a tensor that
 cannot be viewed as a real matrix is listed with the reason.
 
-Layer names: a tensor key ending in ``.weight`` is named by its module (``fc1.weight`` ->
-``fc1``), so layer names of an executable network are module names and forward hooks find
-them; other keys keep their full name.
+Layer names: a key ``fc1.weight`` is named by its module, ``fc1`` (forward hooks find it).
 
 Matrix views (``Network.matrix(name, view=...)``):
 - ``linear``/``embedding``/2-D tensors: ``default`` = the stored (out, in) matrix.
@@ -240,6 +238,10 @@ class Network:
         return list(self._layers)
 
     @property
+    def source(self) -> TensorSource:  # keys, shapes and dtypes, lazy loads
+        return self._source
+
+    @property
     def executable(self) -> bool:
         """True when a forward pass (and activation capture) is possible."""
         return self._module is not None
@@ -324,10 +326,8 @@ class Network:
 
         An executable network: the module's ``repr`` and the content of every state_dict
         tensor; a weights-only one: the content of every viewable layer's default matrix.
-        Keyed by tensor *content* (:func:`svdcore.cache.make_key` over tensor hashes), so
-        reopening the same file gives the same key and any changed tensor a different one.
-        Computed once per Network (one tensor in memory at a time) and memoised: cheap on
-        every later call, however large the checkpoint.
+        Keyed by tensor *content* (reopening a file gives the same key, any change another);
+        computed once per Network, one tensor in memory at a time, and memoised.
         """
         with self._key_lock:
             if self._content_key is not None:

@@ -6,6 +6,9 @@
                                                        print a model's layer table
     svdscope heads MODEL [--config config.json] [--format table|csv|markdown]
                                                        each attention head's W_QK / W_OV norms
+    svdscope finetune BASE TUNED [--k K] [--format table|csv|markdown]
+                                                       each layer's change from BASE to TUNED
+                                                       (TUNED: a model, or a PEFT adapter folder)
     svdscope export MODEL --layer L --analysis A --out OUT.npz|OUT.html
                                                        an analysis, headless (app/cli/export.py)
     svdscope zoo list                                  the example networks
@@ -186,6 +189,26 @@ def _cmd_heads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    import svdcore as sc
+    from app.cli.export import format_layer_table
+
+    base = sc.open_model_ref(args.base)
+    tuned_path = Path(args.tuned)
+    if tuned_path.is_dir() and (tuned_path / "adapter_config.json").is_file():
+        tuned = sc.apply_lora(base, tuned_path)  # the adapter merged into its base
+    else:
+        tuned = sc.open_model_ref(args.tuned)
+    report = _progress_line(sum(layer.viewable for layer in base.layers))
+    rows, notes = sc.layer_deltas(base, tuned, k=args.k, progress=report)
+    table = sc.finetune_table(rows, notes=notes)
+    if args.format == "table":
+        sys.stdout.write(table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n")
+    else:
+        sys.stdout.write(format_layer_table(table, args.format))
+    return 0
+
+
 def _cmd_zoo(args: argparse.Namespace) -> int:
     import svdcore as sc
 
@@ -298,6 +321,13 @@ def _parser() -> argparse.ArgumentParser:
     heads.add_argument("--config", default=None, help="a config.json naming the heads")
     heads.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
     heads.set_defaults(func=_cmd_heads)
+
+    finetune = sub.add_parser("finetune", help="each layer's change from a base model")
+    finetune.add_argument("base", metavar="BASE")
+    finetune.add_argument("tuned", metavar="TUNED", help="the fine-tune, or a PEFT adapter folder")
+    finetune.add_argument("--k", type=int, default=8, help="top-k subspaces compared (8)")
+    finetune.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
+    finetune.set_defaults(func=_cmd_finetune)
 
     from app.cli.export import add_export_parser
 

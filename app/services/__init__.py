@@ -8,6 +8,7 @@ and one service object per analysis, each given exactly what it needs:
     services.registry     models, layers, opened networks        registry.py
     services.layers       layer table, weights, spectrum, vectors layers.py
     services.esd          the ESD panel: fits, MP bulk, traps     esd.py
+    services.finetune     every layer of B against A (fine-tunes) finetune.py
     services.datasets     datasets for a model                    datasets.py
     services.descramble   descramblers, FFTs                      descramble.py
     services.subspaces    four subspaces, projections             subspaces.py
@@ -39,6 +40,7 @@ from app.services.compare import CompareService
 from app.services.datasets import DatasetEntry, DatasetService, OpenedDataset
 from app.services.descramble import DescrambleData, DescrambleOptions, DescrambleService
 from app.services.esd import EsdData, EsdOptions, EsdService
+from app.services.finetune import FinetuneData, FinetuneService
 from app.services.inversion import InversionData, InversionOptions, InversionService
 from app.services.jobs import JobFlags
 from app.services.layers import LayerViews, SpectrumData, VectorsData, WeightsData
@@ -60,6 +62,7 @@ __all__ = [
     "DescrambleOptions",
     "EsdData",
     "EsdOptions",
+    "FinetuneData",
     "InversionData",
     "InversionOptions",
     "ModelEntry",
@@ -127,6 +130,7 @@ class Services:
         self.jobs = JobFlags(self.caches.shared_cache)
         self.layers = LayerViews(self.registry, self.caches)
         self.esd = EsdService(self.registry, self.caches, self.layers)
+        self.finetune = FinetuneService(self.registry, self.caches)
         self.datasets = DatasetService(self.registry)
         self.descramble = DescrambleService(self.registry, self.caches, self.datasets)
         self.subspaces = SubspacesService(self.registry, self.caches, self.datasets)

@@ -235,7 +235,9 @@ def load_model(
 
     - ``safetensors``: a file, a folder of shards, or a ``*.safetensors.index.json``
       (Hugging Face layout); lazy: only headers are read until a layer is viewed. A
-      folder's ``config.json`` adds per-head views of the attention projections.
+      folder's ``config.json`` adds per-head views of the attention projections; a PEFT
+      adapter folder (``adapter_config.json``) opens as its updates ΔW = B·A·scaling
+      (:func:`svdcore.lora.lora_network`).
     - ``state_dict``: ``.pt/.pth/.bin`` via ``torch.load(weights_only=True)``; nested
       checkpoint dicts are flattened with dotted keys.
     - ``torch_export``: ``.pt2`` from ``torch.export.save``: executable.
@@ -267,6 +269,10 @@ def load_model(
             return _with_layers(Network(source, name=label, origin=str(p)))
         tensors = {k: source.load(k) for k in source.keys()}  # noqa: SIM118
     elif fmt == "safetensors":
+        if p.is_dir() and (p / "adapter_config.json").is_file() and activation is None:
+            from ..lora import lora_network  # a PEFT adapter alone: one ΔW per module
+
+            return _with_layers(lora_network(p, name=name))
         source = _safetensors_source(p)
         if activation is None:
             return _with_heads(_with_layers(Network(source, name=label, origin=str(p))), p)

@@ -12,6 +12,7 @@ import torch
 from dash.testing.wait import until
 from e2e_helpers import choose_option, click_tab, screenshot, settle, text_of, wait_layer_names
 from safetensors.torch import save_file
+from selenium.common.exceptions import StaleElementReferenceException
 
 from app import ids
 from app.config import AppConfig
@@ -78,12 +79,18 @@ def test_role_filter_and_per_head_views(dash_duo, tmp_path):
 
     # a filtered row still opens its layer; q_proj has one view per query head
     name = "model.layers.1.self_attn.q_proj"
-    cell = next(
-        c
-        for c in dash_duo.find_elements(f"#{ids.TABLE_OVERVIEW_LAYERS} td[data-dash-column='name']")
-        if c.text == name
-    )
-    cell.click()
+
+    def click_row() -> bool:  # the table may be redrawn between finding and clicking
+        try:
+            cells = dash_duo.find_elements(
+                f"#{ids.TABLE_OVERVIEW_LAYERS} td[data-dash-column='name']"
+            )
+            next(c for c in cells if c.text == name).click()
+            return True
+        except (StaleElementReferenceException, StopIteration):
+            return False
+
+    until(click_row, timeout=20)
     dash_duo.wait_for_contains_text(f"#{ids.DIV_LAYER_HEADER}", name, timeout=20)
     until(lambda: dash_duo.find_element(f"#{ids.DROPDOWN_MATRIX_VIEW}").is_displayed(), 20)
     assert not dash_duo.find_element(f"#{ids.RADIO_MATRIX_VIEW}").is_displayed()

@@ -137,3 +137,42 @@ def test_heads_prints_each_heads_circuits(tmp_path, capsys):
     (folder / "config.json").unlink()
     assert main(["heads", str(folder)]) == 2
     assert "no attention projections" in capsys.readouterr().err
+
+
+def test_finetune_of_a_peft_adapter_against_its_base(tmp_path, capsys):
+    import json
+
+    g = torch.Generator().manual_seed(0)
+    base = tmp_path / "base.safetensors"
+    save_file(
+        {
+            "fc.weight": torch.randn(20, 16, generator=g),
+            "out.weight": torch.randn(4, 20, generator=g),
+        },
+        str(base),
+    )
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    A, B = torch.randn(2, 16, generator=g), torch.randn(20, 2, generator=g)
+    save_file(
+        {"base_model.model.fc.lora_A.weight": A, "base_model.model.fc.lora_B.weight": B},
+        str(adapter / "adapter_model.safetensors"),
+    )
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "r": 2, "lora_alpha": 4})
+    )
+    assert main(["finetune", str(base), str(adapter), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    header = lines[0].split(",")
+    rows = {
+        line.split(",")[0]: dict(zip(header, line.split(","), strict=True)) for line in lines[1:]
+    }
+    W = sc.load_model(base).matrix("fc").double()
+    delta = 2.0 * (B.double() @ A.double())
+    assert float(rows["fc"]["rel_change"]) == pytest.approx(
+        float(delta.norm() / W.norm()), rel=1e-5
+    )
+    assert rows["fc"]["delta_rank90"] in ("1", "2") and float(rows["out"]["rel_change"]) == 0
+    # the adapter alone opens as its updates
+    assert main(["layers", str(adapter)]) == 0
+    assert "fc" in capsys.readouterr().out

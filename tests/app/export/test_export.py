@@ -149,7 +149,7 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, fra
 def test_layers_table_formats(capsys):
     assert main(["layers", "digits-5layer", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("name,kind,shape") and len(lines) == 6
+    assert lines[0].startswith("name,kind,role,block,shape") and len(lines) == 6
     assert main(["layers", "digits-5layer", "--format", "markdown"]) == 0
     md = capsys.readouterr().out.strip().splitlines()
     assert md[0].startswith("| name | kind") and md[1].startswith("|---") and len(md) == 7

@@ -246,13 +246,13 @@ def test_the_router_opens_a_step_like_a_link(app):
         context_value.set(
             AttributeDict(triggered_inputs=[{"prop_id": f"{ids.STORE_TOUR_REQUEST}.data"}])
         )
-        args = [None] * 12 + [{"state": step.state, "nonce": 1}, current]
+        args = [None] * 13 + [{"state": step.state, "nonce": 1}, current]
         return sync_state(*args)
 
     out = copy_context().run(run)
-    search, state = out[0], out[7]
+    search, state = out[0], out[11]
     assert search == (
         "?model=ilr-biexp-ndnd&layer=fc1&tab=compare&compare=ilr-biexp-ndreg&compare_layer=fc1"
     )
     assert state["model"] == "ilr-biexp-ndnd" and state["tab"] == ids.TAB_COMPARE
-    assert "sample" not in state and out[3] == ids.TAB_COMPARE and out[8] == []
+    assert "sample" not in state and out[3] == ids.TAB_COMPARE and out[12] == []
