@@ -85,15 +85,17 @@ class FinetuneService:
         model_b: str,
         session: str | None,
         *,
-        inline_max_elements: int | None = INLINE_MAX_ELEMENTS,
+        inline_max_elements: float | None = None,
     ) -> FinetuneData:
-        """The table: rows cached or small enough are filled in, the others `pending`."""
+        """The table: rows cached or of at most `inline_max_elements` entries (default
+        `INLINE_MAX_ELEMENTS`; math.inf: all) are filled in, the others `pending`."""
+        limit = INLINE_MAX_ELEMENTS if inline_max_elements is None else inline_max_elements
         base, tuned, adapter = self._pair(model_a, model_b, session)
         names, notes = shared_layers(base, tuned)
         rows, pending, elements = [], [], 0
         for name in names:
             size = math.prod(base.layer(name).matrix_shape)
-            small = inline_max_elements is None or size <= inline_max_elements
+            small = size <= limit
             row = self._row(base, tuned, name, compute=small)
             if row is None:
                 pending.append(name)

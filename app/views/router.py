@@ -218,6 +218,7 @@ def register(app: dash.Dash, services: Any) -> None:
         Input(ids.STORE_DATASET_UPLOAD_EVENT, "data"),
         Input(ids.STORE_SURGERY_PICK, "data"),
         Input(ids.TABLE_OVERVIEW_LAYERS, "active_cell"),
+        Input(ids.TABLE_FINETUNE_LAYERS, "active_cell"),
         Input(ids.DROPDOWN_COMPARE_MODEL, "value"),
         Input(ids.DROPDOWN_COMPARE_LAYER, "value"),
         Input(ids.STORE_TOUR_REQUEST, "data"),
@@ -235,6 +236,7 @@ def register(app: dash.Dash, services: Any) -> None:
         dataset_event: dict[str, Any] | None,
         surgery_pick: dict[str, Any] | None,
         overview_cell: dict[str, Any] | None,
+        finetune_cell: dict[str, Any] | None,
         compare_value: str | None,
         compare_layer_value: str | None,
         tour_request: dict[str, Any] | None,
@@ -285,6 +287,11 @@ def register(app: dash.Dash, services: Any) -> None:
                 if not overview_cell or not overview_cell.get("row_id"):
                     raise dash.exceptions.PreventUpdate
                 requested.update(layer=overview_cell["row_id"], view=None, tab=ids.TAB_WEIGHTS)
+            elif trigger == ids.TABLE_FINETUNE_LAYERS:  # a row of the fine-tune table
+                if not finetune_cell or not finetune_cell.get("row_id"):
+                    raise dash.exceptions.PreventUpdate
+                name = finetune_cell["row_id"]
+                requested.update(layer=name, view=None, compare_layer=name)
             elif trigger == ids.DROPDOWN_COMPARE_MODEL:
                 if not compare_value or compare_value == current.get("compare"):
                     raise dash.exceptions.PreventUpdate

@@ -51,7 +51,7 @@ def test_every_id_constant_is_in_the_layout_once(tmp_path):
         if name.isupper() and isinstance(value, str) and not name.startswith("TAB_")
     }
     jobs = [value for value in vars(ids).values() if isinstance(value, ids.JobIds)]
-    assert len(jobs) == 7  # descramble, inversion, spectrum, overview, 3 of surgery
+    assert len(jobs) == 8  # descramble, inversion, spectrum, overview, finetune, 3 of surgery
     declared |= {part for job in jobs for part in dataclasses.astuple(job)}
     present = _component_ids(app.layout)
     # the file inputs are created in the browser by assets/upload.js

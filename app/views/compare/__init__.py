@@ -33,6 +33,7 @@ from app.views.common import (
     selection_ready,
     stat_maker,
 )
+from app.views.compare import checkpoint
 
 __all__ = ["layout", "picker_outputs", "register", "resolve_compare"]
 
@@ -72,6 +73,7 @@ def layout() -> html.Div:
             graph(ids.GRAPH_COMPARE_SPECTRA),
             graph(ids.GRAPH_COMPARE_OVERLAP),
             graph(ids.GRAPH_COMPARE_DIFF),
+            checkpoint.layout(),
         ],
         className="view view-compare",
     )
@@ -154,6 +156,8 @@ def stats_panel(c: Any) -> list[html.Div]:
 
 
 def register(app: dash.Dash, services: Any) -> None:
+    checkpoint.register(app, services)
+
     @app.callback(
         Output(ids.GRAPH_COMPARE_SPECTRA, "figure"),
         Output(ids.GRAPH_COMPARE_OVERLAP, "figure"),

@@ -246,7 +246,7 @@ def test_the_router_opens_a_step_like_a_link(app):
         context_value.set(
             AttributeDict(triggered_inputs=[{"prop_id": f"{ids.STORE_TOUR_REQUEST}.data"}])
         )
-        args = [None] * 13 + [{"state": step.state, "nonce": 1}, current]
+        args = [None] * 14 + [{"state": step.state, "nonce": 1}, current]
         return sync_state(*args)
 
     out = copy_context().run(run)
