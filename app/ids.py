@@ -111,6 +111,12 @@ GRAPH_ESD = "graph-esd-density"
 DIV_ESD_STATS = "div-esd-stats"
 DIV_ESD_ALERT = "div-esd-alert"
 DIV_ESD_TIES = "div-esd-ties"  # the near-tie warning
+# Spectrum view: the heads panel (an attention projection's block, from config.json)
+DIV_HEADS_PANEL = "div-heads-panel"
+TEXT_HEADS_NOTE = "text-heads-note"
+DIV_HEADS_ALERT = "div-heads-alert"
+GRAPH_HEADS = "graph-heads-circuits"
+TABLE_HEADS = "table-heads-norms"
 
 # Singular-vector view
 DIV_VECTORS_ALERT = "div-vectors-alert"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,7 @@ class AttentionBlock:
     o: str | None
     views: Mapping[str, tuple[str, ...]]
     config: TransformerConfig
+    slices: Mapping[str, tuple[HeadSlice, ...]] = field(default_factory=dict, compare=False)
 
     @property
     def fused(self) -> bool:
@@ -292,6 +293,7 @@ def attach_attention(net: Network, config: TransformerConfig) -> tuple[Attention
                 found["o"] = (out, t)
         fused = found["q"][0] == found["k"][0]
         views: dict[str, tuple[str, ...]] = {}
+        slices: dict[str, tuple[HeadSlice, ...]] = {}
         for role, (lname, transposed) in found.items():
             prefix = f"{role} " if fused and role != "o" else ""
             made = {
@@ -307,6 +309,7 @@ def attach_attention(net: Network, config: TransformerConfig) -> tuple[Attention
             }
             net.add_views(lname, made)
             views[role] = tuple(made)
+            slices[role] = tuple(made.values())
         blocks.append(
             AttentionBlock(
                 name=parent,
@@ -316,6 +319,7 @@ def attach_attention(net: Network, config: TransformerConfig) -> tuple[Attention
                 o=found.get("o", (None,))[0],
                 views=views,
                 config=config,
+                slices=slices,
             )
         )
     _ATTACHED[net] = tuple(blocks)
@@ -374,13 +378,24 @@ class HeadCircuit:
 
 
 def head_circuits(net: Network, block: AttentionBlock) -> list[HeadCircuit]:
-    """:class:`HeadCircuit` of every query head of ``block`` (factored, float64)."""
+    """:class:`HeadCircuit` of every query head of ``block`` (factored, float64); each
+    projection is read once for all its heads."""
+    cfg = block.config
+    mats = {
+        role: net.matrix(getattr(block, role), dtype=torch.float64)
+        for role in ("q", "k", "v", "o")
+        if getattr(block, role) is not None
+    }
+
+    def part(role: str, index: int) -> np.ndarray:
+        return block.slices[role][index](mats[role]).numpy()
+
     out = []
-    for h in range(block.config.n_heads):
-        Wq, Wk, Wv, Wo = head_weights(net, block, h)
-        qk = factored_singular_values(Wq.T, Wk)
-        ov = None if Wo is None else factored_singular_values(Wo, Wv)
-        out.append(HeadCircuit(block.name, h, h // block.config.group, qk, ov))
+    for h in range(cfg.n_heads):
+        g = h // cfg.group
+        qk = factored_singular_values(part("q", h).T, part("k", g))
+        ov = factored_singular_values(part("o", h), part("v", g)) if "o" in mats else None
+        out.append(HeadCircuit(block.name, h, g, qk, ov))
     return out
 
 

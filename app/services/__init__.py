@@ -9,6 +9,7 @@ and one service object per analysis, each given exactly what it needs:
     services.layers       layer table, weights, spectrum, vectors layers.py
     services.esd          the ESD panel: fits, MP bulk, traps     esd.py
     services.finetune     every layer of B against A (fine-tunes) finetune.py
+    services.heads        attention heads' W_QK / W_OV spectra     heads.py
     services.datasets     datasets for a model                    datasets.py
     services.descramble   descramblers, FFTs                      descramble.py
     services.subspaces    four subspaces, projections             subspaces.py
@@ -41,6 +42,7 @@ from app.services.datasets import DatasetEntry, DatasetService, OpenedDataset
 from app.services.descramble import DescrambleData, DescrambleOptions, DescrambleService
 from app.services.esd import EsdData, EsdOptions, EsdService
 from app.services.finetune import FinetuneData, FinetuneService
+from app.services.heads import HeadsData, HeadsService
 from app.services.inversion import InversionData, InversionOptions, InversionService
 from app.services.jobs import JobFlags
 from app.services.layers import LayerViews, SpectrumData, VectorsData, WeightsData
@@ -63,6 +65,7 @@ __all__ = [
     "EsdData",
     "EsdOptions",
     "FinetuneData",
+    "HeadsData",
     "InversionData",
     "InversionOptions",
     "ModelEntry",
@@ -131,6 +134,7 @@ class Services:
         self.layers = LayerViews(self.registry, self.caches)
         self.esd = EsdService(self.registry, self.caches, self.layers)
         self.finetune = FinetuneService(self.registry, self.caches)
+        self.heads = HeadsService(self.registry, self.caches)
         self.datasets = DatasetService(self.registry)
         self.descramble = DescrambleService(self.registry, self.caches, self.datasets)
         self.subspaces = SubspacesService(self.registry, self.caches, self.datasets)

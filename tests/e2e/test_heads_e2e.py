@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 import torch
 from dash.testing.wait import until
-from e2e_helpers import choose_option, click_tab, screenshot, settle, text_of, wait_layer_names
+from e2e_helpers import (
+    choose_option,
+    click_tab,
+    screenshot,
+    settle,
+    text_of,
+    wait_graph,
+    wait_layer_names,
+)
 from safetensors.torch import save_file
 from selenium.common.exceptions import StaleElementReferenceException
 
@@ -104,6 +112,16 @@ def test_role_filter_and_per_head_views(dash_duo, tmp_path):
     )
     cond = float(text_of(dash_duo, f"#{ids.stat_id('spectrum', 'cond')}"))
     assert cond == pytest.approx(expected[0] / expected[-1], rel=1e-3)  # printed at 4 digits
+    # the heads panel: W_QK and W_OV of the block's 8 heads, one heatmap row per head
+    until(lambda: dash_duo.find_element(f"#{ids.DIV_HEADS_PANEL}").is_displayed(), 30)
+    g = wait_graph(dash_duo, ids.GRAPH_HEADS, lambda g: len(g["traces"]) == 2)
+    assert [t["rows"] for t in g["traces"]] == [HEADS, HEADS]
+    assert [t["cols"] for t in g["traces"]] == [D, D]
+    assert f"{HEADS} query heads sharing {KV_HEADS}" in text_of(dash_duo, f"#{ids.TEXT_HEADS_NOTE}")
     screenshot(dash_duo, tmp_path, "spectrum-of-one-head.png")
+    dash_duo.driver.execute_script(
+        "document.getElementById(arguments[0]).scrollIntoView();", ids.DIV_HEADS_PANEL
+    )
+    screenshot(dash_duo, tmp_path, "heads-panel.png")
     settle(dash_duo)
     assert dash_duo.get_logs() == []

@@ -31,7 +31,7 @@ from app.views.common import (
     selection_ready,
     stat_maker,
 )
-from app.views.spectrum import esd
+from app.views.spectrum import esd, heads
 from svdcore.cache import make_key
 
 __all__ = ["layout", "register", "stats_panel", "top_stats_panel"]
@@ -60,6 +60,7 @@ def layout() -> html.Div:
             html.Div(id=ids.DIV_SPECTRUM_STATS, className="stats"),
             graph_panel(ids.GRAPH_SPECTRUM_VALUES),
             esd.layout(),
+            heads.layout(),
         ],
         className="view view-spectrum",
     )
@@ -128,6 +129,7 @@ def top_stats_panel(data: SpectrumData) -> list[html.Div]:
 
 def register(app: dash.Dash, services: Any) -> None:
     esd.register(app, services)
+    heads.register(app, services)
     outputs = [
         Output(ids.GRAPH_SPECTRUM_VALUES, "figure"),
         Output(ids.DIV_SPECTRUM_STATS, "children"),
