@@ -60,8 +60,16 @@ def _folder(tmp_path):
 
 
 def _column(dash_duo, column: str) -> list[str]:
-    cells = dash_duo.find_elements(f"#{ids.TABLE_OVERVIEW_LAYERS} td[data-dash-column='{column}']")
-    return [c.text for c in cells]
+    """The texts of one Overview column (read again when the table was redrawn meanwhile)."""
+    for _ in range(5):
+        try:
+            cells = dash_duo.find_elements(
+                f"#{ids.TABLE_OVERVIEW_LAYERS} td[data-dash-column='{column}']"
+            )
+            return [c.text for c in cells]
+        except StaleElementReferenceException:
+            continue
+    return []
 
 
 def test_role_filter_and_per_head_views(dash_duo, tmp_path):
@@ -72,6 +80,7 @@ def test_role_filter_and_per_head_views(dash_duo, tmp_path):
     dash_duo.driver.get(f"{dash_duo.server_url}/?tab=overview")
     wait_layer_names(dash_duo, at_least=14)
     until(lambda: len(_column(dash_duo, "name")) == 14, timeout=40)
+    settle(dash_duo)
     roles = dict(zip(_column(dash_duo, "name"), _column(dash_duo, "role"), strict=True))
     assert roles["model.embed_tokens"] == "embedding" and roles["lm_head"] == "head"
     assert roles["model.layers.1.mlp.up_proj"] == "mlp"
@@ -82,6 +91,7 @@ def test_role_filter_and_per_head_views(dash_duo, tmp_path):
     radio = f"//div[@id='{ids.RADIO_OVERVIEW_ROLE}']//label[normalize-space()='attention']"
     dash_duo.driver.find_element("xpath", radio).click()
     until(lambda: len(_column(dash_duo, "name")) == 8, timeout=20)
+    settle(dash_duo)
     assert set(_column(dash_duo, "role")) == {"attention"}
     screenshot(dash_duo, tmp_path, "overview-attention-only.png")
 
