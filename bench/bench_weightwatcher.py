@@ -2,7 +2,12 @@
 checkpoint, in one process: wall time of each, their ratio, and how well the alphas agree.
 
     python bench/bench_weightwatcher.py [--threads 1] [--repeat 3] [--layers 12] [--embeddings]
-                                        [--seed 0] [--csv per_layer.csv]
+                                        [--seed 0] [--csv per_layer.csv] [--model bert|llama]
+
+--model llama writes one Llama-7B-shaped decoder block instead (q/k/v/o_proj 4096x4096,
+gate/up_proj 11008x4096, down_proj 4096x11008, bfloat16, as model.layers.0.*) and prints the
+time for it and its extrapolation to the 32 blocks of Llama-7B. Both tools' peak resident
+memory above the process's start of each run is printed (sampled every 50 ms).
 
 Writes a random checkpoint with BERT-base's tensors and names (bert.encoder.layer.{i}.
 attention.self.{query,key,value}, attention.output.dense 768x768, intermediate.dense
@@ -64,7 +69,68 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", type=Path, default=None, help="write the per-layer table here")
     p.add_argument("--worst", type=int, default=5, help="list the layers that differ most")
+    p.add_argument(
+        "--model",
+        choices=("bert", "llama"),
+        default="bert",
+        help="bert: the BERT-base-sized checkpoint; llama: one Llama-7B-shaped decoder block "
+        "(q/k/v/o 4096x4096, gate/up 11008x4096, down 4096x11008, bfloat16)",
+    )
+    p.add_argument(
+        "--no-f64", action="store_true", help="skip the float64 svdvals check (llama: skipped)"
+    )
     return p.parse_args()
+
+
+def _llama_block(seed: int) -> dict:
+    """One Llama-7B decoder block's tensors (bfloat16), heavy-tailed as _checkpoint_tensors."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    d, ffn = 4096, 11008
+
+    def matrix(rows: int, cols: int) -> torch.Tensor:
+        index = 2.0 + 6.0 * float(torch.rand((), generator=gen))
+        u = torch.rand(cols, generator=gen, dtype=torch.float64)
+        scale = (1.0 - u) ** (-1.0 / index)
+        scale = (scale / scale.square().mean().sqrt()).float()
+        W = 0.02 * torch.randn(rows, cols, generator=gen) * scale
+        return W.to(torch.bfloat16).contiguous()
+
+    pre = "model.layers.0"
+    t = {f"{pre}.self_attn.{n}_proj.weight": matrix(d, d) for n in "qkvo"}
+    t[f"{pre}.mlp.gate_proj.weight"] = matrix(ffn, d)
+    t[f"{pre}.mlp.up_proj.weight"] = matrix(ffn, d)
+    t[f"{pre}.mlp.down_proj.weight"] = matrix(d, ffn)
+    for norm in ("input_layernorm", "post_attention_layernorm"):
+        t[f"{pre}.{norm}.weight"] = torch.ones(d, dtype=torch.bfloat16)
+    return t
+
+
+class _PeakRss:
+    """The largest resident set size of this process while the block runs (sampled)."""
+
+    def __enter__(self) -> _PeakRss:
+        import threading
+
+        import psutil
+
+        self._proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self.start = self._proc.memory_info().rss
+
+        def sample() -> None:
+            while not self._stop.is_set():
+                self.peak = max(self.peak, self._proc.memory_info().rss)
+                self._stop.wait(0.05)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
 def _checkpoint_tensors(n_layers: int, embeddings: bool, seed: int) -> dict:
@@ -117,7 +183,7 @@ def _checkpoint_tensors(n_layers: int, embeddings: bool, seed: int) -> dict:
 
 def _kind(name: str) -> str:
     """A layer's role, with the encoder-layer index dropped (for the grouped table)."""
-    return re.sub(r"^bert\.(encoder\.layer\.\d+\.)?", "", name)
+    return re.sub(r"^(bert\.(encoder\.layer\.\d+\.)?|model\.layers\.\d+\.)", "", name)
 
 
 def main() -> None:
@@ -152,21 +218,27 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="svdscope-ww-"))
     atexit.register(shutil.rmtree, folder, True)  # the checkpoint is 344 MB: never leave it
     path = folder / "model.safetensors"
-    tensors = _checkpoint_tensors(args.layers, args.embeddings, args.seed)
+    llama = args.model == "llama"
+    if llama:
+        tensors = _llama_block(args.seed)
+    else:
+        tensors = _checkpoint_tensors(args.layers, args.embeddings, args.seed)
     save_file(tensors, str(path), metadata={"format": "pt"})
     n_mats = sum(1 for v in tensors.values() if v.ndim == 2)
     n_params = sum(v.numel() for v in tensors.values())
     print(
         f"checkpoint: {len(tensors)} tensors, {n_mats} matrices, {n_params / 1e6:.1f}M "
-        f"parameters, {path.stat().st_size / 1e6:.0f} MB float32"
-        + (" (with word embeddings)" if args.embeddings else " (no word embeddings)")
+        f"parameters, {path.stat().st_size / 1e6:.0f} MB "
+        + ("bfloat16 (one Llama-7B block)" if llama else "float32")
+        + ("" if llama else " (with" if args.embeddings else " (no")
+        + ("" if llama else " word embeddings)")
     )
     print(
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), scipy "
         f"{scipy.__version__}, numpy {np.__version__}, weightwatcher {ww.__version__}; "
         f"BLAS pools: {blas}"
     )
-    max_elements = None if args.embeddings else 1 << 24
+    max_elements = None if args.embeddings or llama else 1 << 24
 
     def run_ours() -> pd.DataFrame:
         net = sc.load_model(path)
@@ -177,11 +249,14 @@ def main() -> None:
 
     print(f"CPU pressure before: {cpu_pressure()}")
     times: dict[str, list[float]] = {"svdscope": [], "weightwatcher": []}
+    peaks: dict[str, int] = {"svdscope": 0, "weightwatcher": 0}
     for _ in range(args.repeat):
         for tool, fn in (("svdscope", run_ours), ("weightwatcher", run_ww)):
-            t0 = time.perf_counter()
-            result = fn()
-            times[tool].append(time.perf_counter() - t0)
+            with _PeakRss() as rss:
+                t0 = time.perf_counter()
+                result = fn()
+                times[tool].append(time.perf_counter() - t0)
+            peaks[tool] = max(peaks[tool], rss.peak - rss.start)
             if tool == "svdscope":
                 ours = result
             else:
@@ -192,11 +267,16 @@ def main() -> None:
     theirs = details[details["alpha"] > 0].set_index("name")
     med = {tool: float(np.median(t)) for tool, t in times.items()}
     head = f"{'tool':>14} {'median s':>8} {'fastest s':>9} {'runs':>4} "
-    print(head + f"{'layers fitted':>13} {'ratio':>6}")
+    print(head + f"{'layers fitted':>13} {'ratio':>6} {'peak RSS +MB':>12}")
     for tool, n_fit in (("svdscope", len(fitted)), ("weightwatcher", len(theirs))):
         print(
             f"{tool:>14} {med[tool]:>8.2f} {min(times[tool]):>9.2f} {len(times[tool]):>4d} "
-            f"{n_fit:>13d} {med[tool] / med['svdscope']:>6.2f}"
+            f"{n_fit:>13d} {med[tool] / med['svdscope']:>6.2f} {peaks[tool] / 1e6:>12.0f}"
+        )
+    if llama:
+        print(
+            f"one Llama-7B block: svdscope {med['svdscope']:.1f} s; 32 blocks (the whole "
+            f"model's decoder) about {32 * med['svdscope'] / 60:.1f} min at this thread count"
         )
     only_ours = sorted(set(fitted.index) - set(theirs.index))
     only_theirs = sorted(set(theirs.index) - set(fitted.index))
@@ -211,8 +291,10 @@ def main() -> None:
     rows = []
     for name in common:
         W = tensors[f"{name}.weight"].double()
-        ev64 = np.sort(torch.linalg.svdvals(W).numpy() ** 2)
-        fit64 = sc.fit_powerlaw(ev64)
+        if args.no_f64 or llama:  # 4096-sized float64 SVDs: minutes, outside the question
+            fit64 = None
+        else:
+            fit64 = sc.fit_powerlaw(np.sort(torch.linalg.svdvals(W).numpy() ** 2))
         rows.append(
             {
                 "name": name,
@@ -220,7 +302,7 @@ def main() -> None:
                 "shape": f"{W.shape[0]}x{W.shape[1]}",
                 "alpha_svdscope": fitted.at[name, "alpha"],
                 "alpha_ww": float(theirs.at[name, "alpha"]),
-                "alpha_svdscope_f64": fit64.alpha,
+                "alpha_svdscope_f64": fit64.alpha if fit64 else np.nan,
                 "xmin_svdscope": fitted.at[name, "xmin"],
                 "xmin_ww": float(theirs.at[name, "xmin"]),
                 "n_tail_svdscope": int(fitted.at[name, "n_tail"]),

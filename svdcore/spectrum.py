@@ -164,6 +164,7 @@ def singular_values(
     *,
     method: SingularValuesMethod = "auto",
     device: torch.device | str | None = None,
+    check_finite: bool = True,
 ) -> torch.Tensor:
     """All min(m, n) singular values of ``W`` (m, n), float64, descending, on the CPU.
 
@@ -177,20 +178,38 @@ def singular_values(
     ``"auto"``: the Gram above :data:`GRAM_MIN_SIDE` on the smaller side, else the SVD.
     Computed on ``device`` (None: :func:`svdcore.device.default_device`, a GPU when there
     is one). Invariant (tests): ``sum(s**2) == ||W||_F^2`` to round-off, and both methods
-    agree with numpy's float64 SVD. Raises ``DataError`` as :func:`as_matrix` (NaN / Inf,
-    empty, not 2-D) and for an unknown ``method``.
+    agree with numpy's float64 SVD. On the CPU the Gram is BLAS ``dsyrk`` (one triangle:
+    half the products of a GEMM; 7.0 s -> 4.1 s for 11008 x 4096 on one thread).
+    ``check_finite=False``: the caller has checked W for NaN / Inf already. Raises
+    ``DataError`` as :func:`as_matrix` (NaN / Inf, empty, not 2-D) and for an unknown
+    ``method``.
     """
     if method not in SINGULAR_VALUES_METHODS:
         raise DataError(
             f"method must be one of {', '.join(SINGULAR_VALUES_METHODS)}, got {method!r}."
         )
-    A = as_matrix(W, dtype=torch.float64, device=device or default_device())
+    A = as_matrix(
+        W, dtype=torch.float64, device=device or default_device(), check_finite=check_finite
+    )
     m, n = A.shape
     if method == "svd" or (method == "auto" and min(m, n) <= GRAM_MIN_SIDE):
         return torch.linalg.svdvals(A).cpu()
-    G = A.mT @ A if m >= n else A @ A.mT
-    evals = torch.linalg.eigvalsh(G).flip(0).clamp_min(0.0)
+    if A.device.type == "cpu":
+        G, uplo = _gram_syrk(A), "U"
+    else:
+        G, uplo = (A.mT @ A if m >= n else A @ A.mT), "L"
+    evals = torch.linalg.eigvalsh(G, UPLO=uplo).flip(0).clamp_min(0.0)
     return evals.sqrt().cpu()
+
+
+def _gram_syrk(A: torch.Tensor) -> torch.Tensor:
+    """The smaller Gram matrix of a float64 CPU matrix A (m, n), its upper triangle filled
+    (BLAS dsyrk on the Fortran-ordered transpose: no copy of A)."""
+    from scipy.linalg.blas import dsyrk
+
+    a = A.contiguous().numpy().T  # (n, m), Fortran-contiguous
+    trans = 0 if A.shape[0] >= A.shape[1] else 1  # a a^T = A^T A, or a^T a = A A^T
+    return torch.from_numpy(dsyrk(1.0, a, trans=trans, lower=0))
 
 
 def default_rtol(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> float:
@@ -324,7 +343,7 @@ def spectrum_summary(
         A = as_matrix(W_or_S)
         shape = (int(A.shape[0]), int(A.shape[1]))
         eps_dtype = A.dtype
-        S = singular_values(A, method=method)
+        S = singular_values(A, method=method, check_finite=False)  # as_matrix checked A
     s = S.numpy()
     tol = resolve_rtol(rtol, shape, eps_dtype)
     r = rank_from(S, tol)

@@ -9,7 +9,6 @@ stream into the table; a click on a row compares that layer above.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import dash
@@ -23,6 +22,7 @@ from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
 from app.views.overview import progress_text
+from app.views.streamed import job_state, register_streamed
 
 __all__ = ["COLUMNS", "layout", "register", "summary_text"]
 
@@ -163,54 +163,13 @@ def register(app: dash.Dash, services: Any) -> None:
         if data.complete:
             return shown, records, summary, None, _HIDDEN, "", None, True, no_update
         key = services.finetune.key(a, b, session)
-        last = jobs.last_status(done, key)
-        status, run, polling = None, no_update, True
-        if last == "error":
-            status, polling = jobs.failed_alert(done), False
-        elif last == "cancelled":
-            status, polling = _cancelled(None, None), False
-        elif start and (not started or started.get("key") != key):
-            run = {"nonce": secrets.token_urlsafe(12), "key": key}
+        status, run, polling = job_state(done, started, key, start=start, cancelled=_cancelled)
         note = (
             f"{len(data.pending)} large layers ({data.elements:,} entries) are computed in "
             "the background; their rows fill in as each one is done."
         )
         panel = {"display": "flex", "flexDirection": "column", "gap": "6px"}
         return shown, records, summary, None, panel, note, status, not polling, run
-
-    @app.callback(
-        *outputs,
-        Output(_JOB.run_store, "data", allow_duplicate=True),
-        Input(ids.STORE_SELECTION_STATE, "data"),
-        State(_JOB.done_store, "data"),
-        State(_JOB.run_store, "data"),
-        prevent_initial_call="initial_duplicate",
-    )
-    def update_finetune(selection: Selection | None, done: dict | None, started: dict | None):
-        return render(selection, done, started, start=True)
-
-    duplicates = [
-        Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs
-    ]
-
-    @app.callback(
-        *duplicates,
-        Input(ids.INTERVAL_FINETUNE_REFRESH, "n_intervals"),
-        State(_JOB.done_store, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        prevent_initial_call=True,
-    )
-    def refresh_finetune(_tick: int | None, done: dict | None, selection: Selection | None):
-        return render(selection, done, None, start=False)[:-1]
-
-    @app.callback(
-        *duplicates,
-        Input(_JOB.done_store, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        prevent_initial_call=True,
-    )
-    def finetune_job_ended(done: dict | None, selection: Selection | None):
-        return render(selection, done, None, start=False)[:-1]
 
     def prepare(session: str | None, selection: Selection) -> Any:
         a, b = selection["model"], selection.get("compare")
@@ -223,12 +182,13 @@ def register(app: dash.Dash, services: Any) -> None:
 
         return key, compute
 
-    jobs.register_job(
+    register_streamed(
         app,
         services,
         _JOB,
-        states=[],
-        requires="model",
+        outputs=outputs,
+        render=render,
+        interval=ids.INTERVAL_FINETUNE_REFRESH,
         prepare=prepare,
         progress_text=progress_text,
         cancelled=_cancelled,

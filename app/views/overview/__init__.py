@@ -10,7 +10,6 @@ so they fill in layer by layer. Rows are cached by tensor content (app/services/
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import dash
@@ -23,6 +22,7 @@ from app.services.overview import OverviewData, table_records
 from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
+from app.views.streamed import job_state, register_streamed
 from svdcore.cache import make_key
 from svdcore.roles import ROLES
 
@@ -269,59 +269,9 @@ def register(app: dash.Dash, services: Any) -> None:
         summary = summary_text(records, len(data.pending))
         if data.complete:
             return records, figure, summary, None, hidden, "", None, True, no_update
-        last = jobs.last_status(done, key)
-        status, run, polling = None, no_update, True
-        if last == "error":
-            status, polling = jobs.failed_alert(done), False
-        elif last == "cancelled":
-            status, polling = _cancelled(None, None), False
-        elif start and (not started or started.get("key") != key):
-            run = {"nonce": secrets.token_urlsafe(12), "key": key}
+        status, run, polling = job_state(done, started, key, start=start, cancelled=_cancelled)
         shown = {"display": "flex", "flexDirection": "column", "gap": "6px"}
         return records, figure, summary, None, shown, _job_note(data), status, not polling, run
-
-    # Two callbacks, not one: the one that starts the job must not listen to the job's
-    # result (a cycle through the job, which Dash would not run again).
-    @app.callback(
-        *outputs,
-        Output(_JOB.run_store, "data", allow_duplicate=True),
-        Input(ids.STORE_SELECTION_STATE, "data"),
-        State(_JOB.done_store, "data"),
-        State(_JOB.run_store, "data"),
-        prevent_initial_call="initial_duplicate",
-    )
-    def update_overview(
-        selection: Selection | None, done: dict | None, started: dict | None
-    ) -> tuple[Any, ...]:
-        return render(selection, done, started, start=True)
-
-    # The interval and the job's end each get a callback of their own: the renderer holds
-    # back a callback while one of its inputs is the output of a job still running, so an
-    # interval sharing a callback with the done store would never tick during the job.
-    duplicates = [
-        Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs
-    ]
-
-    @app.callback(
-        *duplicates,
-        Input(ids.INTERVAL_OVERVIEW_REFRESH, "n_intervals"),
-        State(_JOB.done_store, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        prevent_initial_call=True,
-    )
-    def refresh_overview(_tick: int | None, done: dict | None, selection: Selection | None):
-        """Rows came in while the job runs: the table again from the cached rows."""
-        return render(selection, done, None, start=False)[:-1]
-
-    @app.callback(
-        *duplicates,
-        Input(_JOB.done_store, "data"),
-        State(ids.STORE_SELECTION_STATE, "data"),
-        prevent_initial_call=True,
-    )
-    def overview_job_ended(done: dict | None, selection: Selection | None):
-        """The job ended: the complete table, or why not (cancelled, failed)."""
-        return render(selection, done, None, start=False)[:-1]
 
     def prepare(session: str | None, selection: Selection) -> Any:
         model = selection["model"]
@@ -334,12 +284,13 @@ def register(app: dash.Dash, services: Any) -> None:
 
         return key, compute
 
-    jobs.register_job(
+    register_streamed(
         app,
         services,
         _JOB,
-        states=[],
-        requires="model",
+        outputs=outputs,
+        render=render,
+        interval=ids.INTERVAL_OVERVIEW_REFRESH,
         prepare=prepare,
         progress_text=progress_text,
         cancelled=_cancelled,
