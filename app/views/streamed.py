@@ -24,7 +24,21 @@ from app import ids
 from app.ids import JobIds
 from app.views import jobs
 
-__all__ = ["job_state", "register_streamed"]
+__all__ = ["job_state", "register_streamed", "table_columns"]
+
+
+def table_columns(columns: Sequence[tuple[str, str, Any]]) -> list[dict[str, Any]]:
+    """DataTable columns from (id, header, format): None for text, "int" for counts, else a
+    dash_table Format for numbers."""
+    out = []
+    for cid, name, fmt in columns:
+        col: dict[str, Any] = {"name": name, "id": cid}
+        if fmt == "int":
+            col["type"] = "numeric"
+        elif fmt is not None:
+            col.update(type="numeric", format=fmt)
+        out.append(col)
+    return out
 
 
 def job_state(

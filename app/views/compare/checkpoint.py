@@ -22,7 +22,7 @@ from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
 from app.views.overview import progress_text
-from app.views.streamed import job_state, register_streamed
+from app.views.streamed import job_state, register_streamed, table_columns
 
 __all__ = ["COLUMNS", "layout", "register", "summary_text"]
 
@@ -49,22 +49,10 @@ COLUMNS: list[tuple[str, str, Any]] = [
 _HIDDEN = {"display": "none"}
 
 
-def _columns() -> list[dict[str, Any]]:
-    cols = []
-    for cid, name, fmt in COLUMNS:
-        col: dict[str, Any] = {"name": name, "id": cid}
-        if fmt == "int":
-            col["type"] = "numeric"
-        elif fmt is not None:
-            col.update(type="numeric", format=fmt)
-        cols.append(col)
-    return cols
-
-
 def layout() -> html.Div:
     table = data_table(
         ids.TABLE_FINETUNE_LAYERS,
-        _columns(),
+        table_columns(COLUMNS),
         cell=CLICKABLE_CELLS,
         sort_action="native",
         cell_selectable=True,

@@ -22,7 +22,7 @@ from app.services.overview import OverviewData, table_records
 from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
-from app.views.streamed import job_state, register_streamed
+from app.views.streamed import job_state, register_streamed, table_columns
 from svdcore.cache import make_key
 from svdcore.roles import ROLES
 
@@ -69,22 +69,10 @@ COLUMNS: list[tuple[str, str, Any]] = [
 ]
 
 
-def _columns() -> list[dict[str, Any]]:
-    cols = []
-    for cid, name, fmt in COLUMNS:
-        col: dict[str, Any] = {"name": name, "id": cid}
-        if fmt == "int":
-            col["type"] = "numeric"
-        elif fmt is not None:
-            col.update(type="numeric", format=fmt)
-        cols.append(col)
-    return cols
-
-
 def _table() -> dash_table.DataTable:
     return data_table(
         ids.TABLE_OVERVIEW_LAYERS,
-        _columns(),
+        table_columns(COLUMNS),
         cell=CLICKABLE_CELLS,
         sort_action="native",
         filter_action="native",  # the Role radio writes its filter_query; any column filters
