@@ -249,6 +249,7 @@ DIV_OVERVIEW_ALERT = "div-overview-alert"
 DIV_OVERVIEW_SUMMARY = "div-overview-summary"
 TABLE_OVERVIEW_LAYERS = "table-overview-layers"  # a click on a row opens that layer
 RADIO_OVERVIEW_ROLE = "radio-overview-role"  # show only attention / MLP / ... rows
+DROPDOWN_OVERVIEW_BASE = "dropdown-overview-base"  # a base model: each layer's change from it
 BUTTON_OVERVIEW_CSV = "button-overview-csv"
 DOWNLOAD_OVERVIEW_CSV = "download-overview-csv"
 GRAPH_OVERVIEW_SPARKLINES = "graph-overview-sparklines"  # one small spectrum per layer

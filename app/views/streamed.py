@@ -1,7 +1,7 @@
 """A table that a background job fills in, row by row: the Overview's spectral table and
 the Compare tab's fine-tune table.
 
-The view's `render(selection, done, started, *, start)` returns its outputs and, last, the
+The view's `render(selection, *extra, done=, started=, start=)` returns its outputs and, last, the
 job's run store (a new run, or no_update). `register_streamed` wires it: one callback on
 the selection that may start the job, one on an Interval that redraws the table from the
 cached rows while the job runs, one on the job's end, and the job itself
@@ -73,50 +73,60 @@ def register_streamed(
     prepare: jobs.Prepare,
     progress_text: Callable[..., str],
     cancelled: Callable[[Any, Any], Any],
+    extra: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Register the view's callbacks and its job (module docstring)."""
+    """Register the view's callbacks and its job (module docstring). ``extra``: further
+    (component, property) inputs of the table (e.g. a chosen base model): they redraw it,
+    and their values follow the selection into ``render`` and the job's ``prepare``."""
+    n = len(extra)
 
     @app.callback(
         *outputs,
         Output(job.run_store, "data", allow_duplicate=True),
         Input(ids.STORE_SELECTION_STATE, "data"),
+        *[Input(c, p) for c, p in extra],
         State(job.done_store, "data"),
         State(job.run_store, "data"),
         prevent_initial_call="initial_duplicate",
     )
-    def update(selection: Any, done: dict | None, started: dict | None) -> tuple[Any, ...]:
-        return render(selection, done, started, start=True)
+    def update(selection: Any, *rest: Any) -> tuple[Any, ...]:
+        values, (done, started) = rest[:n], rest[n:]
+        return render(selection, *values, done=done, started=started, start=True)
 
     duplicates = [
         Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs
     ]
+
+    states = [State(c, p) for c, p in extra]
 
     @app.callback(
         *duplicates,
         Input(interval, "n_intervals"),
         State(job.done_store, "data"),
         State(ids.STORE_SELECTION_STATE, "data"),
+        *states,
         prevent_initial_call=True,
     )
-    def refresh(_tick: int | None, done: dict | None, selection: Any) -> tuple[Any, ...]:
+    def refresh(_tick: int | None, done: dict | None, selection: Any, *values: Any):
         """Rows came in while the job runs: the table again from the cached rows."""
-        return render(selection, done, None, start=False)[:-1]
+        return render(selection, *values, done=done, started=None, start=False)[:-1]
 
     @app.callback(
         *duplicates,
         Input(job.done_store, "data"),
         State(ids.STORE_SELECTION_STATE, "data"),
+        *states,
         prevent_initial_call=True,
     )
-    def ended(done: dict | None, selection: Any) -> tuple[Any, ...]:
+    def ended(done: dict | None, selection: Any, *values: Any) -> tuple[Any, ...]:
         """The job ended: the complete table, or why not (cancelled, failed)."""
-        return render(selection, done, None, start=False)[:-1]
+        return render(selection, *values, done=done, started=None, start=False)[:-1]
 
     jobs.register_job(
         app,
         services,
         job,
-        states=[],
+        states=states,
         requires="model",
         prepare=prepare,
         progress_text=progress_text,

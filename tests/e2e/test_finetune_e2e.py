@@ -117,3 +117,43 @@ def test_finetune_table_job_click_and_adapter(dash_duo, tmp_path, monkeypatch):
     assert "adapter merged into A" in text_of(dash_duo, f"#{ids.DIV_FINETUNE_SUMMARY}")
     settle(dash_duo)
     assert dash_duo.get_logs() == []
+
+
+def _overview_cells(dash_duo) -> dict[str, dict[str, str]]:
+    for _ in range(5):
+        try:
+            table = dash_duo.find_element(f"#{ids.TABLE_OVERVIEW_LAYERS}")
+            out: dict[str, dict[str, str]] = {}
+            for tr in table.find_elements("css selector", "tr"):
+                cells = tr.find_elements("css selector", "td[data-dash-column]")
+                row = {c.get_attribute("data-dash-column"): c.text for c in cells}
+                if row.get("name"):
+                    out[row["name"]] = row
+            return out
+        except StaleElementReferenceException:
+            continue
+    return {}
+
+
+def test_the_overview_with_a_base_model(dash_duo, tmp_path, monkeypatch):
+    monkeypatch.setattr(finetune_service, "INLINE_MAX_ELEMENTS", 10_000)  # "big" by the job
+    base, tuned, _ = _checkpoints(tmp_path)
+    app = create_app(AppConfig(models=[str(base), str(tuned)], upload_dir=tmp_path / "up"))
+    dash_duo.driver.set_window_size(1500, 1200)
+    dash_duo.start_server(app)
+    dash_duo.driver.get(f"{dash_duo.server_url}/?model=tuned&tab=overview")
+    wait_layer_names(dash_duo, at_least=3)
+    until(lambda: len(_overview_cells(dash_duo)) == 3, timeout=30)
+    assert "rel_change" not in _overview_cells(dash_duo)["enc"]  # no base: no such column
+    dash_duo.select_dcc_dropdown(f"#{ids.DROPDOWN_OVERVIEW_BASE}", index=0)
+    until(lambda: _overview_cells(dash_duo).get("big", {}).get("rel_change", "") != "", 60)
+    rows = _overview_cells(dash_duo)
+    net_a, net_b = sc.load_model(base), sc.load_model(tuned)
+    for name in ("enc", "big", "dec"):
+        d = sc.layer_delta(net_a.matrix(name), net_b.matrix(name), k=8)
+        assert float(rows[name]["rel_change"]) == pytest.approx(d.rel_change, rel=1e-3, abs=1e-9)
+        assert int(rows[name]["delta_rank90"]) == d.delta_rank90
+    assert rows["enc"]["alpha"] != ""  # the spectral columns stay
+    screenshot(dash_duo, tmp_path, "overview-with-base.png")
+    settle(dash_duo)
+    assert dash_duo.get_logs() == []

@@ -134,7 +134,7 @@ def register(app: dash.Dash, services: Any) -> None:
     ]
 
     def render(
-        selection: Selection | None, done: dict | None, started: dict | None, *, start: bool
+        selection: Selection | None, *, done: dict | None, started: dict | None, start: bool
     ) -> tuple[Any, ...]:
         if not selection_ready(selection, ids.TAB_COMPARE):
             raise dash.exceptions.PreventUpdate

@@ -67,6 +67,21 @@ COLUMNS: list[tuple[str, str, Any]] = [
     ("near_ties", "near-ties", None),
     ("note", "Note", None),
 ]
+# with a base model chosen: each layer's change from it (svdcore.finetune), after dtype
+BASE_COLUMNS: list[tuple[str, str, Any]] = [
+    ("rel_change", "Δ from base", _G4),
+    ("delta_rank90", "ΔW rank 90 %", "int"),
+    ("left_overlap", "overlap U", _F3),
+    ("right_overlap", "overlap V", _F3),
+]
+
+
+def columns_for(base: str | None) -> list[dict[str, Any]]:
+    """The table's columns: the spectral table's, and the change from ``base`` if any."""
+    if not base:
+        return table_columns(COLUMNS)
+    at = next(i for i, c in enumerate(COLUMNS) if c[0] == "dtype") + 1  # where it shows
+    return table_columns(COLUMNS[:at] + BASE_COLUMNS + COLUMNS[at:])
 
 
 def _table() -> dash_table.DataTable:
@@ -108,6 +123,10 @@ def _table() -> dash_table.DataTable:
             "role": "what the layer does, from its name: attention, MLP, embedding, "
             "output head or other (svdcore.roles)",
             "block": "the transformer block the layer belongs to",
+            "rel_change": "‖W − W_base‖F / ‖W_base‖F (the base model chosen above)",
+            "delta_rank90": "fewest singular directions of W − W_base holding 90 % of its energy",
+            "left_overlap": "‖U_baseᵀ U‖F² / k over the top 8 left singular vectors",
+            "right_overlap": "the same for the top 8 right singular vectors",
             "near_ties": "adjacent singular values within 1 % among the top 16: single "
             "vectors there are unstable, only their shared subspace is determined",
         },
@@ -122,6 +141,14 @@ def layout() -> html.Div:
                 [
                     html.Div(id=ids.DIV_OVERVIEW_SUMMARY, className="hint"),
                     html.Button("Download CSV", id=ids.BUTTON_OVERVIEW_CSV, n_clicks=0),
+                    html.Span("Base model", className="inline-label"),
+                    dcc.Dropdown(
+                        id=ids.DROPDOWN_OVERVIEW_BASE,
+                        options=[],
+                        placeholder="Compare with a base model…",
+                        clearable=True,
+                        style={"minWidth": "260px"},
+                    ),
                     dcc.Download(id=ids.DOWNLOAD_OVERVIEW_CSV),
                 ],
                 className="overview-head",
@@ -203,6 +230,38 @@ def _job_note(data: OverviewData) -> str:
     )
 
 
+def with_changes(
+    records: list[dict[str, Any]], changes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The Overview's rows with each layer's change from the base (by name; a layer the base
+    lacks or whose shape changed keeps empty cells and gains that note)."""
+    by_name = {c["name"]: c for c in changes}
+    out = []
+    for r in records:
+        c = by_name.get(r["name"], {})
+        row = {**r, **{cid: c.get(cid) for cid, _, _ in BASE_COLUMNS}}
+        extra = c.get("note") or ""
+        if extra and extra not in (r.get("note") or ""):
+            row["note"] = "; ".join(n for n in (r.get("note"), f"base: {extra}") if n)
+        out.append(row)
+    return out
+
+
+def _job_key(services: Any, model: str, base: str | None, session: str | None) -> str:
+    key = services.overview.key(model, session)
+    if not base:
+        return key
+    return make_key("overview-with-base", key, services.finetune.key(base, model, session))
+
+
+def _changes_note(changes: Any) -> str:
+    n = len(changes.pending)
+    return (
+        f"The change from the base of {n} large layer{'s' if n != 1 else ''} "
+        f"({changes.elements:,} matrix entries) is computed in the background."
+    )
+
+
 def role_filter(role: str | None) -> str:
     """The DataTable filter_query showing the rows of one role ("" for all)."""
     return f'{{role}} = "{role}"' if role else ""
@@ -216,7 +275,18 @@ def register(app: dash.Dash, services: Any) -> None:
     def filter_by_role(role: str | None) -> str:
         return role_filter(role)
 
+    @app.callback(
+        Output(ids.DROPDOWN_OVERVIEW_BASE, "options"),
+        Input(ids.STORE_SELECTION_STATE, "data"),
+    )
+    def base_options(selection: Selection | None) -> list[dict[str, str]]:
+        if not selection_ready(selection, ids.TAB_OVERVIEW):
+            raise dash.exceptions.PreventUpdate
+        models = services.registry.models(current_session_id())
+        return [{"label": m.label, "value": m.id} for m in models if m.id != selection["model"]]
+
     outputs = [
+        Output(ids.TABLE_OVERVIEW_LAYERS, "columns"),
         Output(ids.TABLE_OVERVIEW_LAYERS, "data"),
         Output(ids.GRAPH_OVERVIEW_SPARKLINES, "figure"),
         Output(ids.DIV_OVERVIEW_SUMMARY, "children"),
@@ -229,14 +299,22 @@ def register(app: dash.Dash, services: Any) -> None:
     hidden = {"display": "none"}
 
     def render(
-        selection: Selection | None, done: dict | None, started: dict | None, *, start: bool
+        selection: Selection | None,
+        base: str | None,
+        *,
+        done: dict | None,
+        started: dict | None,
+        start: bool,
     ) -> tuple[Any, ...]:
         """The view's outputs and the run store (a new job, or no_update)."""
         if not selection_ready(selection, ids.TAB_OVERVIEW):
             raise dash.exceptions.PreventUpdate
         model = selection.get("model")
+        base = base if base and base != model else None
+        columns = columns_for(base)
         if not model:
             return (
+                columns,
                 [],
                 placeholder_figure("Choose a model."),
                 "",
@@ -249,28 +327,41 @@ def register(app: dash.Dash, services: Any) -> None:
             )
         session = current_session_id()
         data, error = attempt(services, lambda: services.overview.data(model, session))
+        changes = None
+        if error is None and base:
+            changes, error = attempt(services, lambda: services.finetune.data(base, model, session))
         if error is not None:
-            return [], placeholder_figure(), "", error, hidden, "", None, True, no_update
+            return columns, [], placeholder_figure(), "", error, hidden, "", None, True, no_update
         records = table_records(data.table)
-        key = services.overview.key(model, session)
+        key = _job_key(services, model, base, session)
         figure = _figure(services, data, records, key)
-        summary = summary_text(records, len(data.pending))
-        if data.complete:
-            return records, figure, summary, None, hidden, "", None, True, no_update
+        pending = set(data.pending)
+        if changes is not None:
+            records = with_changes(records, table_records(changes.table))
+            pending |= set(changes.pending)
+        summary = summary_text(records, len(pending))
+        if not pending:
+            return columns, records, figure, summary, None, hidden, "", None, True, no_update
         status, run, polling = job_state(done, started, key, start=start, cancelled=_cancelled)
         shown = {"display": "flex", "flexDirection": "column", "gap": "6px"}
-        return records, figure, summary, None, shown, _job_note(data), status, not polling, run
+        note = _job_note(data) if data.pending else _changes_note(changes)
+        return columns, records, figure, summary, None, shown, note, status, not polling, run
 
-    def prepare(session: str | None, selection: Selection) -> Any:
+    def prepare(session: str | None, selection: Selection, base: str | None) -> Any:
         model = selection["model"]
-        key = services.overview.key(model, session)
+        base = base if base and base != model else None
 
         def compute(progress: Any, should_stop: Any) -> bool:
-            return services.overview.compute(
+            stopped = services.overview.compute(
                 model, session, progress=progress, should_stop=should_stop
             )
+            if stopped or not base:
+                return stopped
+            return services.finetune.compute(
+                base, model, session, progress=progress, should_stop=should_stop
+            )
 
-        return key, compute
+        return _job_key(services, model, base, session), compute
 
     register_streamed(
         app,
@@ -282,6 +373,7 @@ def register(app: dash.Dash, services: Any) -> None:
         prepare=prepare,
         progress_text=progress_text,
         cancelled=_cancelled,
+        extra=[(ids.DROPDOWN_OVERVIEW_BASE, "value")],
     )
 
     @app.callback(

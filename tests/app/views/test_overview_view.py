@@ -152,3 +152,28 @@ def test_sparklines_one_trace_per_fitted_layer(services):
     assert fig.layout.yaxis.type == "log"
     assert any("α=" in a.text for a in fig.layout.annotations)
     assert len(sparklines_figure({}).data) == 0
+
+
+def test_rows_with_the_change_from_a_base():
+    from app.views.overview import BASE_COLUMNS, columns_for, with_changes
+
+    records = [
+        {"name": "a", "note": ""},
+        {"name": "b", "note": "fp8 raw"},
+        {"name": "c", "note": None},
+    ]
+    changes = [
+        {"name": "a", "rel_change": 0.5, "delta_rank90": 2, "left_overlap": 1.0, "note": ""},
+        {"name": "b", "note": "shape changed: (2, 3) -> (3, 3)"},
+    ]
+    rows = {r["name"]: r for r in with_changes(records, changes)}
+    assert rows["a"]["rel_change"] == 0.5 and rows["a"]["note"] == ""
+    assert (
+        rows["b"]["rel_change"] is None
+        and rows["b"]["note"] == "fp8 raw; base: shape changed: (2, 3) -> (3, 3)"
+    )
+    assert rows["c"]["rel_change"] is None and rows["c"]["note"] is None  # not in the base table
+    ids_plain = [c["id"] for c in columns_for(None)]
+    ids_base = [c["id"] for c in columns_for("base")]
+    assert [c for c in ids_base if c not in ids_plain] == [c for c, _, _ in BASE_COLUMNS]
+    assert ids_base.index("rel_change") == ids_base.index("dtype") + 1
