@@ -43,6 +43,7 @@ __all__ = [
     "AttentionBlock",
     "HeadCircuit",
     "HeadSlice",
+    "PartSlice",
     "TransformerConfig",
     "attach_attention",
     "attention_blocks",
@@ -187,6 +188,24 @@ class HeadSlice:
 
 
 @dataclass(frozen=True)
+class PartSlice:
+    """All the heads of one role (q, k or v) of a fused QKV tensor, in head order: the
+    (n_heads * d x d_model) matrix that role's own projection would be (whatever the fused
+    layout). A :class:`svdcore.network.DerivedView`."""
+
+    heads: tuple[HeadSlice, ...]
+
+    def __call__(self, matrix: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h(matrix) for h in self.heads], dim=0)
+
+    def view_info(self) -> ViewInfo:
+        h = self.heads[0]
+        rows = sum(x.index[1] - x.index[0] for x in self.heads)
+        name = {"q": "query", "k": "key", "v": "value"}[h.role]
+        return ViewInfo((rows, h.width), f"{name} (head x head_dim)", "residual stream (d_model)")
+
+
+@dataclass(frozen=True)
 class AttentionBlock:
     """One attention layer: the layers holding W_Q, W_K, W_V, W_O (the same layer for a
     fused QKV tensor), and the view name of each head's part: ``views[role][h]``."""
@@ -253,7 +272,8 @@ def _ranges(cfg: TransformerConfig, role: str, fused: bool) -> list[tuple[int, i
 def attach_attention(net: Network, config: TransformerConfig) -> tuple[AttentionBlock, ...]:
     """Find the attention layers of ``net`` by their names (module docstring), check their
     shapes against ``config``, and add one matrix view per head to each projection
-    ("head 3"; in a fused tensor "q head 3", "k head 0" ...). Returns the blocks found, in
+    ("head 3"; in a fused tensor "q head 3", "k head 0" ..., and "q" / "k" / "v" for the whole
+    part, in head order). Returns the blocks found, in
     layer order (none: an empty tuple); a projection whose shape does not fit the config
     is left alone."""
     names = {layer.name for layer in net.layers if layer.viewable}
@@ -307,7 +327,8 @@ def attach_attention(net: Network, config: TransformerConfig) -> tuple[Attention
                 )
                 for h, span in enumerate(_ranges(config, role, fused))
             }
-            net.add_views(lname, made)
+            part = {role: PartSlice(tuple(made.values()))} if fused and role != "o" else {}
+            net.add_views(lname, {**part, **made})  # "q", then "q head 0" ...
             views[role] = tuple(made)
             slices[role] = tuple(made.values())
         blocks.append(

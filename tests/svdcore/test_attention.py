@@ -168,6 +168,13 @@ def test_fused_qkv_is_split_by_its_layout(layout):
     (block,) = attach_attention(net, _config(layout))
     assert block.fused and block.views["q"][0] == "q head 0" and block.views["v"][1] == "v head 1"
     _check_heads(net, block, (Q, K, V, O))
+    layer = "model.layers.0.self_attn.qkv_proj"
+    views = net.layer(layer).views
+    assert views[:3] == ("default", "q", "q head 0") and views.index("k") == 2 + H  # grouped
+    for role, planted in (("q", Q), ("k", K), ("v", V)):  # each part as its own projection
+        part = net.matrix(layer, view=role, dtype=torch.float64).numpy()
+        np.testing.assert_array_equal(part, planted.reshape(-1, D_MODEL))
+        assert net.view_info(layer, view=role).shape == part.shape
 
 
 def test_gpt_neox_per_head_layout():
