@@ -51,11 +51,11 @@ def _checkpoints(tmp_path):
     return tmp_path / "base.safetensors", tmp_path / "tuned.safetensors", adapter
 
 
-def _rows(dash_duo) -> dict[str, dict[str, str]]:
-    """The fine-tune table's cells by layer and column (read again if redrawn meanwhile)."""
+def _table(dash_duo, table_id: str) -> dict[str, dict[str, str]]:
+    """A table's cells by layer and column (read again if redrawn meanwhile)."""
     for _ in range(5):
         try:
-            table = dash_duo.find_element(f"#{ids.TABLE_FINETUNE_LAYERS}")
+            table = dash_duo.find_element(f"#{table_id}")
             out: dict[str, dict[str, str]] = {}
             for tr in table.find_elements("css selector", "tr"):
                 cells = tr.find_elements("css selector", "td[data-dash-column]")
@@ -66,6 +66,14 @@ def _rows(dash_duo) -> dict[str, dict[str, str]]:
         except StaleElementReferenceException:
             continue
     return {}
+
+
+def _rows(dash_duo) -> dict[str, dict[str, str]]:
+    return _table(dash_duo, ids.TABLE_FINETUNE_LAYERS)
+
+
+def _overview_cells(dash_duo) -> dict[str, dict[str, str]]:
+    return _table(dash_duo, ids.TABLE_OVERVIEW_LAYERS)
 
 
 def test_finetune_table_job_click_and_adapter(dash_duo, tmp_path, monkeypatch):
@@ -117,22 +125,6 @@ def test_finetune_table_job_click_and_adapter(dash_duo, tmp_path, monkeypatch):
     assert "adapter merged into A" in text_of(dash_duo, f"#{ids.DIV_FINETUNE_SUMMARY}")
     settle(dash_duo)
     assert dash_duo.get_logs() == []
-
-
-def _overview_cells(dash_duo) -> dict[str, dict[str, str]]:
-    for _ in range(5):
-        try:
-            table = dash_duo.find_element(f"#{ids.TABLE_OVERVIEW_LAYERS}")
-            out: dict[str, dict[str, str]] = {}
-            for tr in table.find_elements("css selector", "tr"):
-                cells = tr.find_elements("css selector", "td[data-dash-column]")
-                row = {c.get_attribute("data-dash-column"): c.text for c in cells}
-                if row.get("name"):
-                    out[row["name"]] = row
-            return out
-        except StaleElementReferenceException:
-            continue
-    return {}
 
 
 def test_the_overview_with_a_base_model(dash_duo, tmp_path, monkeypatch):
