@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 
 import svdcore as sc
 from app.services.caches import ResultCaches
+from app.services.jobs import rows_by_entries
 from app.services.overview import INLINE_MAX_ELEMENTS, PENDING_NOTE
 from app.services.registry import ModelRegistry
 from svdcore.finetune import LayerDelta, finetune_table, layer_delta, shared_layers
@@ -119,18 +119,17 @@ class FinetuneService:
         left_s)`` in matrix entries, as the overview job. True when stopped."""
         base, tuned, _ = self._pair(model_a, model_b, session)
         names, _ = shared_layers(base, tuned)
-        todo = [n for n in names if self._row(base, tuned, n, compute=False) is None]
-        total = sum(math.prod(base.layer(n).matrix_shape) for n in todo) or 1
-        done, start = 0, time.monotonic()
-        for i, name in enumerate(todo, start=1):
-            if should_stop is not None and should_stop():
-                return True
-            self._row(base, tuned, name, compute=True)
-            done += math.prod(base.layer(name).matrix_shape)
-            if progress is not None:
-                elapsed = time.monotonic() - start
-                progress(done, total, name, i, len(todo), elapsed, elapsed / done * (total - done))
-        return False
+        todo = [
+            (n, math.prod(base.layer(n).matrix_shape))
+            for n in names
+            if self._row(base, tuned, n, compute=False) is None
+        ]
+        return rows_by_entries(
+            todo,
+            lambda name: self._row(base, tuned, name, compute=True),
+            progress=progress,
+            should_stop=should_stop,
+        )
 
     def csv(self, model_a: str, model_b: str, session: str | None) -> dict[str, str]:
         """The table as a dcc.Download of "<A>-vs-<B>-finetune.csv"."""

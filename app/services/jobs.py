@@ -13,6 +13,7 @@ job was started with from `lost_job_args`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ __all__ = [
     "found_lost_job",
     "is_lost_job",
     "lost_job_args",
+    "rows_by_entries",
 ]
 
 CANCEL_FLAG_TTL_S = 3600
@@ -106,3 +108,27 @@ def lost_job_args() -> list[Any] | None:
     None when unknown. Read once."""
     args, _found.args = getattr(_found, "args", None), None
     return None if args is None else list(args)
+
+
+def rows_by_entries(
+    todo: list[tuple[str, int]],
+    row: Callable[[str], Any],
+    *,
+    progress: Callable[..., None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> bool:
+    """Run ``row(name)`` for each (name, entries) of ``todo`` in order (a table job: each
+    row is cached by ``row`` as soon as it is done), reporting ``progress(done, total, name,
+    rows_done, rows_total, elapsed_s, left_s)`` in matrix entries (the cost grows with
+    them). True when ``should_stop()`` stopped it (the rows done so far are kept)."""
+    total = sum(size for _, size in todo) or 1
+    done, start = 0, time.monotonic()
+    for i, (name, size) in enumerate(todo, start=1):
+        if should_stop is not None and should_stop():
+            return True
+        row(name)
+        done += size
+        if progress is not None:
+            elapsed = time.monotonic() - start
+            progress(done, total, name, i, len(todo), elapsed, elapsed / done * (total - done))
+    return False

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ import pandas as pd
 
 import svdcore as sc
 from app.services.caches import ResultCaches
+from app.services.jobs import rows_by_entries
 from app.services.registry import ModelRegistry, OpenedModel
 from svdcore.esd import LayerSpectrum, layer_spectrum, spectral_table
 
@@ -150,22 +150,16 @@ class OverviewService:
         model = self.registry.open(model_id, session)
         net = model.net
         todo = [
-            info
+            (info.name, math.prod(info.matrix_shape))
             for info in net.layers
             if info.matrix_shape is not None and self._row(net, info, compute=False) is None
         ]
-        total = sum(math.prod(info.matrix_shape) for info in todo) or 1
-        done, start = 0, time.monotonic()
-        for i, info in enumerate(todo, start=1):
-            if should_stop is not None and should_stop():
-                return True
-            self._row(net, info, compute=True)
-            done += math.prod(info.matrix_shape)
-            if progress is not None:
-                elapsed = time.monotonic() - start
-                left = elapsed / done * (total - done)
-                progress(done, total, info.name, i, len(todo), elapsed, left)
-        return False
+        return rows_by_entries(
+            todo,
+            lambda name: self._row(net, net.layer(name), compute=True),
+            progress=progress,
+            should_stop=should_stop,
+        )
 
     def csv(self, model_id: str, session: str | None) -> dict[str, str]:
         """The table as a CSV download: {"content", "filename", "type"} for dcc.Download
