@@ -68,7 +68,7 @@ from .jacobian import (
     split_operators,
 )
 from .layer_table import LayerRow, layer_rows
-from .lora import LoraAdapter, apply_lora, lora_network, read_adapter
+from .lora import LoraAdapter, adapter_of, apply_lora, is_adapter_folder, lora_network, read_adapter
 from .network import Axis, LayerInfo, Network, ViewInfo
 from .projections import (
     ClassProjections,
@@ -183,6 +183,7 @@ __all__ = [
     "TransformerConfig",
     "ViewInfo",
     "activation_range",
+    "adapter_of",
     "apply_lora",
     "attach_attention",
     "attention_blocks",
@@ -214,6 +215,7 @@ __all__ = [
     "hill_estimator",
     "ideal_output",
     "invert_activation",
+    "is_adapter_folder",
     "jacobian_operator",
     "layer_delta",
     "layer_deltas",

@@ -36,7 +36,18 @@ from .exceptions import DataError, LoadError
 from .network import Network
 from .sources import DictSource, SafetensorsSource, TensorMeta, TensorSource
 
-__all__ = ["LoraAdapter", "LoraModule", "apply_lora", "lora_network", "read_adapter"]
+__all__ = [
+    "ADAPTER_CONFIG",
+    "LoraAdapter",
+    "LoraModule",
+    "adapter_of",
+    "apply_lora",
+    "is_adapter_folder",
+    "lora_network",
+    "read_adapter",
+]
+
+ADAPTER_CONFIG = "adapter_config.json"
 
 _A, _B = ".lora_A.weight", ".lora_B.weight"
 _PREFIXES = ("base_model.model.", "base_model.")
@@ -73,6 +84,12 @@ class LoraAdapter:
         return (delta.T if self.fan_in_fan_out else delta).to(dtype).contiguous()
 
 
+def is_adapter_folder(path: str | Path) -> bool:
+    """True for a folder holding a PEFT ``adapter_config.json``."""
+    p = Path(path)
+    return p.is_dir() and (p / ADAPTER_CONFIG).is_file()
+
+
 def _pattern(patterns: Mapping[str, Any], module: str, default: Any) -> Any:
     """PEFT's rule: the first key that matches the end of the module name (as a regex)."""
     for key, value in patterns.items():
@@ -96,9 +113,9 @@ def read_adapter(path: str | Path) -> LoraAdapter:
     folder without ``adapter_config.json`` or adapter weights, a config that is not LoRA,
     and ``DataError`` for an A without its B, or shapes that do not chain with r."""
     folder = Path(path)
-    cfg_path = folder / "adapter_config.json"
+    cfg_path = folder / ADAPTER_CONFIG
     if not cfg_path.is_file():
-        raise LoadError(f"{folder} has no adapter_config.json: not a PEFT adapter folder.")
+        raise LoadError(f"{folder} has no {ADAPTER_CONFIG}: not a PEFT adapter folder.")
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -159,7 +176,7 @@ class _DeltaSource:
     """Tensors of ΔW per adapted module (lazily computed)."""
 
     def __init__(self, adapter: LoraAdapter, shapes: Mapping[str, tuple[int, ...]]):
-        self._adapter = adapter
+        self.adapter = adapter
         self._modules = {m.weight_key: m for m in adapter.modules}
         self._shapes = shapes
 
@@ -170,7 +187,7 @@ class _DeltaSource:
         return TensorMeta(self._shapes[key], "float32")
 
     def load(self, key: str) -> torch.Tensor:
-        return self._adapter.delta(self._modules[key])
+        return self.adapter.delta(self._modules[key])
 
 
 class _MergedSource:
@@ -201,6 +218,12 @@ def _shape(adapter: LoraAdapter, module: LoraModule) -> tuple[int, int]:
     out = adapter.source.meta(module.b_key).shape[0]
     inp = adapter.source.meta(module.a_key).shape[1]
     return (inp, out) if adapter.fan_in_fan_out else (out, inp)
+
+
+def adapter_of(net: Network) -> LoraAdapter | None:
+    """The adapter a :func:`lora_network` was opened from (None for any other Network)."""
+    source = net.source
+    return source.adapter if isinstance(source, _DeltaSource) else None
 
 
 def lora_network(path: str | Path | LoraAdapter, *, name: str | None = None) -> Network:

@@ -194,11 +194,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from app.cli.export import format_layer_table
 
     base = sc.open_model_ref(args.base)
-    tuned_path = Path(args.tuned)
-    if tuned_path.is_dir() and (tuned_path / "adapter_config.json").is_file():
-        tuned = sc.apply_lora(base, tuned_path)  # the adapter merged into its base
-    else:
-        tuned = sc.open_model_ref(args.tuned)
+    tuned = sc.open_model_ref(args.tuned)
+    adapter = sc.adapter_of(tuned)
+    if adapter is not None:
+        tuned = sc.apply_lora(base, adapter)  # the adapter merged into its base
     report = _progress_line(sum(layer.viewable for layer in base.layers))
     rows, notes = sc.layer_deltas(base, tuned, k=args.k, progress=report)
     table = sc.finetune_table(rows, notes=notes)

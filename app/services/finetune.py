@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -52,14 +52,20 @@ class FinetuneService:
     def __init__(self, registry: ModelRegistry, caches: ResultCaches) -> None:
         self.registry = registry
         self.caches = caches
+        # base Network -> adapter Network -> the merged one, made once: its content keys are
+        # memoised on it (a new merge per request would hash the whole model every time)
+        self._merged: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def _pair(self, model_a: str, model_b: str, session: str | None) -> tuple[Any, Any, bool]:
         base = self.registry.open(model_a, session).net
         tuned = self.registry.open(model_b, session).net
-        origin = Path(tuned.origin) if tuned.origin else None
-        if origin is not None and origin.is_dir() and (origin / "adapter_config.json").is_file():
-            return base, sc.apply_lora(base, origin), True
-        return base, tuned, False
+        adapter = sc.adapter_of(tuned)
+        if adapter is None:
+            return base, tuned, False
+        merged = self._merged.setdefault(base, weakref.WeakKeyDictionary())
+        if tuned not in merged:
+            merged[tuned] = sc.apply_lora(base, adapter)
+        return base, merged[tuned], True
 
     @staticmethod
     def _row_key(base: Any, tuned: Any, name: str) -> str:

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..attention import attach_attention, read_transformer_config
 from ..exceptions import DataError, ExecutionError, LoadError
+from ..lora import is_adapter_folder, lora_network
 from ..network import Network
 from ..sources import DictSource, SafetensorsSource
 from ._archives import check_export_archive, check_export_graph, training_mode_ops
@@ -269,9 +270,7 @@ def load_model(
             return _with_layers(Network(source, name=label, origin=str(p)))
         tensors = {k: source.load(k) for k in source.keys()}  # noqa: SIM118
     elif fmt == "safetensors":
-        if p.is_dir() and (p / "adapter_config.json").is_file() and activation is None:
-            from ..lora import lora_network  # a PEFT adapter alone: one ΔW per module
-
+        if activation is None and is_adapter_folder(p):  # a PEFT adapter: one ΔW per module
             return _with_layers(lora_network(p, name=name))
         source = _safetensors_source(p)
         if activation is None:

@@ -62,6 +62,8 @@ def test_delta_is_scaled_b_times_a_with_patterns(tmp_path):
         )
     alone = lora_network(folder)
     assert [layer.name for layer in alone.layers] == [Q, V]
+    assert sc.is_adapter_folder(folder) and sc.adapter_of(alone) is alone.source.adapter
+    assert sc.adapter_of(_base()) is None and sc.load_model(folder).layers == alone.layers
     s = sc.singular_values(alone.matrix(V)).numpy()
     assert np.sum(s > 1e-5 * s[0]) == 2  # rank r
 

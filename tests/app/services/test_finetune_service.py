@@ -62,6 +62,11 @@ def test_large_layers_wait_for_the_job_then_equal_svdcore(services):
 def test_an_adapter_as_b_is_merged_into_a(services):
     data = services.finetune.data("base", "adapter", None)
     assert data.adapter and data.complete
+    # one merged model per (base, adapter): its content keys are hashed once, not per request
+    assert (
+        services.finetune._pair("base", "adapter", None)[1]
+        is services.finetune._pair("base", "adapter", None)[1]
+    )
     rows = data.table.set_index("name")
     assert rows.loc["big", "rel_change"] == 0 and rows.loc["small", "delta_rank90"] <= 2
     adapter = sc.read_adapter(services.registry.network("adapter", None).origin)
