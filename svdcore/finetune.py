@@ -35,7 +35,7 @@ from ._validate import as_matrix, count
 from .compare import subspace_angles
 from .exceptions import DataError, LayerError
 from .network import Network
-from .spectrum import singular_values, svd
+from .spectrum import _entropy_rank, energy_rank, singular_values, svd
 
 __all__ = [
     "FINETUNE_COLUMNS",
@@ -93,19 +93,13 @@ class LayerDelta:
     @property
     def delta_effective_rank(self) -> float:
         s = self.delta_singular_values
-        total = float(s.sum())
-        if total <= 0:
-            return math.nan
-        p = s[s > 0] / total
-        return float(math.exp(-np.sum(p * np.log(p))))
+        return _entropy_rank(s) if s.sum() > 0 else math.nan
 
     @property
     def delta_rank90(self) -> int:
         e = self.delta_singular_values**2
         total = float(e.sum())
-        if total <= 0:
-            return 0
-        return int(np.searchsorted(np.cumsum(e) / total, 0.9 - 1e-12) + 1)
+        return energy_rank(np.cumsum(e) / total, 0.9) if total > 0 else 0
 
 
 def layer_delta(

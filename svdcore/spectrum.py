@@ -29,6 +29,7 @@ __all__ = [
     "condition_number",
     "default_rtol",
     "effective_rank",
+    "energy_rank",
     "numerical_rank",
     "rank_from",
     "resolve_rtol",
@@ -266,6 +267,15 @@ def condition_number(W: torch.Tensor | np.ndarray, *, rtol: float | None = None)
     A = as_matrix(W)
     S = singular_values(A)
     return condition_from(S, rank_from(S, resolve_rtol(rtol, tuple(A.shape), A.dtype)))
+
+
+def energy_rank(cumulative_energy: np.ndarray, fraction: float) -> int:
+    """The fewest leading singular directions holding ``fraction`` of the energy, from the
+    ascending cumulative energy shares (``SpectrumSummary.cumulative_energy``); 0 when empty."""
+    energy = np.asarray(cumulative_energy)
+    if energy.size == 0:
+        return 0
+    return int(min(np.searchsorted(energy, fraction - 1e-12) + 1, energy.size))
 
 
 def _entropy_rank(S: np.ndarray) -> float:

@@ -165,9 +165,18 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_table(table: Any, fmt: str) -> None:
+    """A pandas table on stdout: aligned text ("table"), CSV or Markdown."""
+    from app.cli.export import format_layer_table
+
+    if fmt == "table":
+        sys.stdout.write(table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n")
+    else:
+        sys.stdout.write(format_layer_table(table, fmt))
+
+
 def _cmd_heads(args: argparse.Namespace) -> int:
     import svdcore as sc
-    from app.cli.export import format_layer_table
 
     net = sc.open_model_ref(args.model)
     if args.config:
@@ -182,16 +191,12 @@ def _cmd_heads(args: argparse.Namespace) -> int:
             "a Hugging Face folder with its config.json, or give --config FILE)."
         )
     table = sc.head_table(net, blocks)
-    if args.format == "table":
-        sys.stdout.write(table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n")
-    else:
-        sys.stdout.write(format_layer_table(table, args.format))
+    _write_table(table, args.format)
     return 0
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
     import svdcore as sc
-    from app.cli.export import format_layer_table
 
     base = sc.open_model_ref(args.base)
     tuned = sc.open_model_ref(args.tuned)
@@ -201,10 +206,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     report = _progress_line(sum(layer.viewable for layer in base.layers))
     rows, notes = sc.layer_deltas(base, tuned, k=args.k, progress=report)
     table = sc.finetune_table(rows, notes=notes)
-    if args.format == "table":
-        sys.stdout.write(table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n")
-    else:
-        sys.stdout.write(format_layer_table(table, args.format))
+    _write_table(table, args.format)
     return 0
 
 

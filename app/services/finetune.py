@@ -13,7 +13,6 @@ is compared (the table is then the adapter's ΔW per module).
 from __future__ import annotations
 
 import math
-import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,13 +139,7 @@ class FinetuneService:
     def csv(self, model_a: str, model_b: str, session: str | None) -> dict[str, str]:
         """The table as a dcc.Download of "<A>-vs-<B>-finetune.csv"."""
         data = self.data(model_a, model_b, session)
-        stems = [
-            re.sub(
-                r"[^A-Za-z0-9_.-]+", "-", self.registry.open(m, session).entry.label.split(" — ")[0]
-            ).strip("-.")
-            or "model"
-            for m in (model_a, model_b)
-        ]
+        stems = [self.registry.file_stem(m, session) for m in (model_a, model_b)]
         return {
             "content": data.table.to_csv(index=False),
             "filename": f"{stems[0]}-vs-{stems[1]}-finetune.csv",

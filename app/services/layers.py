@@ -15,6 +15,7 @@ import svdcore as sc
 from app.formatting import fmt_compact
 from app.services.caches import ResultCaches
 from app.services.registry import ModelRegistry
+from svdcore.spectrum import energy_rank
 
 __all__ = [
     "FULL_SVD_MAX_SIDE",
@@ -173,11 +174,7 @@ class LayerViews:
         else:
             summary = self._summary(net, layer, view)
         energy = np.asarray(summary.cumulative_energy)
-        reach = {
-            f: int(min(np.searchsorted(energy, f - 1e-12) + 1, len(energy)))
-            for f in (0.9, 0.99)
-            if len(energy)
-        }
+        reach = {f: energy_rank(energy, f) for f in (0.9, 0.99) if len(energy)}
         return SpectrumData(summary, info, tuple(info.shape), reach, None, full_key)
 
     def vectors(

@@ -16,7 +16,6 @@ already known and says which are still running.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,8 +164,7 @@ class OverviewService:
         """The table as a CSV download: {"content", "filename", "type"} for dcc.Download
         (the rows known now; pending ones say so in their note)."""
         data = self.data(model_id, session)
-        stem = self.registry.open(model_id, session).entry.label.split(" — ")[0]
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "model"
+        stem = self.registry.file_stem(model_id, session)
         return {
             "content": data.table.to_csv(index=False),
             "filename": f"{stem}-spectral-table.csv",

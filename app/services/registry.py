@@ -156,6 +156,11 @@ class ModelRegistry:
             )
         return found
 
+    def file_stem(self, model_id: str, session: str | None) -> str:
+        """The model's label as the start of a download's file name ("base.safetensors")."""
+        label = self.open(model_id, session).entry.label.split(" — ")[0]
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.") or "model"
+
     def model_entry(self, model_id: str, session: str | None) -> ModelEntry:
         if model_id in self._entries:
             return self._entries[model_id]
