@@ -10,6 +10,7 @@ shape, `XMIN_SHAPE`). Middle: the KS distance of the power-law fit for every can
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -17,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from app.figures.theme import ACCENT, FIT, LINE, MUTED, register_template
 
-__all__ = ["XMIN_SHAPE", "esd_figure", "histogram_density", "mp_curve"]
+__all__ = ["XMIN_SHAPE", "esd_figure", "histogram_density"]
 
 XMIN_SHAPE = 0  # index of the draggable xmin line in layout.shapes
 _SHUFFLED = "#8e7cc3"
@@ -47,23 +48,6 @@ def histogram_density(
     return np.concatenate(xs[:-1]), np.concatenate(ys[:-1])
 
 
-def mp_curve(
-    *, q: float, sigma2: float, n_big: int, weight: float, lo: float, points: int = 240
-) -> tuple[np.ndarray, np.ndarray]:
-    """The Marchenko-Pastur density in the units of the eigenvalues of W^T W (N = `n_big`):
-    p(lambda) = p_MP(lambda / N) / N, times `weight` (the bulk's share of the histogram), on
-    a log grid over the support from `lo` up. Pure numpy: the same law as svdcore.rmt."""
-    a = n_big * sigma2 * (1 - math.sqrt(q)) ** 2
-    b = n_big * sigma2 * (1 + math.sqrt(q)) ** 2
-    start = max(a, lo, b * 1e-6)
-    x = np.geomspace(start, b, points)
-    xs = x / n_big
-    aa, bb = sigma2 * (1 - math.sqrt(q)) ** 2, sigma2 * (1 + math.sqrt(q)) ** 2
-    root = np.sqrt(np.clip((bb - xs) * (xs - aa), 0.0, None))
-    density = root / (2 * math.pi * sigma2 * q * xs) / n_big * weight
-    return x, np.where(density > 0, density, np.nan)
-
-
 def esd_figure(
     eigenvalues: np.ndarray,
     *,
@@ -77,14 +61,14 @@ def esd_figure(
     hill_ks: np.ndarray | None = None,
     hill_alphas: np.ndarray | None = None,
     hill_k: int | None = None,
-    mp: dict[str, float] | None = None,
+    mp: dict[str, Any] | None = None,
     spikes: np.ndarray | None = None,
     shuffled: np.ndarray | None = None,
     title: str = "",
 ) -> go.Figure:
     """The three ESD panels (module docstring). `eigenvalues` all min(m, n) of W^T W; those
-    above `thresh` are drawn. `mp`: {"q", "sigma2", "n_big", "lambda_plus", "weight"} of the
-    fitted bulk (sigma2 per entry, n_big = max(m, n), weight = bulk eigenvalues / drawn)."""
+    above `thresh` are drawn. `mp`: {"x", "y", "lambda_plus"}: the fitted
+    bulk's density curve (`app.services.esd.mp_curve`) and its edge."""
     ev = np.asarray(eigenvalues, dtype=np.float64)
     ev = np.sort(ev[ev > thresh])
     fig = make_subplots(
@@ -120,13 +104,10 @@ def esd_figure(
                 1,
             )
         if mp is not None:
-            xm, ym = mp_curve(
-                q=mp["q"], sigma2=mp["sigma2"], n_big=int(mp["n_big"]), weight=mp["weight"], lo=lo
-            )
             fig.add_trace(
                 go.Scatter(
-                    x=xm,
-                    y=ym,
+                    x=mp["x"],
+                    y=mp["y"],
                     mode="lines",
                     name="Marchenko-Pastur bulk",
                     line={"color": _MP, "width": 2},

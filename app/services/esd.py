@@ -23,7 +23,7 @@ from app.services.layers import SPECTRUM_FULL_MAX_SIDE, LayerViews
 from app.services.registry import ModelRegistry
 from svdcore.esd import EVALS_THRESH, TIE_TOP
 
-__all__ = ["SHUFFLED_SEED", "EsdData", "EsdOptions", "EsdService"]
+__all__ = ["SHUFFLED_SEED", "EsdData", "EsdOptions", "EsdService", "mp_curve"]
 
 SHUFFLED_SEED = 0  # the shuffled copy is one fixed permutation (the same in the Overview)
 SHUFFLED_INLINE_MAX_SIDE = SPECTRUM_FULL_MAX_SIDE
@@ -158,6 +158,20 @@ class EsdService:
             problems=problems,
             key=key,
         )
+
+
+def mp_curve(
+    *, q: float, sigma2: float, n_big: int, weight: float, lo: float, points: int = 240
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Marchenko-Pastur density (:func:`svdcore.rmt.marchenko_pastur_density`) in the
+    units of the eigenvalues of W^T W (N = `n_big`): p(lambda) = p_MP(lambda / N) / N, times
+    `weight` (the bulk's share of the histogram), on a log grid over the support from `lo`
+    up; NaN where it is 0 (no place on a log axis)."""
+    a = n_big * sigma2 * (1 - math.sqrt(q)) ** 2
+    b = n_big * sigma2 * (1 + math.sqrt(q)) ** 2
+    x = np.geomspace(max(a, lo, b * 1e-6), b, points)
+    density = sc.marchenko_pastur_density(x / n_big, q=q, sigma2=sigma2) / n_big * weight
+    return x, np.where(density > 0, density, np.nan)
 
 
 def _attempt(problems: dict[str, str], what: str, run: Any) -> Any:

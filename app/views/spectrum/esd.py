@@ -17,6 +17,7 @@ from app.figures.esd import XMIN_SHAPE, esd_figure
 from app.figures.theme import placeholder_figure
 from app.formatting import fmt_g
 from app.services import EsdData, EsdOptions
+from app.services.esd import mp_curve
 from app.storage.session import current_session_id
 from app.views.common import (
     Selection,
@@ -160,13 +161,18 @@ def _figure(data: EsdData, title: str) -> dict[str, Any]:
     drawn = int((data.eigenvalues > EVALS_THRESH).sum()) or 1
     mp_args = None
     if mp is not None:
-        mp_args = {
-            "q": mp.q,
-            "sigma2": mp.sigma2,
-            "n_big": max(m, n),
-            "lambda_plus": mp.lambda_plus,
-            "weight": (min(m, n) - mp.n_spikes) / drawn,
-        }
+        shown = data.eigenvalues[data.eigenvalues > EVALS_THRESH]
+        lo = float(shown.min()) if shown.size else mp.lambda_plus
+        if shown.size and shown.max() <= lo:  # the figure's range for equal eigenvalues
+            lo /= 2
+        x, y = mp_curve(
+            q=mp.q,
+            sigma2=mp.sigma2,
+            n_big=max(m, n),
+            weight=(min(m, n) - mp.n_spikes) / drawn,
+            lo=lo,
+        )
+        mp_args = {"x": x, "y": y, "lambda_plus": mp.lambda_plus}
     fig = esd_figure(
         data.eigenvalues,
         thresh=EVALS_THRESH,

@@ -1,5 +1,5 @@
-"""The ESD figure: densities that integrate to one, the Marchenko-Pastur curve equal to
-svdcore's law, the draggable xmin line first among the shapes, click roles on the traces."""
+"""The ESD figure: densities that integrate to one, the draggable xmin line first among the
+shapes, click roles on the traces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import svdcore as sc
-from app.figures.esd import XMIN_SHAPE, esd_figure, histogram_density, mp_curve
+from app.figures.esd import XMIN_SHAPE, esd_figure, histogram_density
 
 
 def test_histogram_density_integrates_to_one_and_draws_lone_bins():
@@ -28,20 +28,6 @@ def test_histogram_density_integrates_to_one_and_draws_lone_bins():
     assert len(runs) == 1 + int(np.sum(np.diff(np.flatnonzero(counts > 0)) > 1))
     assert x[~np.isnan(x)][-1] == pytest.approx(edges[-1])  # the spike's bin is there
     assert histogram_density(np.array([]), edges, total=0)[0].size == 0
-
-
-@pytest.mark.parametrize("q", [0.25, 0.6, 1.0])
-def test_mp_curve_is_svdcores_law_in_the_units_of_wtw(q):
-    n_big, sigma2 = 400, 0.7
-    x, y = mp_curve(q=q, sigma2=sigma2, n_big=n_big, weight=0.8, lo=1e-9, points=4000)
-    expected = 0.8 * sc.marchenko_pastur_density(x / n_big, q=q, sigma2=sigma2) / n_big
-    inside = np.isfinite(y)
-    np.testing.assert_allclose(y[inside], expected[inside], rtol=1e-12)
-    assert np.all(expected[~inside] == 0)
-    upper = n_big * sigma2 * (1 + np.sqrt(q)) ** 2
-    assert x[-1] == pytest.approx(upper, rel=1e-12)
-    if q < 1:  # no 1/x singularity at the lower edge: the curve integrates to its weight
-        assert np.trapezoid(np.nan_to_num(y), x) == pytest.approx(0.8, rel=2e-2)
 
 
 def _fit_inputs():
@@ -65,7 +51,7 @@ def test_xmin_line_is_the_first_shape_and_editable():
         hill_ks=hill.ks,
         hill_alphas=hill.alphas,
         hill_k=hill.k,
-        mp={"q": 0.4, "sigma2": 1.0, "n_big": 200, "lambda_plus": 400.0, "weight": 1.0},
+        mp={"x": np.array([1.0, 10.0]), "y": np.array([0.1, 0.01]), "lambda_plus": 400.0},
         spikes=evals[-2:],
         shuffled=evals[::-1].copy(),
     )

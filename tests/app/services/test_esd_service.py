@@ -13,6 +13,7 @@ import app.services.layers as layers_module
 import svdcore as sc
 from app.config import AppConfig
 from app.services import EsdOptions, Services
+from app.services.esd import mp_curve
 from app.views.spectrum import esd as esd_view
 
 
@@ -139,3 +140,17 @@ def test_the_ties_warning_names_the_groups_and_the_subspace(services):
     assert "σ2–σ3" in text and "subspace" in text
     noise = services.esd.esd("net", "big", "default", None, EsdOptions())
     assert all(t.start >= 1 for t in noise.ties)  # whatever noise ties, never a crash
+
+
+@pytest.mark.parametrize("q", [0.25, 0.6, 1.0])
+def test_mp_curve_is_svdcores_law_in_the_units_of_wtw(q):
+    n_big, sigma2 = 400, 0.7
+    x, y = mp_curve(q=q, sigma2=sigma2, n_big=n_big, weight=0.8, lo=1e-9, points=4000)
+    expected = 0.8 * sc.marchenko_pastur_density(x / n_big, q=q, sigma2=sigma2) / n_big
+    inside = np.isfinite(y)
+    np.testing.assert_allclose(y[inside], expected[inside], rtol=1e-12)
+    assert np.all(expected[~inside] == 0)
+    upper = n_big * sigma2 * (1 + np.sqrt(q)) ** 2
+    assert x[-1] == pytest.approx(upper, rel=1e-12)
+    if q < 1:  # no 1/x singularity at the lower edge: the curve integrates to its weight
+        assert np.trapezoid(np.nan_to_num(y), x) == pytest.approx(0.8, rel=2e-2)
