@@ -18,13 +18,34 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import dash
-from dash import Input, Output, State, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from app import ids
 from app.ids import JobIds
 from app.views import jobs
 
-__all__ = ["job_state", "register_streamed", "table_columns"]
+__all__ = ["REFRESH_MS", "job_section", "job_state", "register_streamed", "table_columns"]
+
+REFRESH_MS = 1000  # how often the table is redrawn while the job fills it in
+
+
+def job_section(
+    job: JobIds, *, panel_id: str, note_id: str, interval_id: str, class_name: str = ""
+) -> list[Any]:
+    """The job's panel (hidden until rows are pending: a note, Run / Cancel, progress,
+    status), its stores and the Interval that redraws the table while it runs."""
+    panel = html.Div(
+        [
+            html.Span(id=note_id, className="hint"),
+            *jobs.run_controls(job, run_label="Compute the remaining layers"),
+            html.Div(id=job.status),
+        ],
+        id=panel_id,
+        className=f"iterative-panel {class_name}".strip(),
+        style={"display": "none"},
+    )
+    interval = dcc.Interval(id=interval_id, interval=REFRESH_MS, disabled=True)
+    return [panel, *jobs.stores(job), interval]
 
 
 def table_columns(columns: Sequence[tuple[str, str, Any]]) -> list[dict[str, Any]]:

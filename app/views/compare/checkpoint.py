@@ -22,12 +22,11 @@ from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
 from app.views.overview import progress_text
-from app.views.streamed import job_state, register_streamed, table_columns
+from app.views.streamed import job_section, job_state, register_streamed, table_columns
 
 __all__ = ["COLUMNS", "layout", "register", "summary_text"]
 
 _JOB = ids.JOB_FINETUNE
-REFRESH_MS = 1000
 _G4 = Format(precision=4, scheme=Scheme.decimal_or_exponent)
 _F3 = Format(precision=3, scheme=Scheme.fixed)
 _F2 = Format(precision=2, scheme=Scheme.fixed)
@@ -87,18 +86,12 @@ def layout() -> html.Div:
                 ],
                 style={"display": "flex", "gap": "16px", "alignItems": "center"},
             ),
-            html.Div(
-                [
-                    html.Span(id=ids.TEXT_FINETUNE_JOB_NOTE, className="hint"),
-                    *jobs.run_controls(_JOB, run_label="Compute the remaining layers"),
-                    html.Div(id=_JOB.status),
-                ],
-                id=ids.DIV_FINETUNE_JOB,
-                className="iterative-panel",
-                style=_HIDDEN,
+            *job_section(
+                _JOB,
+                panel_id=ids.DIV_FINETUNE_JOB,
+                note_id=ids.TEXT_FINETUNE_JOB_NOTE,
+                interval_id=ids.INTERVAL_FINETUNE_REFRESH,
             ),
-            *jobs.stores(_JOB),
-            dcc.Interval(id=ids.INTERVAL_FINETUNE_REFRESH, interval=REFRESH_MS, disabled=True),
             html.Div("Click a row to compare that layer above.", className="hint"),
             dcc.Loading(table, type="dot", delay_show=300),
         ],

@@ -22,7 +22,7 @@ from app.services.overview import OverviewData, table_records
 from app.storage.session import current_session_id
 from app.views import jobs
 from app.views.common import CLICKABLE_CELLS, Selection, attempt, data_table, selection_ready
-from app.views.streamed import job_state, register_streamed, table_columns
+from app.views.streamed import job_section, job_state, register_streamed, table_columns
 from svdcore.cache import make_key
 from svdcore.roles import ROLES
 
@@ -37,7 +37,6 @@ ROLE_LABELS = {
 }
 
 _JOB = ids.JOB_OVERVIEW
-REFRESH_MS = 1000  # how often the table is redrawn while the job fills it in
 
 _G4 = Format(precision=4, scheme=Scheme.decimal_or_exponent)
 _F3 = Format(precision=3, scheme=Scheme.fixed)
@@ -154,18 +153,13 @@ def layout() -> html.Div:
                 className="overview-head",
                 style={"display": "flex", "gap": "16px", "alignItems": "center"},
             ),
-            html.Div(
-                [
-                    html.Span(id=ids.TEXT_OVERVIEW_JOB_NOTE, className="hint"),
-                    *jobs.run_controls(_JOB, run_label="Compute the remaining layers"),
-                    html.Div(id=_JOB.status),
-                ],
-                id=ids.DIV_OVERVIEW_JOB,
-                className="iterative-panel overview-job",
-                style={"display": "none"},
+            *job_section(
+                _JOB,
+                panel_id=ids.DIV_OVERVIEW_JOB,
+                note_id=ids.TEXT_OVERVIEW_JOB_NOTE,
+                interval_id=ids.INTERVAL_OVERVIEW_REFRESH,
+                class_name="overview-job",
             ),
-            *jobs.stores(_JOB),
-            dcc.Interval(id=ids.INTERVAL_OVERVIEW_REFRESH, interval=REFRESH_MS, disabled=True),
             html.Div(
                 [
                     html.Span("Role", className="inline-label"),
